@@ -1,0 +1,110 @@
+//! Checked configuration: what the CLI's raw flags become once URLs are parsed
+//! and the backend is chosen. Code past `main` takes these types, never raw
+//! flags or environment variables.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Which store a database URL selects.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://keel.db` (relative) or `sqlite:///var/lib/keel.db` (absolute).
+    Sqlite(PathBuf),
+    /// `postgres://...` or `postgresql://...`, passed to tokio-postgres as is.
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(
+        "unsupported database URL {0:?}: expected sqlite://PATH or postgres://USER@HOST:PORT/DB"
+    )]
+    UnsupportedDatabaseUrl(String),
+    #[error("database URL {0:?} names no SQLite file")]
+    EmptySqlitePath(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let raw = raw.trim();
+        if let Some(rest) = raw.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(ConfigError::EmptySqlitePath(raw.to_owned()));
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(raw.to_owned()));
+        }
+        Err(ConfigError::UnsupportedDatabaseUrl(raw.to_owned()))
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Never prints a PostgreSQL password into logs.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => match url::Url::parse(url) {
+                Ok(mut u) if u.password().is_some() => {
+                    let _ = u.set_password(Some("***"));
+                    write!(f, "{u}")
+                }
+                _ => write!(f, "{url}"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://keel.db").unwrap(),
+            DatabaseUrl::Sqlite("keel.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/keel.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/keel.db".into())
+        );
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn postgres_urls_select_postgres() {
+        let url = DatabaseUrl::parse("postgres://postgres@127.0.0.1:5432/test").unwrap();
+        assert_eq!(url.backend(), "postgres");
+        assert!(DatabaseUrl::parse("postgresql://h/db").is_ok());
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        assert!(matches!(
+            DatabaseUrl::parse("mysql://x"),
+            Err(ConfigError::UnsupportedDatabaseUrl(_))
+        ));
+    }
+
+    #[test]
+    fn passwords_do_not_reach_logs() {
+        let url = DatabaseUrl::parse("postgres://u:secret@h:5432/db").unwrap();
+        assert!(!format!("{url:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,305 @@
+//! The records the store keeps and the writes it accepts. These types are the
+//! contract between the editor API, the renderer, the delivery cache and both
+//! backends; they carry no backend detail.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Entry ids are UUIDv7: unique without a round trip and ordered by creation,
+/// so keyset pagination over `id` lists entries oldest first.
+pub type EntryId = Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryStatus {
+    /// Never published, or unpublished since.
+    Draft,
+    /// The published snapshot is live.
+    Published,
+    /// A publish is due at `publish_at`; nothing is live until then.
+    Scheduled,
+}
+
+impl EntryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Draft => "draft",
+            EntryStatus::Published => "published",
+            EntryStatus::Scheduled => "scheduled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "draft" => Some(EntryStatus::Draft),
+            "published" => Some(EntryStatus::Published),
+            "scheduled" => Some(EntryStatus::Scheduled),
+            _ => None,
+        }
+    }
+}
+
+/// One entry: the editors' working copy (`slug`, `data`) and, once published,
+/// the snapshot readers see (`published_slug`, `published_data`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: EntryId,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub slug: String,
+    pub status: EntryStatus,
+    /// Starts at 1 and grows by exactly one per change (optimistic concurrency).
+    pub version: i64,
+    pub data: Value,
+    pub published_slug: Option<String>,
+    pub published_data: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub publish_at: Option<DateTime<Utc>>,
+}
+
+/// One change to an entry, as recorded in its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub entry_id: EntryId,
+    pub version: i64,
+    /// What the change was: `create`, `update`, `publish`, `schedule`,
+    /// `unpublish` or `delete`.
+    pub action: String,
+    pub slug: String,
+    pub data: Value,
+    /// Name of the token (or CLI user) that made the change.
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An entry in the ordered event log that every node follows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Gap-free and in commit order: once a reader has seen `seq = n`, no
+    /// event below `n` can commit later.
+    pub seq: i64,
+    pub kind: String,
+    pub entry_id: Option<EntryId>,
+    /// Public paths whose pages changed (or disappeared) with this event.
+    pub paths: Vec<String>,
+    /// Surrogate keys to purge at the edge.
+    pub keys: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The event a write appends, in the same transaction as the write.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewEvent {
+    pub kind: String,
+    pub paths: Vec<String>,
+    pub keys: Vec<String>,
+}
+
+/// Browser and edge caching for a page; seconds throughout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachePolicy {
+    pub browser_max_age: u32,
+    pub edge_max_age: u32,
+    pub stale_while_revalidate: u32,
+    pub stale_if_error: u32,
+}
+
+impl Default for CachePolicy {
+    fn default() -> Self {
+        CachePolicy {
+            browser_max_age: 60,
+            edge_max_age: 300,
+            stale_while_revalidate: 30,
+            stale_if_error: 86_400,
+        }
+    }
+}
+
+/// A rendered, pre-compressed page as stored in the `pages` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub path: String,
+    /// The entry this page shows; `None` for listings.
+    pub entry_id: Option<EntryId>,
+    /// HTTP status the page is served with (200, or 404 for the not-found page).
+    pub status: u16,
+    /// The media type, e.g. `text/html; charset=utf-8`.
+    pub content_type: String,
+    pub identity: Vec<u8>,
+    pub br: Vec<u8>,
+    pub gzip: Vec<u8>,
+    /// Strong validator of the identity bytes (unquoted); encodings derive theirs.
+    pub etag: String,
+    pub last_modified: DateTime<Utc>,
+    pub surrogate_keys: Vec<String>,
+    pub cache_policy: CachePolicy,
+    /// The event seq this page was written with.
+    pub seq: i64,
+}
+
+/// A page change carried by a write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageWrite {
+    Upsert(Page),
+    Delete(String),
+}
+
+impl PageWrite {
+    pub fn path(&self) -> &str {
+        match self {
+            PageWrite::Upsert(p) => &p.path,
+            PageWrite::Delete(path) => path,
+        }
+    }
+}
+
+/// What a write does to its entry. Every op but `Create` and `None` names the
+/// entry and, optionally, the version the writer last saw: a different
+/// current version fails the whole write with `StoreError::Conflict`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryOp {
+    /// A pages-only write (a listing re-render, `keel render --all`).
+    None,
+    Create {
+        type_name: String,
+        slug: String,
+        data: Value,
+    },
+    /// Replace the working copy (the caller has merged and validated it).
+    Update {
+        id: EntryId,
+        expected_version: Option<i64>,
+        slug: String,
+        data: Value,
+    },
+    /// Copy the working copy to the published snapshot, now.
+    Publish {
+        id: EntryId,
+        expected_version: Option<i64>,
+    },
+    /// Publish later; the scheduler publishes it when due.
+    Schedule {
+        id: EntryId,
+        expected_version: Option<i64>,
+        at: DateTime<Utc>,
+    },
+    /// Withdraw the published snapshot (and any scheduled publish).
+    Unpublish {
+        id: EntryId,
+        expected_version: Option<i64>,
+    },
+    Delete {
+        id: EntryId,
+        expected_version: Option<i64>,
+    },
+}
+
+/// Everything that must commit together: one entry change, its revision, the
+/// pages it re-rendered and the event announcing them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub op: EntryOp,
+    /// Recorded on the revision.
+    pub author: String,
+    pub event: Option<NewEvent>,
+    pub pages: Vec<PageWrite>,
+    /// The event seq the pages were rendered from. When set, the write fails
+    /// with `StoreError::PagesOutdated` if a later event touched any of the
+    /// same paths, so the caller re-renders instead of overwriting a listing
+    /// with one that misses a concurrent publish.
+    pub pages_base_seq: Option<i64>,
+}
+
+impl Write {
+    pub fn new(op: EntryOp, author: impl Into<String>) -> Self {
+        Write {
+            op,
+            author: author.into(),
+            event: None,
+            pages: Vec::new(),
+            pages_base_seq: None,
+        }
+    }
+
+    pub fn with_event(mut self, event: NewEvent) -> Self {
+        self.event = Some(event);
+        self
+    }
+
+    pub fn with_pages(mut self, pages: Vec<PageWrite>, base_seq: Option<i64>) -> Self {
+        self.pages = pages;
+        self.pages_base_seq = base_seq;
+        self
+    }
+}
+
+/// What a committed write produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteOutcome {
+    /// The entry after the write; `None` after a delete or a pages-only write.
+    pub entry: Option<Entry>,
+    /// The seq of the appended event, if the write carried one.
+    pub seq: Option<i64>,
+}
+
+/// Keyset-paginated listing of entries of one type, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryQuery {
+    pub type_name: String,
+    pub status: Option<EntryStatus>,
+    /// Only entries whose id sorts after this one.
+    pub after: Option<EntryId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// An API token as stored: only the SHA-256 of the secret, never the secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiToken {
+    pub name: String,
+    pub role: Role,
+    /// Lowercase hex SHA-256 of the bearer secret.
+    #[serde(skip)]
+    pub hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A content type's definition as recorded in the `content_types` table, so
+/// every node (and an operator) can see which schema the data was written for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentTypeRecord {
+    pub name: String,
+    /// The schema as JSON.
+    pub schema: Value,
+    /// Hex SHA-256 of the schema file and template sources.
+    pub hash: String,
+}
