@@ -155,11 +155,7 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the backend the URL names.
 pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
     match url {
-        // BACKEND-SQLITE: replace with Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
-        DatabaseUrl::Sqlite(path) => {
-            sqlite::SqliteStore::open(path).await?;
-            Err(StoreError::NotFound)
-        }
+        DatabaseUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
         // BACKEND-POSTGRES: replace with Ok(Arc::new(postgres::PgStore::connect(url).await?))
         DatabaseUrl::Postgres(url) => {
             postgres::PgStore::connect(url).await?;

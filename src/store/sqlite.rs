@@ -1,13 +1,245 @@
-//! Embedded SQLite backend (placeholder until the backend lands).
+//! Embedded SQLite backend: the whole store in one file, for a single node.
+//! rusqlite is blocking, so every call runs on tokio's blocking pool (see
+//! `pool`), never on the async runtime's threads. Writes are serialised on
+//! one connection in `BEGIN IMMEDIATE` transactions; reads use their own
+//! connections. This module only maps the `Store` trait onto the submodules;
+//! it never renders, caches or notifies.
+
+mod admin;
+mod codec;
+mod pool;
+mod queries;
+mod write;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
-use super::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-pub struct SqliteStore;
+use self::pool::Pool;
+use super::{
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, Revision, Role, Store,
+    StoreError, StoreResult, Write, WriteOutcome,
+};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+/// The SQLite store. Cheap to share behind an `Arc`; all state is in `pool`.
+pub struct SqliteStore {
+    pool: Pool,
+}
 
 impl SqliteStore {
-    pub async fn open(_path: &Path) -> Result<Self, StoreError> {
-        Err(StoreError::Unavailable("the SQLite backend is not built yet".into()))
+    /// Opens the database at `path`, creating the file if it is missing, in
+    /// WAL mode. Does not migrate: call [`Store::migrate`].
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let path = path.to_path_buf();
+        let pool = tokio::task::spawn_blocking(move || Pool::open(&path))
+            .await
+            .map_err(|err| StoreError::Backend(format!("opening SQLite failed: {err}").into()))??;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The database file this store opened.
+    pub fn path(&self) -> &Path {
+        self.pool.path()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> StoreResult<usize> {
+        self.pool
+            .with_writer("migrate", |conn| {
+                let report = embedded::migrations::runner()
+                    .run(conn)
+                    .map_err(|err| StoreError::Migration(err.into()))?;
+                Ok(report.applied_migrations().len())
+            })
+            .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.pool
+            .read("ping", |conn| {
+                Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?)
+            })
+            .await
+            .map(drop)
+    }
+
+    async fn sync_content_types(&self, types: &[ContentTypeRecord]) -> StoreResult<()> {
+        let types = types.to_vec();
+        self.pool
+            .write("sync_content_types", move |tx| {
+                admin::sync_content_types(tx, &types)
+            })
+            .await
+    }
+
+    async fn content_types(&self) -> StoreResult<Vec<ContentTypeRecord>> {
+        self.pool
+            .read("content_types", queries::content_types)
+            .await
+    }
+
+    async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
+        self.pool
+            .write("write", move |tx| write::apply(tx, write))
+            .await
+    }
+
+    async fn entry(&self, id: EntryId) -> StoreResult<Option<Entry>> {
+        self.pool
+            .read("entry_by_id", move |conn| queries::entry(conn, id))
+            .await
+    }
+
+    async fn entry_by_slug(&self, type_name: &str, slug: &str) -> StoreResult<Option<Entry>> {
+        let (type_name, slug) = (type_name.to_owned(), slug.to_owned());
+        self.pool
+            .read("entry_by_slug", move |conn| {
+                queries::entry_by_slug(conn, &type_name, &slug)
+            })
+            .await
+    }
+
+    async fn published_entry_by_slug(
+        &self,
+        type_name: &str,
+        slug: &str,
+    ) -> StoreResult<Option<Entry>> {
+        let (type_name, slug) = (type_name.to_owned(), slug.to_owned());
+        self.pool
+            .read("published_entry_by_slug", move |conn| {
+                queries::published_entry_by_slug(conn, &type_name, &slug)
+            })
+            .await
+    }
+
+    async fn entries(&self, query: &EntryQuery) -> StoreResult<Vec<Entry>> {
+        let query = query.clone();
+        self.pool
+            .read("entries", move |conn| queries::entries(conn, &query))
+            .await
+    }
+
+    async fn published_entries(&self, type_name: &str) -> StoreResult<Vec<Entry>> {
+        let type_name = type_name.to_owned();
+        self.pool
+            .read("published_entries", move |conn| {
+                queries::published_entries(conn, &type_name)
+            })
+            .await
+    }
+
+    async fn entries_by_ids(&self, ids: &[EntryId]) -> StoreResult<Vec<Entry>> {
+        let ids = ids.to_vec();
+        self.pool
+            .read("entries_by_ids", move |conn| {
+                queries::entries_by_ids(conn, &ids)
+            })
+            .await
+    }
+
+    async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {
+        self.pool
+            .read("due_scheduled", move |conn| {
+                queries::due_scheduled(conn, now, limit)
+            })
+            .await
+    }
+
+    async fn count_entries(&self) -> StoreResult<i64> {
+        self.pool
+            .read("count_entries", queries::count_entries)
+            .await
+    }
+
+    async fn revisions(&self, id: EntryId) -> StoreResult<Vec<Revision>> {
+        self.pool
+            .read("revisions", move |conn| queries::revisions(conn, id))
+            .await
+    }
+
+    async fn revision(&self, id: EntryId, version: i64) -> StoreResult<Option<Revision>> {
+        self.pool
+            .read("revision", move |conn| queries::revision(conn, id, version))
+            .await
+    }
+
+    async fn events_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        self.pool
+            .read("events_since", move |conn| {
+                queries::events_since(conn, after, limit)
+            })
+            .await
+    }
+
+    async fn last_seq(&self) -> StoreResult<i64> {
+        self.pool.read("last_seq", queries::last_seq).await
+    }
+
+    async fn page(&self, path: &str) -> StoreResult<Option<Page>> {
+        let path = path.to_owned();
+        self.pool
+            .read("page", move |conn| queries::page(conn, &path))
+            .await
+    }
+
+    async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>> {
+        let paths = paths.to_vec();
+        self.pool
+            .read("pages", move |conn| queries::pages(conn, &paths))
+            .await
+    }
+
+    async fn page_paths(&self) -> StoreResult<Vec<String>> {
+        self.pool.read("page_paths", queries::page_paths).await
+    }
+
+    async fn create_token(&self, name: &str, role: Role, hash: &str) -> StoreResult<ApiToken> {
+        let (name, hash) = (name.to_owned(), hash.to_owned());
+        self.pool
+            .write("create_token", move |tx| {
+                admin::create_token(tx, &name, role, &hash)
+            })
+            .await
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.pool.read("tokens", admin::tokens).await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>> {
+        let hash = hash.to_owned();
+        self.pool
+            .read("token_by_hash", move |conn| {
+                admin::token_by_hash(conn, &hash)
+            })
+            .await
+    }
+
+    async fn revoke_token(&self, name: &str) -> StoreResult<()> {
+        let name = name.to_owned();
+        self.pool
+            .write("revoke_token", move |tx| admin::revoke_token(tx, &name))
+            .await
+    }
+
+    async fn touch_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let name = name.to_owned();
+        self.pool
+            .write("touch_token", move |tx| admin::touch_token(tx, &name, at))
+            .await
     }
 }
