@@ -161,9 +161,6 @@ pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
             Err(StoreError::NotFound)
         }
         // BACKEND-POSTGRES: replace with Ok(Arc::new(postgres::PgStore::connect(url).await?))
-        DatabaseUrl::Postgres(url) => {
-            postgres::PgStore::connect(url).await?;
-            Err(StoreError::NotFound)
-        }
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PgStore::connect(url).await?)),
     }
 }
