@@ -157,9 +157,6 @@ pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
     match url {
         DatabaseUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
         // BACKEND-POSTGRES: replace with Ok(Arc::new(postgres::PgStore::connect(url).await?))
-        DatabaseUrl::Postgres(url) => {
-            postgres::PgStore::connect(url).await?;
-            Err(StoreError::NotFound)
-        }
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PgStore::connect(url).await?)),
     }
 }

@@ -1,11 +1,394 @@
-//! PostgreSQL backend (placeholder until the backend lands).
+//! PostgreSQL backend: the `Store` for many keel nodes sharing one database.
+//! Owns the connection pool (bounded, with timeouts on every wait so a slow
+//! or dead database surfaces as `Unavailable` instead of a hang), the SQL,
+//! and the write transaction that appends to the event log and `NOTIFY`s
+//! followers. It never listens for notifications itself: pooled connections
+//! cannot deliver them, so the event follower keeps its own connection.
 
-use super::StoreError;
+mod error;
+mod migrate;
+mod rows;
+mod write;
 
-pub struct PgStore;
+#[cfg(test)]
+mod tests;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
+use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
+use super::{
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, Revision, Role, Store,
+    StoreError, StoreResult, Write, WriteOutcome,
+};
+
+/// The channel every committed event is announced on; the payload is its seq.
+pub const EVENTS_CHANNEL: &str = "keel_events";
+
+/// Pool sizing and the three waits that must never be unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Most connections this node opens; bounds concurrent queries.
+    pub pool_size: usize,
+    /// How long a query may wait for a free connection before `Unavailable`
+    /// (short: the caller would rather serve a stale page).
+    pub acquire_timeout: Duration,
+    /// How long opening a new connection (TCP, startup, auth) may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 16,
+            acquire_timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A handle on the pool; cheap to clone, every clone shares the connections.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
 
 impl PgStore {
-    pub async fn connect(_url: &str) -> Result<Self, StoreError> {
-        Err(StoreError::Unavailable("the PostgreSQL backend is not built yet".into()))
+    /// Builds the pool with default options. Connects lazily: a database that
+    /// is down makes `ping` and queries fail fast, not this.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        Self::connect_with(url, PgOptions::default()).await
+    }
+
+    /// Like `connect`, with explicit pool size and timeouts. Fails only on a
+    /// URL that cannot work (unparsable, no host), never on the server.
+    pub async fn connect_with(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}").into()))?;
+        if config.get_hosts().is_empty() {
+            return Err(StoreError::Backend(
+                "the PostgreSQL URL names no host".into(),
+            ));
+        }
+        config.connect_timeout(options.connect_timeout);
+        if config.get_application_name().is_none() {
+            // Lets operators tell keel's sessions apart in pg_stat_activity.
+            config.application_name("keel");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A closed client is detected without a round trip; a broken
+                // one fails its first query with `Unavailable` and is dropped.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        // Every deadpool timeout defaults to None, which waits forever.
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.acquire_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.acquire_timeout))
+            .build()
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        Ok(PgStore { pool })
+    }
+
+    /// Every query passes through here, named by a short `op`: the one place
+    /// to count queries per op (`keel_db_queries_total{op}`).
+    async fn conn(&self, op: &'static str) -> StoreResult<Object> {
+        tracing::trace!(op, "postgres query");
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    async fn rows(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Row>> {
+        let client = self.conn(op).await?;
+        let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
+        client.query(&statement, params).await.map_err(pg_error)
+    }
+
+    async fn row(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Option<Row>> {
+        let client = self.conn(op).await?;
+        let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
+        client.query_opt(&statement, params).await.map_err(pg_error)
+    }
+
+    async fn execute(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<u64> {
+        let client = self.conn(op).await?;
+        let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
+        client.execute(&statement, params).await.map_err(pg_error)
+    }
+
+    async fn entries_where(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<Entry>> {
+        self.rows(op, sql, params)
+            .await?
+            .iter()
+            .map(rows::entry)
+            .collect()
+    }
+
+    async fn entry_where(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Option<Entry>> {
+        self.row(op, sql, params)
+            .await?
+            .as_ref()
+            .map(rows::entry)
+            .transpose()
+    }
+}
+
+/// The current time at the database's precision, so a value handed back
+/// from a write equals the one read later.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> StoreResult<usize> {
+        migrate::run(self.conn("migrate").await?).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.row("ping", "SELECT 1", &[]).await.map(drop)
+    }
+
+    async fn sync_content_types(&self, types: &[ContentTypeRecord]) -> StoreResult<()> {
+        let mut client = self.conn("sync_content_types").await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        // Rewrites a row only when its hash changed, so nodes starting
+        // together with the same files do not churn the table.
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO content_types (name, schema, hash, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE \
+                 SET schema = EXCLUDED.schema, hash = EXCLUDED.hash, updated_at = EXCLUDED.updated_at \
+                 WHERE content_types.hash IS DISTINCT FROM EXCLUDED.hash \
+                    OR content_types.schema IS DISTINCT FROM EXCLUDED.schema",
+            )
+            .await
+            .map_err(pg_error)?;
+        let at = now();
+        for t in types {
+            tx.execute(&upsert, &[&t.name, &t.schema, &t.hash, &at])
+                .await
+                .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn content_types(&self) -> StoreResult<Vec<ContentTypeRecord>> {
+        let sql = "SELECT name, schema, hash FROM content_types ORDER BY name";
+        let rows = self.rows("content_types", sql, &[]).await?;
+        rows.iter().map(rows::content_type).collect()
+    }
+
+    async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
+        let mut client = self.conn("write").await?;
+        write::apply(&mut client, &write, now()).await
+    }
+
+    async fn entry(&self, id: EntryId) -> StoreResult<Option<Entry>> {
+        let sql = select_entries!("WHERE id = $1");
+        self.entry_where("entry_by_id", sql, &[&id]).await
+    }
+
+    async fn entry_by_slug(&self, type_name: &str, slug: &str) -> StoreResult<Option<Entry>> {
+        let sql = select_entries!("WHERE type = $1 AND slug = $2");
+        self.entry_where("entry_by_slug", sql, &[&type_name, &slug])
+            .await
+    }
+
+    async fn published_entry_by_slug(
+        &self,
+        type_name: &str,
+        slug: &str,
+    ) -> StoreResult<Option<Entry>> {
+        let sql = select_entries!("WHERE type = $1 AND published_slug = $2");
+        self.entry_where("published_entry_by_slug", sql, &[&type_name, &slug])
+            .await
+    }
+
+    async fn entries(&self, query: &EntryQuery) -> StoreResult<Vec<Entry>> {
+        let sql = select_entries!(
+            "WHERE type = $1 AND ($2::text IS NULL OR status = $2) \
+             AND ($3::uuid IS NULL OR id > $3) ORDER BY id LIMIT $4"
+        );
+        let status = query.status.map(|s| s.as_str());
+        let limit = i64::from(query.limit);
+        let params: [&(dyn ToSql + Sync); 4] = [&query.type_name, &status, &query.after, &limit];
+        self.entries_where("entries", sql, &params).await
+    }
+
+    async fn published_entries(&self, type_name: &str) -> StoreResult<Vec<Entry>> {
+        let sql = select_entries!("WHERE type = $1 AND published_data IS NOT NULL ORDER BY id");
+        self.entries_where("published_entries", sql, &[&type_name])
+            .await
+    }
+
+    async fn entries_by_ids(&self, ids: &[EntryId]) -> StoreResult<Vec<Entry>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = select_entries!("WHERE id = ANY($1)");
+        self.entries_where("entries_by_ids", sql, &[&ids]).await
+    }
+
+    async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {
+        let sql = select_entries!(
+            "WHERE status = 'scheduled' AND publish_at <= $1 ORDER BY publish_at, id LIMIT $2"
+        );
+        let limit = i64::from(limit);
+        self.entries_where("due_scheduled", sql, &[&now, &limit])
+            .await
+    }
+
+    async fn count_entries(&self) -> StoreResult<i64> {
+        let sql = "SELECT count(*) FROM entries";
+        let rows = self.rows("count_entries", sql, &[]).await?;
+        rows.first().map_or(Ok(0), rows::scalar)
+    }
+
+    async fn revisions(&self, id: EntryId) -> StoreResult<Vec<Revision>> {
+        let sql = select_revisions!("WHERE entry_id = $1 ORDER BY version");
+        let rows = self.rows("revisions", sql, &[&id]).await?;
+        rows.iter().map(rows::revision).collect()
+    }
+
+    async fn revision(&self, id: EntryId, version: i64) -> StoreResult<Option<Revision>> {
+        let sql = select_revisions!("WHERE entry_id = $1 AND version = $2");
+        let row = self.row("revision", sql, &[&id, &version]).await?;
+        row.as_ref().map(rows::revision).transpose()
+    }
+
+    async fn events_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        let sql = select_events!("WHERE seq > $1 ORDER BY seq LIMIT $2");
+        let limit = i64::from(limit);
+        let rows = self.rows("events_since", sql, &[&after, &limit]).await?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    async fn last_seq(&self) -> StoreResult<i64> {
+        // The counter moves in the same transaction as each event insert, so
+        // its committed value is the highest committed seq.
+        let sql = "SELECT seq FROM event_counter WHERE id = 1";
+        let row = self.row("last_seq", sql, &[]).await?;
+        row.as_ref().map_or(Ok(0), rows::scalar)
+    }
+
+    async fn page(&self, path: &str) -> StoreResult<Option<Page>> {
+        let sql = select_pages!("WHERE path = $1");
+        let row = self.row("page", sql, &[&path]).await?;
+        row.as_ref().map(rows::page).transpose()
+    }
+
+    async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = select_pages!("WHERE path = ANY($1)");
+        let rows = self.rows("pages", sql, &[&paths]).await?;
+        rows.iter().map(rows::page).collect()
+    }
+
+    async fn page_paths(&self) -> StoreResult<Vec<String>> {
+        let sql = "SELECT path FROM pages WHERE status = 200 ORDER BY path";
+        let rows = self.rows("page_paths", sql, &[]).await?;
+        rows.iter().map(rows::scalar).collect()
+    }
+
+    async fn create_token(&self, name: &str, role: Role, hash: &str) -> StoreResult<ApiToken> {
+        let sql = concat!(
+            "INSERT INTO api_tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4) \
+             RETURNING ",
+            token_columns!()
+        );
+        let params: [&(dyn ToSql + Sync); 4] = [&name, &role.as_str(), &hash, &now()];
+        let row = match self.row("create_token", sql, &params).await {
+            Ok(row) => row,
+            Err(StoreError::Duplicate(c)) if c == TOKEN_ACTIVE_NAME => {
+                return Err(StoreError::Duplicate(format!("token {name:?}")));
+            }
+            Err(StoreError::Duplicate(c)) if c == TOKEN_HASH => {
+                return Err(StoreError::Duplicate(format!("hash of token {name:?}")));
+            }
+            Err(e) => return Err(e),
+        };
+        let row = row.ok_or_else(|| StoreError::Backend("INSERT returned no row".into()))?;
+        rows::token(&row)
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let sql = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens ORDER BY created_at, id"
+        );
+        let rows = self.rows("tokens", sql, &[]).await?;
+        rows.iter().map(rows::token).collect()
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>> {
+        let sql = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL"
+        );
+        let row = self.row("token_by_hash", sql, &[&hash]).await?;
+        row.as_ref().map(rows::token).transpose()
+    }
+
+    async fn revoke_token(&self, name: &str) -> StoreResult<()> {
+        let sql = "UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL";
+        match self.execute("revoke_token", sql, &[&name, &now()]).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    async fn touch_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        // A token revoked since the request authenticated is simply not
+        // touched: recording a use is best effort.
+        let sql = "UPDATE api_tokens SET last_used_at = $2 WHERE name = $1 AND revoked_at IS NULL";
+        self.execute("touch_token", sql, &[&name, &at])
+            .await
+            .map(drop)
     }
 }
