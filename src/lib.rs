@@ -8,4 +8,5 @@
 //! - [`store`]: the single source of truth (SQLite or PostgreSQL).
 
 pub mod config;
+pub mod content_types;
 pub mod store;

@@ -1,0 +1,233 @@
+//! Turns a parsed `type.toml` into a checked draft: route, fields, cache
+//! policy, pre-warm rule, title field and template name. Problems are
+//! collected, never returned early, so one `keel check` shows them all.
+//! Queries wait for `resolve`, once every type is drafted.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use super::field::{build_field, humanize};
+use super::load::CheckError;
+use super::model::{ContentType, Field, FieldKind, PrewarmRule};
+use super::query::RelatedQuery;
+use super::route::Route;
+use super::schema::{RawCache, RawField, RawType, parse_duration, parse_seconds};
+use crate::store::CachePolicy;
+
+/// Every problem found so far.
+#[derive(Debug, Default)]
+pub(super) struct Problems(pub Vec<CheckError>);
+
+impl Problems {
+    pub fn push(&mut self, file: &Path, field: Option<&str>, reason: impl Into<String>) {
+        self.0.push(CheckError {
+            file: file.to_path_buf(),
+            field: field.map(str::to_owned),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// A type with its fields checked; queries are resolved once all exist.
+#[derive(Debug)]
+pub(super) struct TypeDraft {
+    pub name: String,
+    pub file: PathBuf,
+    pub label: String,
+    pub route: Option<Route>,
+    pub template: String,
+    pub title_field: Option<String>,
+    pub fields: IndexMap<String, Field>,
+    /// Fields that failed their own checks: queries naming them stay quiet.
+    pub broken: BTreeSet<String>,
+    pub cache: CachePolicy,
+    pub prewarm: Option<PrewarmRule>,
+    pub raw_related: IndexMap<String, toml::Value>,
+}
+
+impl TypeDraft {
+    /// `None` when the route failed (already reported).
+    pub fn finish(self, related: IndexMap<String, RelatedQuery>) -> Option<ContentType> {
+        Some(ContentType {
+            name: self.name,
+            label: self.label,
+            route: self.route?,
+            template: self.template,
+            title_field: self.title_field,
+            fields: self.fields,
+            cache: self.cache,
+            prewarm: self.prewarm,
+            related,
+        })
+    }
+}
+
+pub(super) fn build_type(
+    name: &str,
+    file: &Path,
+    raw: RawType,
+    declared: &BTreeSet<String>,
+    p: &mut Problems,
+) -> TypeDraft {
+    let route = Route::parse(&raw.route)
+        .map_err(|e| p.push(file, None, format!("route: {e}")))
+        .ok();
+    if let Some(clash) = route.as_ref().and_then(Route::reserved_clash) {
+        p.push(
+            file,
+            None,
+            format!(
+                "route: {:?} could match {clash}, which keel serves itself",
+                raw.route
+            ),
+        );
+    }
+    let mut fields = IndexMap::new();
+    let mut broken = BTreeSet::new();
+    for (field_name, value) in raw.fields {
+        let built = value
+            .try_into::<RawField>()
+            .map_err(|e| vec![e.message().trim().to_owned()])
+            .and_then(|raw_field| build_field(&field_name, raw_field, declared));
+        match built {
+            Ok(field) => {
+                fields.insert(field_name, field);
+            }
+            Err(reasons) => {
+                for reason in reasons {
+                    p.push(file, Some(&field_name), reason);
+                }
+                broken.insert(field_name);
+            }
+        }
+    }
+    let title_field = raw
+        .title_field
+        .inspect(|t| match fields.get(t).map(|f| &f.kind) {
+            Some(FieldKind::String { .. } | FieldKind::Slug { .. }) => {}
+            Some(kind) => p.push(
+                file,
+                None,
+                format!(
+                    "title_field: {t:?} is of kind {}; it must be a string or slug",
+                    kind.keyword()
+                ),
+            ),
+            None if broken.contains(t) => {}
+            None => p.push(file, None, format!("title_field: no field named {t:?}")),
+        });
+    let prewarm = raw.prewarm.and_then(|raw| {
+        let field_ok = match fields.get(&raw.field).map(|f| &f.kind) {
+            Some(FieldKind::Datetime) => true,
+            Some(kind) => {
+                p.push(
+                    file,
+                    None,
+                    format!(
+                        "prewarm.field: {:?} is of kind {}; it must be a datetime",
+                        raw.field,
+                        kind.keyword()
+                    ),
+                );
+                false
+            }
+            None if broken.contains(&raw.field) => false,
+            None => {
+                p.push(
+                    file,
+                    None,
+                    format!("prewarm.field: no field named {:?}", raw.field),
+                );
+                false
+            }
+        };
+        let before = parse_duration(&raw.before)
+            .map_err(|e| p.push(file, None, format!("prewarm.before: {e}")));
+        let after = parse_duration(&raw.after)
+            .map_err(|e| p.push(file, None, format!("prewarm.after: {e}")));
+        let (before, after) = (before.ok()?, after.ok()?);
+        if before.is_zero() && after.is_zero() {
+            p.push(
+                file,
+                None,
+                "prewarm: the window is empty (before and after are both 0)",
+            );
+            return None;
+        }
+        field_ok.then_some(PrewarmRule {
+            field: raw.field,
+            before,
+            after,
+        })
+    });
+    TypeDraft {
+        name: name.to_owned(),
+        file: file.to_path_buf(),
+        label: raw.label.unwrap_or_else(|| humanize(name)),
+        route,
+        template: template_name(name, raw.template.as_deref(), file, p),
+        title_field,
+        fields,
+        broken,
+        cache: cache_policy(raw.cache.unwrap_or_default(), file, p),
+        prewarm,
+        raw_related: raw.related,
+    }
+}
+
+/// Full environment name of a folder's template (`match/page.html`).
+pub(super) fn template_name(
+    folder: &str,
+    given: Option<&str>,
+    file: &Path,
+    p: &mut Problems,
+) -> String {
+    let rel = given.unwrap_or("page.html");
+    let bad = rel.is_empty()
+        || rel.starts_with('/')
+        || rel.contains('\\')
+        || rel
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+    if bad {
+        p.push(
+            file,
+            None,
+            format!("template: {rel:?} must be a file name relative to the folder, without \"..\""),
+        );
+    }
+    format!("{folder}/{rel}")
+}
+
+pub(super) fn cache_policy(raw: RawCache, file: &Path, p: &mut Problems) -> CachePolicy {
+    let mut policy = CachePolicy::default();
+    let keys = [
+        (
+            "browser_max_age",
+            raw.browser_max_age,
+            &mut policy.browser_max_age,
+        ),
+        ("edge_max_age", raw.edge_max_age, &mut policy.edge_max_age),
+        (
+            "stale_while_revalidate",
+            raw.stale_while_revalidate,
+            &mut policy.stale_while_revalidate,
+        ),
+        (
+            "stale_if_error",
+            raw.stale_if_error,
+            &mut policy.stale_if_error,
+        ),
+    ];
+    for (key, value, slot) in keys {
+        if let Some(value) = value {
+            match parse_seconds(&value) {
+                Ok(secs) => *slot = secs,
+                Err(e) => p.push(file, None, format!("cache.{key}: {e}")),
+            }
+        }
+    }
+    policy
+}

@@ -1,0 +1,273 @@
+//! Content types: the schema files under `--content-types DIR` turned into
+//! checked `ContentType`s and `Listing`s, entry validation, listing and
+//! related queries, and the template environment pages render with. Loaded
+//! once at start-up (keel refuses to start on any problem); never reads the
+//! store, never renders a page itself.
+//!
+//! # Directory layout
+//!
+//! ```text
+//! content-types/
+//!   match/type.toml  match/page.html     one folder per type (the folder name is the type name)
+//!   home/listing.toml home/page.html     one folder per listing page
+//!   _site/base.html  _site/404.html      `_`-prefixed folders: shared templates only
+//! ```
+//!
+//! Type, listing, field and query names are `[a-z][a-z0-9_]*` (at most 64
+//! characters). Entries starting with `.` are ignored everywhere (editor
+//! files, the `..data` links of Kubernetes volume mounts), as are files at
+//! the top level (a README). Every other file in a folder, subfolders
+//! included, is a template named `<folder>/<path>` (`match/page.html`,
+//! `_site/base.html`). Any other `.toml` file directly in a type or listing
+//! folder is an error (a misspelt schema file would otherwise pass as a
+//! template), as is a folder with neither or both schema files. An empty or
+//! missing directory is an error.
+//!
+//! # `type.toml`
+//!
+//! ```toml
+//! label = "Match"                  # optional, default: the name, capitalised
+//! route = "/matches/{slug}"        # required
+//! template = "page.html"           # optional, relative to the folder
+//! title_field = "name"             # optional: a string or slug field
+//!
+//! [cache]                          # optional; a key left out keeps CachePolicy::default()
+//! browser_max_age = "10s"          # seconds (integer) or humantime ("30s", "5m", "1d")
+//! edge_max_age = "30s"
+//! stale_while_revalidate = "30s"
+//! stale_if_error = "1d"
+//!
+//! [prewarm]                        # optional; all three keys required
+//! field = "kickoff"                # a datetime field of this type
+//! before = "30m"
+//! after = "3h"
+//!
+//! [fields.home_team]               # declared order is kept
+//! kind = "reference"
+//! to = "team"
+//! required = true
+//! label = "Home team"              # optional, default: the name humanised
+//! help = "The side playing at home"
+//!
+//! [related.matches]                # optional: `lists.matches` on this type's pages
+//! type = "match"
+//! references = ["home_team", "away_team"]
+//! filter = { status = "finished" } # optional, as in listing queries
+//! order = "kickoff"
+//! limit = 50
+//! ```
+//!
+//! **Routes** start with `/`, contain `{slug}` exactly once as a whole path
+//! segment, and otherwise only `[a-z0-9._~-]` segments (no empty, `.` or
+//! `..` segments, no trailing `/`). No two routes may match the same path,
+//! and no route may reach a path keel serves itself ([`RESERVED_PATHS`]).
+//!
+//! **Durations** are whole seconds: an integer, or a humantime string that
+//! comes to whole seconds.
+//!
+//! **Field kinds** and the keys they take (besides `kind`, `label`, `help`,
+//! `required` (default false) and `default`):
+//!
+//! | kind | value | keys |
+//! |---|---|---|
+//! | `string` | one line of text | `max_length`, `unique` |
+//! | `text` | text, newlines allowed | `max_length` |
+//! | `markdown` | Markdown source | `max_length` |
+//! | `slug` | a slug (see [`validate_slug`]) | `max_length`, `unique` |
+//! | `integer` | integral, fits i64 | `min`, `max`, `unique` |
+//! | `number` | finite | `min`, `max` |
+//! | `boolean` | true/false | |
+//! | `datetime` | RFC 3339, stored as UTC | |
+//! | `enum` | one of `values` | `values` (non-empty, distinct) |
+//! | `reference` | an entry's UUID | `to` (a type) |
+//! | `list` | an array | `of` (any kind but list and markdown), `min`/`max` item counts; `max_length`, `values`, `to` apply to the items |
+//!
+//! `max_length` counts characters. A key that does not apply to the kind is
+//! an error, as is any unknown key. `default` must itself be valid for the
+//! field (a TOML datetime or an RFC 3339 string for datetimes). `unique` is
+//! enforced by the API. Field names `id`, `type`, `slug`, `published_at`,
+//! `created_at` and `updated_at` are reserved for entry metadata.
+//!
+//! # `listing.toml`
+//!
+//! ```toml
+//! path = "/"                       # fixed, unique, matched by no type route
+//! title = "Home"                   # optional, default: the name, capitalised
+//! template = "page.html"           # optional
+//! [cache]                          # as for types
+//!
+//! [queries.live]                   # `lists.live` in the template
+//! type = "match"
+//! filter = { status = ["live", "scheduled"] }
+//! order = "kickoff"
+//! limit = 20
+//! ```
+//!
+//! **Queries** run on published entries only. `filter` maps a field to a
+//! value or a list of values: the entry matches when its value is one of them
+//! (for a list field, when any item is); every filter must match. Filters may
+//! name data fields (not text or markdown) or the metadata fields `slug`,
+//! `published_at`, `created_at` and `updated_at`; values are checked like
+//! field values. `order` names an orderable field (not markdown, reference or
+//! list) or a metadata field, `-field` for descending; entries without a
+//! value come last, ties go by creation order; default `-published_at`. Enum
+//! fields order by their position in `values`. `limit` is 1 to
+//! [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
+//!
+//! # Render context (the contract with the renderer)
+//!
+//! An *item* is `{ id, type, slug, url, published_at, updated_at, data }`
+//! built from an entry's published state. In `data`, markdown fields are
+//! already rendered to sanitised HTML (safe strings), and reference fields
+//! (and list-of-reference items) are expanded one level to the referenced
+//! entry's `{ id, type, slug, url, data }`; a reference to an entry that is
+//! not published is left out. Absent optional fields are absent.
+//!
+//! - Entry pages (`<type>/<template>`): `entry` (an item), `lists` (`{ <related
+//!   name>: [items] }`), `site` (`{ name, now }`, `now` as RFC 3339).
+//! - Listing pages: `listing` (`{ path, title }`), `lists` (`{ <query name>:
+//!   [items] }`), `site`.
+//! - `_site/404.html`: `site`.
+//!
+//! Templates compile with undefined values chaining to nothing (so absent
+//! optional fields render empty), auto-escaping for `.html`/`.htm`/`.xml`
+//! names, and a `datetime` filter (`{{ t | datetime }}`, or with a chrono
+//! format string `{{ t | datetime("%H:%M") }}`, always in UTC).
+
+mod check;
+mod field;
+mod files;
+mod load;
+mod model;
+mod query;
+mod resolve;
+mod route;
+mod schema;
+mod templates;
+mod validate;
+
+#[cfg(test)]
+mod demo_tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use minijinja::Environment;
+
+pub use field::FIELD_KINDS;
+pub use files::{LISTING_FILE, TYPE_FILE};
+pub use load::{CheckError, CheckErrors};
+pub use model::{ContentType, Field, FieldKind, Listing, PrewarmRule, Reference, ReferenceField};
+pub use query::{
+    Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,
+};
+pub use route::{RESERVED_PATHS, Route};
+pub use templates::DEFAULT_DATETIME_FORMAT;
+pub use validate::{FieldError, MAX_SLUG_LEN, validate_slug};
+
+use crate::store::{ContentTypeRecord, Entry, EntryId};
+
+// One `ContentTypes` is shared by every worker thread behind an `Arc`.
+const _: () = {
+    const fn shared<T: Send + Sync + 'static>() {}
+    shared::<ContentTypes>();
+};
+
+/// Every content type and listing of a directory, checked together, with
+/// the compiled templates. Immutable: share it behind an `Arc`.
+#[derive(Debug)]
+pub struct ContentTypes {
+    /// By name, so `types()` iterates in name order.
+    types: BTreeMap<String, ContentType>,
+    /// By folder name.
+    listings: Vec<Listing>,
+    records: Vec<ContentTypeRecord>,
+    /// Compiled once at load; `environment()` hands out clones, which share
+    /// nothing mutable.
+    env: Environment<'static>,
+    template_names: BTreeSet<String>,
+}
+
+impl ContentTypes {
+    /// Reads and checks the directory. On failure returns every problem.
+    pub fn load(dir: &Path) -> Result<ContentTypes, CheckErrors> {
+        let loaded = load::load(dir)?;
+        Ok(ContentTypes {
+            types: loaded.types,
+            listings: loaded.listings,
+            records: loaded.records,
+            env: loaded.env,
+            template_names: loaded.template_names,
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ContentType> {
+        self.types.get(name)
+    }
+
+    /// Every type, in name order.
+    pub fn types(&self) -> impl Iterator<Item = &ContentType> {
+        self.types.values()
+    }
+
+    /// Every listing, in folder-name order.
+    pub fn listings(&self) -> impl Iterator<Item = &Listing> {
+        self.listings.iter()
+    }
+
+    /// The listing served at exactly this path.
+    pub fn listing_at(&self, path: &str) -> Option<&Listing> {
+        self.listings.iter().find(|l| l.path == path)
+    }
+
+    /// The type whose route matches the path, with the slug it names. Routes
+    /// never overlap, so at most one type matches.
+    pub fn match_path<'p>(&self, path: &'p str) -> Option<(&ContentType, &'p str)> {
+        self.types
+            .values()
+            .find_map(|ty| ty.route.match_path(path).map(|slug| (ty, slug)))
+    }
+
+    /// The types as recorded in the store: schema JSON and a hex SHA-256 of
+    /// the type's folder plus the shared (`_`) folders, so a template change
+    /// shows up as a new hash.
+    pub fn records(&self) -> Vec<ContentTypeRecord> {
+        self.records.clone()
+    }
+
+    /// The template environment: every template under `<folder>/<file>`,
+    /// auto-escaping HTML, the `datetime` filter. Call once and keep it.
+    pub fn environment(&self) -> Environment<'static> {
+        self.env.clone()
+    }
+
+    /// True when a template of that name was loaded (e.g. `_site/404.html`).
+    pub fn has_template(&self, name: &str) -> bool {
+        self.template_names.contains(name)
+    }
+
+    /// Listings whose queries include the entry's published state. To find
+    /// every listing a change touches, ask for the entry before and after.
+    pub fn listings_showing<'a>(&'a self, entry: &'a Entry) -> impl Iterator<Item = &'a Listing> {
+        self.listings.iter().filter(move |l| l.shows(entry))
+    }
+
+    /// Entries whose pages list this entry through a related query, with
+    /// their type (e.g. both teams of a match). Ask before and after a change.
+    pub fn related_owners(&self, entry: &Entry) -> Vec<(&ContentType, EntryId)> {
+        let mut owners = Vec::new();
+        for ty in self.types.values() {
+            for related in ty.related.values() {
+                for id in related.owners(entry) {
+                    if !owners
+                        .iter()
+                        .any(|(t, o): &(&ContentType, EntryId)| t.name == ty.name && *o == id)
+                    {
+                        owners.push((ty, id));
+                    }
+                }
+            }
+        }
+        owners
+    }
+}

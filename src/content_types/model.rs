@@ -1,0 +1,292 @@
+//! The checked content model: what a `type.toml` or `listing.toml` becomes
+//! once every rule has passed. Everything here is immutable after loading and
+//! serialises to the shape the API shows clients (fields in declared order,
+//! durations in seconds).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::query::{Query, RelatedQuery};
+use super::route::Route;
+use crate::store::{CachePolicy, EntryId};
+
+/// One content type, e.g. `match`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContentType {
+    /// The folder name: `[a-z][a-z0-9_]*`.
+    pub name: String,
+    pub label: String,
+    pub route: Route,
+    /// The page template's environment name, e.g. `match/page.html`.
+    pub template: String,
+    /// The string or slug field that titles an entry in listings and admin.
+    pub title_field: Option<String>,
+    #[serde(serialize_with = "values_in_order")]
+    pub fields: IndexMap<String, Field>,
+    pub cache: CachePolicy,
+    pub prewarm: Option<PrewarmRule>,
+    /// Lists rendered on this type's pages, by name (`lists.<name>`).
+    #[serde(serialize_with = "values_in_order")]
+    pub related: IndexMap<String, RelatedQuery>,
+}
+
+/// One field of a content type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    #[serde(flatten)]
+    pub kind: FieldKind,
+    pub required: bool,
+    /// Already validated and normalised for the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// Enforced by the API across entries of the type (string, slug, integer).
+    pub unique: bool,
+}
+
+/// A field's kind with the constraints that belong to it. A list's `of` is
+/// never itself a list or markdown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum FieldKind {
+    /// One line of plain text.
+    String {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_length: Option<u32>,
+    },
+    /// Plain text, newlines allowed.
+    Text {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_length: Option<u32>,
+    },
+    /// Markdown source; rendered to sanitised HTML for templates.
+    Markdown {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_length: Option<u32>,
+    },
+    Slug {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_length: Option<u32>,
+    },
+    Integer {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<i64>,
+    },
+    Number {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<f64>,
+    },
+    Boolean,
+    /// RFC 3339, stored normalised to UTC.
+    Datetime,
+    Enum {
+        values: Vec<String>,
+    },
+    /// The UUID of an entry of type `to`.
+    Reference {
+        to: String,
+    },
+    /// `min`/`max` bound the number of items.
+    List {
+        of: Box<FieldKind>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<u32>,
+    },
+}
+
+impl FieldKind {
+    /// The keyword used in `type.toml`.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            FieldKind::String { .. } => "string",
+            FieldKind::Text { .. } => "text",
+            FieldKind::Markdown { .. } => "markdown",
+            FieldKind::Slug { .. } => "slug",
+            FieldKind::Integer { .. } => "integer",
+            FieldKind::Number { .. } => "number",
+            FieldKind::Boolean => "boolean",
+            FieldKind::Datetime => "datetime",
+            FieldKind::Enum { .. } => "enum",
+            FieldKind::Reference { .. } => "reference",
+            FieldKind::List { .. } => "list",
+        }
+    }
+}
+
+/// When an entry's pages are pre-warmed: from `before` ahead of the datetime
+/// in `field` until `after` past it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrewarmRule {
+    pub field: String,
+    #[serde(serialize_with = "as_seconds")]
+    pub before: Duration,
+    #[serde(serialize_with = "as_seconds")]
+    pub after: Duration,
+}
+
+impl PrewarmRule {
+    /// The warm window of an entry, from its (normalised) data; `None` when
+    /// the field is absent or not a datetime.
+    pub fn window(&self, data: &Value) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let at = DateTime::parse_from_rfc3339(data.get(&self.field)?.as_str()?)
+            .ok()?
+            .with_timezone(&Utc);
+        let before = chrono::Duration::from_std(self.before).ok()?;
+        let after = chrono::Duration::from_std(self.after).ok()?;
+        Some((
+            at.checked_sub_signed(before)?,
+            at.checked_add_signed(after)?,
+        ))
+    }
+
+    /// True when `now` lies inside the entry's warm window.
+    pub fn is_active(&self, data: &Value, now: DateTime<Utc>) -> bool {
+        self.window(data)
+            .is_some_and(|(start, end)| start <= now && now <= end)
+    }
+}
+
+/// A listing page, e.g. `/` or `/matches`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listing {
+    /// The folder name.
+    pub name: String,
+    pub path: String,
+    pub title: String,
+    pub template: String,
+    pub cache: CachePolicy,
+    /// Given to the template as `lists.<name>`, in declared order.
+    pub queries: IndexMap<String, Query>,
+}
+
+impl Listing {
+    /// True when the entry's published state appears in any of this
+    /// listing's queries (ignoring `limit`, so a caller re-rendering on this
+    /// answer may re-render once too often, never once too few).
+    pub fn shows(&self, entry: &crate::store::Entry) -> bool {
+        self.queries.values().any(|q| q.matches(entry))
+    }
+}
+
+/// A reference field as the renderer and the API see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferenceField<'a> {
+    pub name: &'a str,
+    /// The referenced type.
+    pub to: &'a str,
+    /// A list of references rather than one.
+    pub many: bool,
+}
+
+/// One reference value found in an entry's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub id: EntryId,
+    /// The type the field requires the target to be.
+    pub to: String,
+    /// JSON Pointer of the value, e.g. `/data/home_team` or `/data/teams/1`.
+    pub pointer: String,
+}
+
+impl ContentType {
+    /// The public path of this type's entry with that slug.
+    pub fn path_for(&self, slug: &str) -> String {
+        self.route.path_for(slug)
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.get(name)
+    }
+
+    /// Reference and list-of-reference fields, in declared order.
+    pub fn reference_fields(&self) -> impl Iterator<Item = ReferenceField<'_>> {
+        self.fields.values().filter_map(|f| match &f.kind {
+            FieldKind::Reference { to } => Some(ReferenceField {
+                name: &f.name,
+                to,
+                many: false,
+            }),
+            FieldKind::List { of, .. } => match of.as_ref() {
+                FieldKind::Reference { to } => Some(ReferenceField {
+                    name: &f.name,
+                    to,
+                    many: true,
+                }),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
+    /// Names of the markdown fields, in declared order.
+    pub fn markdown_fields(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .values()
+            .filter(|f| matches!(f.kind, FieldKind::Markdown { .. }))
+            .map(|f| f.name.as_str())
+    }
+
+    /// Every well-formed reference in `data` (validated data, or any data:
+    /// malformed values are skipped), for existence checks.
+    pub fn references(&self, data: &Value) -> Vec<Reference> {
+        let mut found = Vec::new();
+        for field in self.reference_fields() {
+            let pointer = format!("/data/{}", field.name);
+            match data.get(field.name) {
+                Some(Value::String(s)) if !field.many => {
+                    if let Ok(id) = Uuid::parse_str(s) {
+                        found.push(Reference {
+                            id,
+                            to: field.to.to_owned(),
+                            pointer,
+                        });
+                    }
+                }
+                Some(Value::Array(items)) if field.many => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(id) = item.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
+                            found.push(Reference {
+                                id,
+                                to: field.to.to_owned(),
+                                pointer: format!("{pointer}/{i}"),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// The entry's title from `title_field`, if the type has one and the
+    /// data carries it.
+    pub fn title_of<'d>(&self, data: &'d Value) -> Option<&'d str> {
+        data.get(self.title_field.as_deref()?)?.as_str()
+    }
+}
+
+fn values_in_order<V: Serialize, S: Serializer>(
+    map: &IndexMap<String, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(map.values())
+}
+
+fn as_seconds<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(d.as_secs())
+}
