@@ -3,7 +3,40 @@
 //! flags or environment variables.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `keel serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub database_url: DatabaseUrl,
+    pub content_types: PathBuf,
+    pub listen: SocketAddr,
+    /// HTTP worker threads; the number of cores when unset.
+    pub workers: usize,
+    /// Seed the demo site into an empty database at start-up.
+    pub demo: bool,
+    /// Largest request body the editor API reads; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// How often the scheduler looks for due publishes.
+    pub schedule_every: Duration,
+}
+
+impl ServeConfig {
+    /// Defaults for everything but where the data and types live.
+    pub fn new(database_url: DatabaseUrl, content_types: PathBuf) -> Self {
+        ServeConfig {
+            database_url,
+            content_types,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 1,
+            demo: false,
+            max_body_bytes: 1024 * 1024,
+            schedule_every: Duration::from_secs(1),
+        }
+    }
+}
 
 /// Which store a database URL selects.
 #[derive(Clone, PartialEq, Eq)]

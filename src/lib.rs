@@ -1,12 +1,30 @@
 //! keel: a spike-resilient headless CMS and content delivery server.
 //!
-//! Request path (readers): delivery -> cache -> store (on a miss only).
-//! Write path (editors): api -> validate -> render -> store.write (one
-//! transaction: entry, revision, pages, event) -> event followers.
+//! Write path (editors): [`api`] (auth, problem+json) -> [`editor`]
+//! (validate, check references) -> [`publish`] (render every dependent page
+//! with [`render`], off the request threads) -> [`store`] (one transaction:
+//! entry, revision, pages, event).
+//! Read path (readers): delivery -> cache -> store, on a miss only.
 //!
-//! - [`config`]: checked configuration built from the CLI's flags.
+//! - [`cli`] and [`config`]: flags (and `KEEL_*` variables) -> checked config.
+//! - [`startup`]: builds and runs the server and its background tasks.
+//! - [`content_types`]: schemas, checks, entry validation, listing queries.
 //! - [`store`]: the single source of truth (SQLite or PostgreSQL).
+//! - [`metrics`]: every Prometheus metric, by its contract name.
+//! - [`health`]: `/healthz` and `/readyz`.
+//! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
 
+pub mod api;
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod content_types;
+pub mod editor;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod publish;
+pub mod render;
+pub mod seed;
+pub mod startup;
 pub mod store;

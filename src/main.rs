@@ -1,1 +1,177 @@
-fn main() {}
+//! The `keel` binary: parses the command line, sets up logging and runs one
+//! subcommand. All behaviour lives in the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use keel::cli::{Args, Command, GlobalArgs, LogFormat, TokenCommand};
+use keel::config::ServeConfig;
+use keel::content_types::ContentTypes;
+use keel::startup::Server;
+use keel::store::{self, Store};
+use keel::{auth, seed};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_tracing(&args.global);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let global = args.global;
+    match args.command {
+        Command::Serve(serve) => {
+            let config = ServeConfig {
+                listen: serve.listen,
+                workers: serve.workers.unwrap_or_else(default_workers).max(1),
+                demo: serve.demo,
+                max_body_bytes: serve.max_body_bytes,
+                schedule_every: serve.schedule_every,
+                ..ServeConfig::new(global.database_url()?, global.content_types.clone())
+            };
+            let server = Server::build(config).await?;
+            server.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let store = open_store(&global).await?;
+            let applied = store.migrate().await?;
+            println!("{applied} migration(s) applied");
+        }
+        Command::Token(command) => {
+            let store = open_migrated(&global).await?;
+            token(store.as_ref(), command).await?;
+        }
+        Command::Seed(seed_args) => {
+            if !seed_args.demo {
+                anyhow::bail!("nothing to seed: pass --demo to load the demo site");
+            }
+            let types = std::sync::Arc::new(load_types(&global)?);
+            let store = open_migrated(&global).await?;
+            store.sync_content_types(&types.records()).await?;
+            let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
+            let editor = keel::startup::assemble_editor(store, types, metrics, None);
+            let report = seed::seed_demo(&editor, chrono::Utc::now()).await?;
+            println!("{report}");
+        }
+        Command::Openapi => {
+            use utoipa::OpenApi;
+            println!(
+                "{}",
+                keel::api::openapi::ApiDoc::openapi().to_pretty_json()?
+            );
+        }
+        Command::Check => {
+            return Ok(match ContentTypes::load(&global.content_types) {
+                Ok(types) => {
+                    println!(
+                        "{}: {} content type(s), {} listing(s): ok",
+                        global.content_types.display(),
+                        types.types().count(),
+                        types.listings().count()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::FAILURE
+                }
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn token(store: &dyn Store, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { name, role } => {
+            let name = name.trim();
+            if name.is_empty() {
+                anyhow::bail!("a token needs a non-empty --name");
+            }
+            let secret = auth::generate_token();
+            store
+                .create_token(name, role.into(), &auth::hash_token(&secret))
+                .await?;
+            // The secret, and only it, on stdout so scripts can capture it.
+            println!("{secret}");
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<24} {:<7} {:<26} {:<26} revoked",
+                "name", "role", "created", "last used"
+            );
+            for t in store.tokens().await? {
+                let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                        .unwrap_or_else(|| "-".into())
+                };
+                println!(
+                    "{:<24} {:<7} {:<26} {:<26} {}",
+                    t.name,
+                    t.role.as_str(),
+                    time(Some(t.created_at)),
+                    time(t.last_used_at),
+                    time(t.revoked_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            store
+                .revoke_token(&name)
+                .await
+                .with_context(|| format!("revoking token {name:?}"))?;
+            eprintln!("token {name:?} revoked");
+        }
+    }
+    Ok(())
+}
+
+fn load_types(global: &GlobalArgs) -> anyhow::Result<ContentTypes> {
+    ContentTypes::load(&global.content_types)
+        .map_err(|errors| anyhow::anyhow!("invalid content types:\n{errors}"))
+}
+
+async fn open_store(global: &GlobalArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    let url = global.database_url()?;
+    store::open(&url)
+        .await
+        .with_context(|| format!("opening {url}"))
+}
+
+async fn open_migrated(global: &GlobalArgs) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    let store = open_store(global).await?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn init_tracing(global: &GlobalArgs) {
+    let filter = EnvFilter::try_new(&global.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Logs go to stderr: stdout carries command output (a new token's secret).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match global.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

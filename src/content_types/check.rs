@@ -39,6 +39,7 @@ pub(super) struct TypeDraft {
     pub route: Option<Route>,
     pub template: String,
     pub title_field: Option<String>,
+    pub surrogate_key_fields: Vec<String>,
     pub fields: IndexMap<String, Field>,
     /// Fields that failed their own checks: queries naming them stay quiet.
     pub broken: BTreeSet<String>,
@@ -56,6 +57,7 @@ impl TypeDraft {
             route: self.route?,
             template: self.template,
             title_field: self.title_field,
+            surrogate_key_fields: self.surrogate_key_fields,
             fields: self.fields,
             cache: self.cache,
             prewarm: self.prewarm,
@@ -118,6 +120,31 @@ pub(super) fn build_type(
             None if broken.contains(t) => {}
             None => p.push(file, None, format!("title_field: no field named {t:?}")),
         });
+    let surrogate_key_fields: Vec<String> = raw
+        .surrogate_keys
+        .into_iter()
+        .filter(|k| match fields.get(k).map(|f| &f.kind) {
+            Some(FieldKind::String { .. } | FieldKind::Slug { .. } | FieldKind::Enum { .. }) => {
+                true
+            }
+            Some(kind) => {
+                p.push(
+                    file,
+                    None,
+                    format!(
+                        "surrogate_keys: {k:?} is of kind {}; it must be a string, slug or enum",
+                        kind.keyword()
+                    ),
+                );
+                false
+            }
+            None if broken.contains(k) => false,
+            None => {
+                p.push(file, None, format!("surrogate_keys: no field named {k:?}"));
+                false
+            }
+        })
+        .collect();
     let prewarm = raw.prewarm.and_then(|raw| {
         let field_ok = match fields.get(&raw.field).map(|f| &f.kind) {
             Some(FieldKind::Datetime) => true,
@@ -169,6 +196,7 @@ pub(super) fn build_type(
         route,
         template: template_name(name, raw.template.as_deref(), file, p),
         title_field,
+        surrogate_key_fields,
         fields,
         broken,
         cache: cache_policy(raw.cache.unwrap_or_default(), file, p),

@@ -30,6 +30,8 @@
 //! route = "/matches/{slug}"        # required
 //! template = "page.html"           # optional, relative to the folder
 //! title_field = "name"             # optional: a string or slug field
+//! surrogate_keys = ["competition"] # optional: string/slug/enum fields whose
+//!                                  # values tag the pages for CDN purges
 //!
 //! [cache]                          # optional; a key left out keeps CachePolicy::default()
 //! browser_max_age = "10s"          # seconds (integer) or humantime ("30s", "5m", "1d")

@@ -26,6 +26,9 @@ pub struct ContentType {
     pub template: String,
     /// The string or slug field that titles an entry in listings and admin.
     pub title_field: Option<String>,
+    /// Fields whose values become surrogate keys (`competition:premier-cup`)
+    /// on this type's pages, so the edge can purge by them.
+    pub surrogate_key_fields: Vec<String>,
     #[serde(serialize_with = "values_in_order")]
     pub fields: IndexMap<String, Field>,
     pub cache: CachePolicy,

@@ -16,6 +16,8 @@ pub(super) struct RawType {
     pub route: String,
     pub template: Option<String>,
     pub title_field: Option<String>,
+    #[serde(default)]
+    pub surrogate_keys: Vec<String>,
     pub cache: Option<RawCache>,
     pub prewarm: Option<RawPrewarm>,
     #[serde(default)]

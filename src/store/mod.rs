@@ -4,11 +4,11 @@
 //! an entry change, its revision, its rendered pages and the event that
 //! announces them. The store never renders, compresses or calls the network.
 
+pub mod instrumented;
 mod model;
 pub mod postgres;
 pub mod sqlite;
 
-#[allow(unused_imports)]
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -156,7 +156,6 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
     match url {
         DatabaseUrl::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
-        // BACKEND-POSTGRES: replace with Ok(Arc::new(postgres::PgStore::connect(url).await?))
         DatabaseUrl::Postgres(url) => Ok(Arc::new(postgres::PgStore::connect(url).await?)),
     }
 }

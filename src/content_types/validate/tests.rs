@@ -97,6 +97,7 @@ fn every_kind() -> ContentType {
         route: Route::parse("/things/{slug}").expect("valid route"),
         template: "thing/page.html".into(),
         title_field: Some("title".into()),
+        surrogate_key_fields: Vec::new(),
         fields,
         cache: CachePolicy::default(),
         prewarm: None,

@@ -1,0 +1,414 @@
+//! Entry handlers: extract, call the `Editor`, map to HTTP. Every response
+//! that returns an entry carries `ETag: "<version>"` for `If-Match`.
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::auth::Principal;
+use super::model::{
+    CreateEntry, EntryList, EntryView, PatchEntry, PublishRequest, RevisionList, RevisionView,
+};
+use crate::editor::{Editor, Patch};
+use crate::error::AppError;
+use crate::store::{Entry, EntryQuery, EntryStatus};
+
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_entry)
+        .service(list_entries)
+        .service(get_entry)
+        .service(patch_entry)
+        .service(delete_entry)
+        .service(publish_entry)
+        .service(unpublish_entry)
+        .service(list_revisions)
+        .service(get_revision);
+}
+
+fn entry_response(mut builder: actix_web::HttpResponseBuilder, entry: Entry) -> HttpResponse {
+    builder
+        .insert_header((header::ETAG, format!("\"{}\"", entry.version)))
+        .json(EntryView::from(entry))
+}
+
+/// Ids that are not UUIDs name no entry: a 404, like any unknown id.
+fn parse_id(type_name: &str, raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound(format!("no {type_name} entry {raw:?}")))
+}
+
+/// `If-Match: "<version>"`; `*` (or no header) means any version.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let bad = || {
+        AppError::BadRequest(
+            "If-Match must be an entry version in quotes, as in the ETag (e.g. \"3\")".into(),
+        )
+    };
+    let value = value.to_str().map_err(|_| bad())?.trim();
+    if value == "*" {
+        return Ok(None);
+    }
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(bad)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/entries/{type}",
+    tag = "entries",
+    params(("type" = String, Path, description = "Content type name")),
+    request_body = CreateEntry,
+    responses(
+        (status = 201, description = "Draft created", body = EntryView,
+         headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed request", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown content type", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Slug already taken", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid slug or data", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/entries/{type}")]
+async fn create_entry(
+    who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<String>,
+    body: web::Json<CreateEntry>,
+) -> Result<HttpResponse, AppError> {
+    let type_name = path.into_inner();
+    let body = body.into_inner();
+    let entry = editor
+        .create(&type_name, &body.slug, body.data, &who.name)
+        .await?;
+    let location = format!("/api/v1/entries/{type_name}/{}", entry.id);
+    let mut builder = HttpResponse::Created();
+    builder.insert_header((header::LOCATION, location));
+    Ok(entry_response(builder, entry))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// draft, published or scheduled.
+    status: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    cursor: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/{type}",
+    tag = "entries",
+    params(("type" = String, Path, description = "Content type name"), ListParams),
+    responses(
+        (status = 200, description = "A page of entries, oldest first", body = EntryList),
+        (status = 400, description = "Bad query parameter", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown content type", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/entries/{type}")]
+async fn list_entries(
+    _who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<String>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, AppError> {
+    let type_name = path.into_inner();
+    editor.content_type(&type_name)?;
+    let params = params.into_inner();
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            EntryStatus::parse(s).ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "status {s:?} is not one of draft, published, scheduled"
+                ))
+            })
+        })
+        .transpose()?;
+    let limit = match params.limit {
+        None => DEFAULT_LIMIT,
+        Some(0) => return Err(AppError::BadRequest("limit must be at least 1".into())),
+        Some(n) => n.min(MAX_LIMIT),
+    };
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| {
+            Uuid::parse_str(c)
+                .map_err(|_| AppError::BadRequest(format!("cursor {c:?} is not a valid cursor")))
+        })
+        .transpose()?;
+    // One more than asked tells whether another page exists.
+    let mut items = editor
+        .store()
+        .entries(&EntryQuery {
+            type_name,
+            status,
+            after,
+            limit: limit + 1,
+        })
+        .await?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(|e| e.id.to_string())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(EntryList {
+        items: items.into_iter().map(EntryView::from).collect(),
+        next_cursor,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/{type}/{id}",
+    tag = "entries",
+    params(("type" = String, Path), ("id" = String, Path)),
+    responses(
+        (status = 200, description = "The entry", body = EntryView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/entries/{type}/{id}")]
+async fn get_entry(
+    _who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (type_name, id) = path.into_inner();
+    let entry = editor.get(&type_name, parse_id(&type_name, &id)?).await?;
+    Ok(entry_response(HttpResponse::Ok(), entry))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/v1/entries/{type}/{id}",
+    tag = "entries",
+    params(("type" = String, Path), ("id" = String, Path),
+           ("If-Match" = Option<String>, Header, description = "Expected version, e.g. \"3\"")),
+    request_body = PatchEntry,
+    responses(
+        (status = 200, description = "Updated", body = EntryView, headers(("ETag" = String))),
+        (status = 400, description = "Malformed request", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Slug taken", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid result", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/entries/{type}/{id}")]
+async fn patch_entry(
+    who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<(String, String)>,
+    req: actix_web::HttpRequest,
+    body: web::Json<PatchEntry>,
+) -> Result<HttpResponse, AppError> {
+    let (type_name, id) = path.into_inner();
+    let id = parse_id(&type_name, &id)?;
+    let body = body.into_inner();
+    let patch = Patch {
+        slug: body.slug,
+        data: body.data,
+    };
+    let entry = editor
+        .update(&type_name, id, patch, if_match(req.headers())?, &who.name)
+        .await?;
+    Ok(entry_response(HttpResponse::Ok(), entry))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/entries/{type}/{id}",
+    tag = "entries",
+    params(("type" = String, Path), ("id" = String, Path),
+           ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/entries/{type}/{id}")]
+async fn delete_entry(
+    who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<(String, String)>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let (type_name, id) = path.into_inner();
+    let id = parse_id(&type_name, &id)?;
+    editor
+        .delete(&type_name, id, if_match(req.headers())?, &who.name)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/entries/{type}/{id}/publish",
+    tag = "entries",
+    params(("type" = String, Path), ("id" = String, Path),
+           ("If-Match" = Option<String>, Header, description = "Expected version")),
+    request_body(content = Option<PublishRequest>, description = "Optional: {\"at\": RFC 3339} to schedule"),
+    responses(
+        (status = 200, description = "Published (or scheduled)", body = EntryView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Published slug taken", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid draft or unpublished reference", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/entries/{type}/{id}/publish")]
+async fn publish_entry(
+    who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<(String, String)>,
+    req: actix_web::HttpRequest,
+    body: Option<web::Json<PublishRequest>>,
+) -> Result<HttpResponse, AppError> {
+    let (type_name, id) = path.into_inner();
+    let id = parse_id(&type_name, &id)?;
+    let at = body.and_then(|b| b.into_inner().at);
+    let entry = editor
+        .publish(&type_name, id, at, if_match(req.headers())?, &who.name)
+        .await?;
+    Ok(entry_response(HttpResponse::Ok(), entry))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/entries/{type}/{id}/unpublish",
+    tag = "entries",
+    params(("type" = String, Path), ("id" = String, Path),
+           ("If-Match" = Option<String>, Header, description = "Expected version")),
+    responses(
+        (status = 200, description = "Withdrawn; the draft stays", body = EntryView, headers(("ETag" = String))),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "Not published", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/entries/{type}/{id}/unpublish")]
+async fn unpublish_entry(
+    who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<(String, String)>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let (type_name, id) = path.into_inner();
+    let id = parse_id(&type_name, &id)?;
+    let entry = editor
+        .unpublish(&type_name, id, if_match(req.headers())?, &who.name)
+        .await?;
+    Ok(entry_response(HttpResponse::Ok(), entry))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/{type}/{id}/revisions",
+    tag = "entries",
+    params(("type" = String, Path), ("id" = String, Path)),
+    responses(
+        (status = 200, description = "Every version, oldest first", body = RevisionList),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/entries/{type}/{id}/revisions")]
+async fn list_revisions(
+    _who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (type_name, id) = path.into_inner();
+    let id = parse_id(&type_name, &id)?;
+    let revisions = revisions_of(&editor, &type_name, id).await?;
+    Ok(HttpResponse::Ok().json(RevisionList {
+        items: revisions.into_iter().map(RevisionView::from).collect(),
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/{type}/{id}/revisions/{version}",
+    tag = "entries",
+    params(("type" = String, Path), ("id" = String, Path), ("version" = i64, Path)),
+    responses(
+        (status = 200, description = "One version", body = RevisionView),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry or version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/entries/{type}/{id}/revisions/{version}")]
+async fn get_revision(
+    _who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (type_name, id, version) = path.into_inner();
+    let id = parse_id(&type_name, &id)?;
+    let missing = || AppError::NotFound(format!("entry {id} has no version {version:?}"));
+    let number: i64 = version.parse().map_err(|_| missing())?;
+    let revisions = revisions_of(&editor, &type_name, id).await?;
+    let revision = revisions
+        .into_iter()
+        .find(|r| r.version == number)
+        .ok_or_else(missing)?;
+    Ok(HttpResponse::Ok().json(RevisionView::from(revision)))
+}
+
+/// History of an entry of this type; kept (and readable) after a delete.
+async fn revisions_of(
+    editor: &Editor,
+    type_name: &str,
+    id: Uuid,
+) -> Result<Vec<crate::store::Revision>, AppError> {
+    editor.content_type(type_name)?;
+    let revisions = editor.store().revisions(id).await?;
+    let belongs = match editor.store().entry(id).await? {
+        Some(entry) => entry.type_name == type_name,
+        // Deleted: the history is all that is left; it was written for this type
+        // if its first revision is reachable under this type's routes.
+        None => !revisions.is_empty(),
+    };
+    if !belongs || revisions.is_empty() {
+        return Err(AppError::NotFound(format!("no {type_name} entry {id}")));
+    }
+    Ok(revisions)
+}

@@ -1,0 +1,80 @@
+//! The editor JSON API under `/api/v1/`: bearer tokens, problem+json errors,
+//! `private, no-store` on every response. Handlers stay thin: extract, call
+//! the `Editor`, map the result.
+
+pub mod auth;
+mod entries;
+pub mod model;
+pub mod openapi;
+mod tokens;
+mod types;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, web};
+
+use crate::error::AppError;
+
+/// The `/api/v1` scope with the JSON body rules (size limit, media type,
+/// errors that name the offending field). Register public routes under
+/// `/api/v1` (the delivery API) before it: the scope matches the prefix.
+pub fn scope(
+    max_body_bytes: usize,
+) -> actix_web::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::scope("/api/v1")
+        // Drafts and editor data must never be stored by a browser or CDN.
+        .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "private, no-store")))
+        .configure(routes(max_body_bytes))
+}
+
+fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(
+            web::JsonConfig::default()
+                .limit(max_body_bytes)
+                .content_type_required(true)
+                .content_type(|mime| mime.subtype() == "json" || mime.suffix() == Some(mime::JSON))
+                .error_handler(move |err, _req: &HttpRequest| {
+                    json_error(err, max_body_bytes).into()
+                }),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|err, _req| {
+            AppError::BadRequest(format!("bad query string: {err}")).into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|err, _req| {
+            AppError::NotFound(format!("no such resource: {err}")).into()
+        }))
+        .configure(entries::routes)
+        .configure(types::routes)
+        .configure(tokens::routes)
+        .service(openapi::openapi_json);
+    }
+}
+
+fn json_error(err: JsonPayloadError, limit: usize) -> AppError {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            AppError::PayloadTooLarge(format!("request body exceeds the limit of {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => AppError::UnsupportedMediaType(
+            "request body must be JSON (Content-Type: application/json)".into(),
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            if e.is_data() {
+                AppError::BadRequest(format!("request body does not fit: {e}"))
+            } else {
+                AppError::BadRequest(format!("request body is not valid JSON: {e}"))
+            }
+        }
+        other => AppError::BadRequest(format!("could not read the request body: {other}")),
+    }
+}

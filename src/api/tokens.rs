@@ -1,0 +1,166 @@
+//! Token management over HTTP (admin only): list, create, revoke. The same
+//! operations as `keel token`, for operators without shell access.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Principal;
+use crate::auth::{generate_token, hash_token};
+use crate::editor::Editor;
+use crate::error::AppError;
+use crate::store::{ApiToken, Role};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_tokens)
+        .service(create_token)
+        .service(revoke_token);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub name: String,
+    /// editor or admin.
+    pub role: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<ApiToken> for TokenView {
+    fn from(t: ApiToken) -> Self {
+        TokenView {
+            name: t.name,
+            role: t.role.as_str().to_owned(),
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    /// editor or admin.
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: TokenView,
+    /// The secret: shown once, never stored.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenList {
+    pub items: Vec<TokenView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    responses(
+        (status = 200, description = "Every token, revoked ones included", body = TokenList),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/tokens")]
+async fn list_tokens(who: Principal, editor: web::Data<Editor>) -> Result<HttpResponse, AppError> {
+    who.require_admin()?;
+    let items = editor.store().tokens().await?;
+    Ok(HttpResponse::Ok().json(TokenList {
+        items: items.into_iter().map(TokenView::from).collect(),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "Created; the secret is in the body, once", body = CreatedToken),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "An active token has that name", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "Bad name or role", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/tokens")]
+async fn create_token(
+    who: Principal,
+    editor: web::Data<Editor>,
+    body: web::Json<CreateToken>,
+) -> Result<HttpResponse, AppError> {
+    who.require_admin()?;
+    let body = body.into_inner();
+    let mut errors = Vec::new();
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        errors.push(crate::content_types::FieldError {
+            pointer: "/name".into(),
+            message: "name must be 1 to 64 printable characters".into(),
+        });
+    }
+    let role = Role::parse(&body.role);
+    if role.is_none() {
+        errors.push(crate::content_types::FieldError {
+            pointer: "/role".into(),
+            message: format!("role {:?} is not one of editor, admin", body.role),
+        });
+    }
+    let Some(role) = role.filter(|_| errors.is_empty()) else {
+        return Err(AppError::Validation(errors));
+    };
+    let secret = generate_token();
+    let token = editor
+        .store()
+        .create_token(name, role, &hash_token(&secret))
+        .await?;
+    Ok(HttpResponse::Created().json(CreatedToken {
+        token: token.into(),
+        secret,
+    }))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{name}",
+    tag = "tokens",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "No active token has that name", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/tokens/{name}")]
+async fn revoke_token(
+    who: Principal,
+    editor: web::Data<Editor>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    who.require_admin()?;
+    let name = path.into_inner();
+    editor
+        .store()
+        .revoke_token(&name)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => {
+                AppError::NotFound(format!("no active token named {name:?}"))
+            }
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::NoContent().finish())
+}

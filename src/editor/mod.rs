@@ -1,0 +1,385 @@
+//! The entry lifecycle every writer goes through (the editor API, the
+//! scheduler, the demo seed): validate against the content type, check
+//! references, then one store write carrying the revision and, for changes
+//! readers can see, the event that announces them. Nothing here speaks HTTP.
+
+pub mod scheduler;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::content_types::{ContentType, ContentTypes, FieldError, validate_slug};
+use crate::error::AppError;
+use crate::publish::{Change, Publisher};
+use crate::store::{Entry, EntryId, EntryOp, EntryStatus, Store, StoreError, Write};
+
+/// How often a write without `If-Match` is retried when another writer
+/// changed the entry between our read and our write.
+const MERGE_RETRIES: usize = 3;
+
+/// Validated entry changes on top of the store.
+#[derive(Clone)]
+pub struct Editor {
+    store: Arc<dyn Store>,
+    types: Arc<ContentTypes>,
+    publisher: Arc<Publisher>,
+}
+
+/// A partial update: fields in `data` replace the working copy's (a `null`
+/// removes an optional field, as in JSON Merge Patch).
+#[derive(Debug, Clone, Default)]
+pub struct Patch {
+    pub slug: Option<String>,
+    pub data: Map<String, Value>,
+}
+
+impl Editor {
+    pub fn new(store: Arc<dyn Store>, types: Arc<ContentTypes>, publisher: Arc<Publisher>) -> Self {
+        Editor {
+            store,
+            types,
+            publisher,
+        }
+    }
+
+    pub fn publisher(&self) -> &Arc<Publisher> {
+        &self.publisher
+    }
+
+    pub fn types(&self) -> &ContentTypes {
+        &self.types
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn content_type(&self, name: &str) -> Result<&ContentType, AppError> {
+        self.types
+            .get(name)
+            .ok_or_else(|| AppError::NotFound(format!("no content type {name:?}")))
+    }
+
+    /// The entry, if it exists and belongs to `type_name`.
+    pub async fn get(&self, type_name: &str, id: EntryId) -> Result<Entry, AppError> {
+        self.content_type(type_name)?;
+        match self.store.entry(id).await? {
+            Some(entry) if entry.type_name == type_name => Ok(entry),
+            _ => Err(AppError::NotFound(format!("no {type_name} entry {id}"))),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        type_name: &str,
+        slug: &str,
+        data: Value,
+        author: &str,
+    ) -> Result<Entry, AppError> {
+        let ty = self.content_type(type_name)?;
+        let data = self.validated(ty, slug, &data).await?;
+        let outcome = self
+            .store
+            .write(Write::new(
+                EntryOp::Create {
+                    type_name: type_name.to_owned(),
+                    slug: slug.to_owned(),
+                    data,
+                },
+                author,
+            ))
+            .await?;
+        outcome
+            .entry
+            .ok_or_else(|| AppError::internal(StoreError::NotFound))
+    }
+
+    /// Merges `patch` into the working copy. With `if_match` a different
+    /// current version is a conflict; without, a concurrent change is merged
+    /// again (bounded), so no writer's fields are silently lost.
+    pub async fn update(
+        &self,
+        type_name: &str,
+        id: EntryId,
+        patch: Patch,
+        if_match: Option<i64>,
+        author: &str,
+    ) -> Result<Entry, AppError> {
+        let ty = self.content_type(type_name)?;
+        for _ in 0..MERGE_RETRIES {
+            let current = self.get(type_name, id).await?;
+            check_version(&current, if_match)?;
+            let slug = patch.slug.clone().unwrap_or_else(|| current.slug.clone());
+            let merged = merge(&current.data, &patch.data);
+            let data = self.validated(ty, &slug, &merged).await?;
+            let op = EntryOp::Update {
+                id,
+                expected_version: Some(current.version),
+                slug,
+                data,
+            };
+            match self.store.write(Write::new(op, author)).await {
+                Ok(outcome) => return entry_of(outcome.entry),
+                Err(StoreError::Conflict { .. }) if if_match.is_none() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Conflict(
+            "the entry kept changing while it was being updated; try again".into(),
+        ))
+    }
+
+    /// Publishes the working copy now, or schedules it for `at`.
+    pub async fn publish(
+        &self,
+        type_name: &str,
+        id: EntryId,
+        at: Option<DateTime<Utc>>,
+        if_match: Option<i64>,
+        author: &str,
+    ) -> Result<Entry, AppError> {
+        let ty = self.content_type(type_name)?;
+        let current = self.get(type_name, id).await?;
+        check_version(&current, if_match)?;
+        // The type may have changed since the draft was saved.
+        let data = self.validated(ty, &current.slug, &current.data).await?;
+        if data != current.data {
+            tracing::debug!(%id, "draft normalized at publish");
+        }
+        self.check_references_published(ty, &current.data).await?;
+        let expected_version = Some(current.version);
+        match at {
+            Some(at) if at > Utc::now() => {
+                // Nothing changes for readers until the scheduler publishes.
+                let op = EntryOp::Schedule {
+                    id,
+                    expected_version,
+                    at,
+                };
+                entry_of(self.store.write(Write::new(op, author)).await?.entry)
+            }
+            _ => self.publish_now(current, author).await,
+        }
+    }
+
+    async fn publish_now(&self, current: Entry, author: &str) -> Result<Entry, AppError> {
+        let op = EntryOp::Publish {
+            id: current.id,
+            expected_version: Some(current.version),
+        };
+        let after = published_state(&current);
+        let change = Change {
+            op,
+            kind: "publish",
+            author: author.to_owned(),
+            before: Some(current),
+            after: Some(after),
+        };
+        entry_of(self.publisher.commit(change).await?.entry)
+    }
+
+    /// Publishes a scheduled entry that is due. Returns `false` when another
+    /// node (or an editor) got there first: the version check makes the
+    /// publish happen exactly once.
+    pub async fn publish_due(&self, entry: &Entry) -> Result<bool, AppError> {
+        self.content_type(&entry.type_name)?;
+        if entry.status != EntryStatus::Scheduled {
+            return Ok(false);
+        }
+        match self.publish_now(entry.clone(), "scheduler").await {
+            Ok(_) => Ok(true),
+            Err(AppError::VersionMismatch { .. } | AppError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn unpublish(
+        &self,
+        type_name: &str,
+        id: EntryId,
+        if_match: Option<i64>,
+        author: &str,
+    ) -> Result<Entry, AppError> {
+        let current = self.get(type_name, id).await?;
+        check_version(&current, if_match)?;
+        if current.status == EntryStatus::Draft {
+            return Err(AppError::Conflict(format!(
+                "{type_name} entry {id} is not published"
+            )));
+        }
+        let op = EntryOp::Unpublish {
+            id,
+            expected_version: Some(current.version),
+        };
+        let change = Change {
+            op,
+            kind: "unpublish",
+            author: author.to_owned(),
+            before: Some(current),
+            after: None,
+        };
+        entry_of(self.publisher.commit(change).await?.entry)
+    }
+
+    pub async fn delete(
+        &self,
+        type_name: &str,
+        id: EntryId,
+        if_match: Option<i64>,
+        author: &str,
+    ) -> Result<(), AppError> {
+        let current = self.get(type_name, id).await?;
+        check_version(&current, if_match)?;
+        let op = EntryOp::Delete {
+            id,
+            expected_version: Some(current.version),
+        };
+        let change = Change {
+            op,
+            kind: "delete",
+            author: author.to_owned(),
+            before: Some(current),
+            after: None,
+        };
+        self.publisher.commit(change).await?;
+        Ok(())
+    }
+
+    /// Slug and data checked against the type, plus reference existence.
+    async fn validated(
+        &self,
+        ty: &ContentType,
+        slug: &str,
+        data: &Value,
+    ) -> Result<Value, AppError> {
+        let mut errors = Vec::new();
+        if let Err(message) = validate_slug(slug) {
+            errors.push(FieldError {
+                pointer: "/slug".into(),
+                message,
+            });
+        }
+        let data = match ty.validate(data) {
+            Ok(data) => Some(data),
+            Err(mut field_errors) => {
+                errors.append(&mut field_errors);
+                None
+            }
+        };
+        if let Some(data) = &data {
+            errors.extend(self.reference_errors(ty, data, false).await?);
+        }
+        match data {
+            Some(data) if errors.is_empty() => Ok(data),
+            _ => Err(AppError::Validation(errors)),
+        }
+    }
+
+    async fn check_references_published(
+        &self,
+        ty: &ContentType,
+        data: &Value,
+    ) -> Result<(), AppError> {
+        let errors = self.reference_errors(ty, data, true).await?;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(errors))
+        }
+    }
+
+    /// One problem per reference that names no entry of the right type (or,
+    /// with `published`, no published one). One store query for all of them.
+    async fn reference_errors(
+        &self,
+        ty: &ContentType,
+        data: &Value,
+        published: bool,
+    ) -> Result<Vec<FieldError>, AppError> {
+        let refs = ty.references(data);
+        if refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<EntryId> = refs.iter().map(|r| r.id).collect();
+        let found = self.store.entries_by_ids(&ids).await?;
+        let mut errors = Vec::new();
+        for r in refs {
+            let target = found.iter().find(|e| e.id == r.id);
+            let message = match target {
+                Some(e) if e.type_name != r.to => {
+                    Some(format!("{} is a {}, not a {}", r.id, e.type_name, r.to))
+                }
+                Some(e) if published && e.published_data.is_none() => {
+                    Some(format!("{} {} is not published", r.to, r.id))
+                }
+                Some(_) => None,
+                None => Some(format!("no {} entry with id {}", r.to, r.id)),
+            };
+            if let Some(message) = message {
+                errors.push(FieldError {
+                    pointer: r.pointer,
+                    message,
+                });
+            }
+        }
+        Ok(errors)
+    }
+}
+
+fn check_version(current: &Entry, if_match: Option<i64>) -> Result<(), AppError> {
+    match if_match {
+        Some(expected) if expected != current.version => Err(AppError::VersionMismatch {
+            expected,
+            found: current.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The entry as it will be once its working copy is published.
+fn published_state(current: &Entry) -> Entry {
+    let now = Utc::now();
+    Entry {
+        status: EntryStatus::Published,
+        version: current.version + 1,
+        published_slug: Some(current.slug.clone()),
+        published_data: Some(current.data.clone()),
+        published_at: Some(now),
+        publish_at: None,
+        updated_at: now,
+        ..current.clone()
+    }
+}
+
+fn entry_of(entry: Option<Entry>) -> Result<Entry, AppError> {
+    entry.ok_or_else(|| AppError::internal(StoreError::NotFound))
+}
+
+/// JSON Merge Patch (RFC 7396) of the top-level fields.
+fn merge(current: &Value, patch: &Map<String, Value>) -> Value {
+    let mut merged = current.as_object().cloned().unwrap_or_default();
+    for (key, value) in patch {
+        if value.is_null() {
+            merged.remove(key);
+        } else {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    Value::Object(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_replaces_adds_and_removes_fields() {
+        let current = json!({"a": 1, "b": 2});
+        let patch = json!({"b": 3, "c": 4, "a": null});
+        let merged = merge(&current, patch.as_object().unwrap());
+        assert_eq!(merged, json!({"b": 3, "c": 4}));
+    }
+}

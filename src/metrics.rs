@@ -1,0 +1,194 @@
+//! Every metric keel exports, by its contract name, in one registry per
+//! server (so tests running several servers in one process do not mix
+//! counts). Hot-path handles are resolved once here, never per request.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+pub const HTTP_REQUESTS_TOTAL: &str = "keel_http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "keel_http_request_duration_seconds";
+pub const CACHE_REQUESTS_TOTAL: &str = "keel_cache_requests_total";
+pub const CACHE_ENTRIES: &str = "keel_cache_entries";
+pub const CACHE_BYTES: &str = "keel_cache_bytes";
+pub const DB_QUERIES_TOTAL: &str = "keel_db_queries_total";
+pub const DB_QUERY_DURATION_SECONDS: &str = "keel_db_query_duration_seconds";
+pub const RENDERS_TOTAL: &str = "keel_renders_total";
+pub const RENDER_DURATION_SECONDS: &str = "keel_render_duration_seconds";
+
+/// Latency buckets from 50 µs (a cache hit) to 10 s (a stuck query).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub cache_requests: IntCounterVec,
+    pub cache_entries: IntGauge,
+    pub cache_bytes: IntGauge,
+    pub db_queries: IntCounterVec,
+    pub db_duration: HistogramVec,
+    pub renders: IntCounter,
+    pub render_duration: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let latency = |name: &str, help: &str| {
+            HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
+        };
+        let metrics = Metrics {
+            http_requests: IntCounterVec::new(
+                Opts::new(
+                    HTTP_REQUESTS_TOTAL,
+                    "HTTP requests by route pattern and status",
+                ),
+                &["route", "status"],
+            )
+            .expect("valid metric"),
+            http_duration: HistogramVec::new(
+                latency(
+                    HTTP_REQUEST_DURATION_SECONDS,
+                    "HTTP request duration by route pattern",
+                ),
+                &["route"],
+            )
+            .expect("valid metric"),
+            cache_requests: IntCounterVec::new(
+                Opts::new(CACHE_REQUESTS_TOTAL, "Page cache lookups by result"),
+                &["result"],
+            )
+            .expect("valid metric"),
+            cache_entries: IntGauge::new(CACHE_ENTRIES, "Pages held in the cache")
+                .expect("valid metric"),
+            cache_bytes: IntGauge::new(CACHE_BYTES, "Bytes held in the cache (all encodings)")
+                .expect("valid metric"),
+            db_queries: IntCounterVec::new(
+                Opts::new(DB_QUERIES_TOTAL, "Queries sent to the store, by operation"),
+                &["op"],
+            )
+            .expect("valid metric"),
+            db_duration: HistogramVec::new(
+                latency(
+                    DB_QUERY_DURATION_SECONDS,
+                    "Store query duration, by operation",
+                ),
+                &["op"],
+            )
+            .expect("valid metric"),
+            renders: IntCounter::new(RENDERS_TOTAL, "Pages rendered").expect("valid metric"),
+            render_duration: Histogram::with_opts(latency(
+                RENDER_DURATION_SECONDS,
+                "Time to render and compress one page",
+            ))
+            .expect("valid metric"),
+            registry,
+        };
+        metrics.register();
+        metrics
+    }
+
+    fn register(&self) {
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+            Box::new(self.http_requests.clone()),
+            Box::new(self.http_duration.clone()),
+            Box::new(self.cache_requests.clone()),
+            Box::new(self.cache_entries.clone()),
+            Box::new(self.cache_bytes.clone()),
+            Box::new(self.db_queries.clone()),
+            Box::new(self.db_duration.clone()),
+            Box::new(self.renders.clone()),
+            Box::new(self.render_duration.clone()),
+        ];
+        for c in collectors {
+            self.registry.register(c).expect("metric names are unique");
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(8 * 1024);
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "could not encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn metrics_endpoint(metrics: actix_web::web::Data<Metrics>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(metrics.render())
+}
+
+/// Middleware body: counts and times each request under its route pattern
+/// (never the raw path, which would let any client mint new series).
+pub async fn observe_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let start = std::time::Instant::now();
+    let metrics = req.app_data::<actix_web::web::Data<Metrics>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let route = res.request().match_pattern();
+        let route = route.as_deref().unwrap_or("unmatched");
+        let status = res.status();
+        metrics
+            .http_requests
+            .with_label_values(&[route, status.as_str()])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&[route])
+            .observe(start.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_contract_name_is_exported() {
+        let m = Metrics::new();
+        m.http_requests.with_label_values(&["/", "200"]).inc();
+        m.http_duration.with_label_values(&["/"]).observe(0.001);
+        m.cache_requests.with_label_values(&["hit"]).inc();
+        m.db_queries.with_label_values(&["page"]).inc();
+        m.db_duration.with_label_values(&["page"]).observe(0.001);
+        let text = m.render();
+        for name in [
+            HTTP_REQUESTS_TOTAL,
+            HTTP_REQUEST_DURATION_SECONDS,
+            CACHE_REQUESTS_TOTAL,
+            CACHE_ENTRIES,
+            CACHE_BYTES,
+            DB_QUERIES_TOTAL,
+            DB_QUERY_DURATION_SECONDS,
+            RENDERS_TOTAL,
+            RENDER_DURATION_SECONDS,
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
+    }
+}

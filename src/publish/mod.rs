@@ -1,0 +1,285 @@
+//! Publishing: a visible change (publish, unpublish, delete) is rendered
+//! first, from the published state read at a known event seq with the change
+//! applied in memory, and then committed in one short transaction with its
+//! pages and its event. If another change touched the same pages in between,
+//! the store refuses the write and the pages are rendered again, so two
+//! publishes racing on a listing both end up on it. Rendering runs on
+//! blocking threads, never on request threads and never inside a
+//! transaction.
+
+mod plan;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::Semaphore;
+
+pub use plan::{Plan, plan};
+
+use crate::content_types::ContentTypes;
+use crate::error::AppError;
+use crate::render::{RenderError, Renderer, Snapshot};
+use crate::store::{
+    Entry, EntryOp, NewEvent, Page, PageWrite, Store, StoreError, Write, WriteOutcome,
+};
+
+/// Attempts at rendering a change before giving up on concurrent writers.
+const ATTEMPTS: usize = 8;
+/// Pages per write when re-rendering everything.
+pub const RENDER_ALL_BATCH: usize = 50;
+
+pub struct Publisher {
+    store: Arc<dyn Store>,
+    types: Arc<ContentTypes>,
+    renderer: Arc<Renderer>,
+    /// This node's cache, updated right after a commit (other nodes learn
+    /// of it from the event log).
+    cache: Option<Arc<dyn PageSink>>,
+    /// Bounds concurrent page renders to the cores, so a burst of publishes
+    /// queues instead of starving the runtime's blocking pool.
+    render_slots: Arc<Semaphore>,
+}
+
+/// Where committed pages go on this node (the page cache).
+#[async_trait::async_trait]
+pub trait PageSink: Send + Sync {
+    async fn apply(&self, pages: &[PageWrite]);
+}
+
+/// A change to commit: the store op and the entry's state before and after.
+pub struct Change {
+    pub op: EntryOp,
+    pub kind: &'static str,
+    pub author: String,
+    pub before: Option<Entry>,
+    pub after: Option<Entry>,
+}
+
+impl Publisher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        types: Arc<ContentTypes>,
+        renderer: Arc<Renderer>,
+        cache: Option<Arc<dyn PageSink>>,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Publisher {
+            store,
+            types,
+            renderer,
+            cache,
+            render_slots: Arc::new(Semaphore::new(cores)),
+        }
+    }
+
+    pub fn renderer(&self) -> &Arc<Renderer> {
+        &self.renderer
+    }
+
+    /// Renders and commits a visible change with its pages and event.
+    pub async fn commit(&self, change: Change) -> Result<WriteOutcome, AppError> {
+        let id = change
+            .before
+            .as_ref()
+            .or(change.after.as_ref())
+            .map(|e| e.id);
+        for _ in 0..ATTEMPTS {
+            let mut snapshot = self.snapshot().await?;
+            if let Some(id) = id {
+                snapshot.apply(id, change.after.as_ref());
+            }
+            let plan = plan(
+                &self.types,
+                change.before.as_ref(),
+                change.after.as_ref(),
+                &snapshot,
+            );
+            let base = snapshot.seq;
+            let pages = self.render(&plan, Arc::new(snapshot)).await?;
+            let mut keys: Vec<String> = Vec::new();
+            if let Some(e) = change.before.as_ref().or(change.after.as_ref()) {
+                keys.push(e.id.to_string());
+                keys.push(e.type_name.clone());
+            }
+            let write = Write::new(change.op.clone(), change.author.clone())
+                .with_event(event(change.kind, &pages, keys))
+                .with_pages(pages, Some(base));
+            let written = write.pages.clone();
+            match self.store.write(write).await {
+                Ok(outcome) => {
+                    self.after_commit(written, outcome.seq).await;
+                    return Ok(outcome);
+                }
+                Err(StoreError::PagesOutdated { path, newer, .. }) => {
+                    tracing::debug!(%path, newer, "pages changed under a publish; rendering again");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Conflict(
+            "the pages this change affects kept changing; try again".into(),
+        ))
+    }
+
+    /// Re-renders every published entry and listing, in bounded batches,
+    /// each committed with its own event. Returns the number of pages.
+    pub async fn render_all(&self, batch: usize) -> Result<usize, AppError> {
+        let snapshot = self.snapshot().await?;
+        let mut targets: Vec<Plan> = Vec::new();
+        let mut current = Plan::default();
+        let ids: Vec<_> = snapshot.all().map(|e| e.id).collect();
+        for id in ids {
+            current.entries.insert(id);
+            if current.entries.len() * 2 >= batch {
+                targets.push(std::mem::take(&mut current));
+            }
+        }
+        for listing in self.types.listings() {
+            current.listings.insert(listing.name.clone());
+        }
+        targets.push(current);
+        let mut total = 0;
+        for plan in targets {
+            total += self.render_batch(&plan).await?;
+        }
+        Ok(total)
+    }
+
+    async fn render_batch(&self, plan: &Plan) -> Result<usize, AppError> {
+        for _ in 0..ATTEMPTS {
+            let snapshot = self.snapshot().await?;
+            let base = snapshot.seq;
+            let pages = self.render(plan, Arc::new(snapshot)).await?;
+            let count = pages.len();
+            let write = Write::new(EntryOp::None, "render")
+                .with_event(event("render", &pages, Vec::new()))
+                .with_pages(pages, Some(base));
+            let written = write.pages.clone();
+            match self.store.write(write).await {
+                Ok(outcome) => {
+                    self.after_commit(written, outcome.seq).await;
+                    return Ok(count);
+                }
+                Err(StoreError::PagesOutdated { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Conflict(
+            "pages kept changing during the re-render".into(),
+        ))
+    }
+
+    /// The published state and the seq it was read at. The seq is read first:
+    /// state read afterwards is at least that new, and anything newer that
+    /// touches our pages makes the write fail and the render start over.
+    pub async fn snapshot(&self) -> Result<Snapshot, AppError> {
+        let seq = self.store.last_seq().await?;
+        let mut entries = Vec::new();
+        for ty in self.types.types() {
+            entries.extend(self.store.published_entries(&ty.name).await?);
+        }
+        Ok(Snapshot::new(entries, seq))
+    }
+
+    async fn render(
+        &self,
+        plan: &Plan,
+        snapshot: Arc<Snapshot>,
+    ) -> Result<Vec<PageWrite>, AppError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        let now = Utc::now();
+        // One blocking task per target, at most one per core at a time.
+        let mut spawn = |job: RenderJob| {
+            let (renderer, snapshot, slots) = (
+                self.renderer.clone(),
+                snapshot.clone(),
+                self.render_slots.clone(),
+            );
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                tokio::task::spawn_blocking(move || match job {
+                    RenderJob::Entry(entry) => {
+                        renderer.entry_pages(&entry, &snapshot, now).map(Vec::from)
+                    }
+                    RenderJob::Listing(listing) => renderer
+                        .listing_page(&listing, &snapshot, now)
+                        .map(|p| vec![p]),
+                })
+                .await
+            });
+        };
+        for id in &plan.entries {
+            if let Some(entry) = snapshot.get(*id) {
+                spawn(RenderJob::Entry(Box::new(entry.clone())));
+            }
+        }
+        for name in &plan.listings {
+            if let Some(listing) = self.types.listings().find(|l| &l.name == name) {
+                spawn(RenderJob::Listing(Box::new(listing.clone())));
+            }
+        }
+        let mut rendered: Vec<Page> = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let pages = joined
+                .map_err(AppError::internal)?
+                .map_err(AppError::internal)?
+                .map_err(render_error)?;
+            rendered.extend(pages);
+        }
+        // A path both rendered and deleted (a slug handed over) is rendered.
+        let kept: BTreeSet<&str> = rendered.iter().map(|p| p.path.as_str()).collect();
+        let mut writes: Vec<PageWrite> = plan
+            .deletes
+            .iter()
+            .filter(|p| !kept.contains(p.as_str()))
+            .map(|p| PageWrite::Delete(p.clone()))
+            .collect();
+        writes.extend(rendered.into_iter().map(PageWrite::Upsert));
+        Ok(writes)
+    }
+
+    async fn after_commit(&self, mut pages: Vec<PageWrite>, seq: Option<i64>) {
+        if let Some(seq) = seq {
+            for p in &mut pages {
+                if let PageWrite::Upsert(page) = p {
+                    page.seq = seq;
+                }
+            }
+        }
+        if let Some(cache) = &self.cache {
+            cache.apply(&pages).await;
+        }
+    }
+}
+
+enum RenderJob {
+    Entry(Box<Entry>),
+    Listing(Box<crate::content_types::Listing>),
+}
+
+/// The event announcing a set of page changes: every path, and the keys of
+/// every page written (for the edge to purge).
+fn event(kind: &str, pages: &[PageWrite], mut keys: Vec<String>) -> NewEvent {
+    let mut paths = Vec::with_capacity(pages.len());
+    for p in pages {
+        paths.push(p.path().to_owned());
+        if let PageWrite::Upsert(page) = p {
+            for k in &page.surrogate_keys {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+    }
+    NewEvent {
+        kind: kind.to_owned(),
+        paths,
+        keys,
+    }
+}
+
+fn render_error(e: RenderError) -> AppError {
+    AppError::internal(e)
+}

@@ -1,0 +1,85 @@
+//! Which pages a change touches, computed explicitly from the listings'
+//! queries, the related lists and the references between entries, never
+//! "re-render everything".
+
+use std::collections::BTreeSet;
+
+use crate::content_types::ContentTypes;
+use crate::render::{Renderer, Snapshot};
+use crate::store::{Entry, EntryId};
+
+/// The pages to render and the paths to remove for one change.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Published entries whose page (HTML and JSON) must be rendered.
+    pub entries: BTreeSet<EntryId>,
+    /// Listings (by folder name) to render.
+    pub listings: BTreeSet<String>,
+    /// Paths whose pages must disappear.
+    pub deletes: BTreeSet<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.listings.is_empty() && self.deletes.is_empty()
+    }
+}
+
+/// The plan for an entry going from `before` to `after` (their published
+/// states matter; `None` for absent). `snapshot` is the published state with
+/// the change already applied.
+pub fn plan(
+    types: &ContentTypes,
+    before: Option<&Entry>,
+    after: Option<&Entry>,
+    snapshot: &Snapshot,
+) -> Plan {
+    let before = before.filter(|e| e.published_data.is_some());
+    let after = after.filter(|e| e.published_data.is_some());
+    let mut plan = Plan::default();
+
+    if let Some(a) = after {
+        plan.entries.insert(a.id);
+    }
+    if let Some(b) = before {
+        let moved = after.is_none_or(|a| a.published_slug != b.published_slug);
+        if let (true, Some(ty), Some(slug)) =
+            (moved, types.get(&b.type_name), b.published_slug.as_deref())
+        {
+            plan.deletes.insert(ty.path_for(slug));
+            plan.deletes.insert(Renderer::json_path(&ty.name, slug));
+        }
+    }
+    for state in [before, after].into_iter().flatten() {
+        for listing in types.listings_showing(state) {
+            plan.listings.insert(listing.name.clone());
+        }
+        for (_, owner) in types.related_owners(state) {
+            if snapshot.get(owner).is_some() {
+                plan.entries.insert(owner);
+            }
+        }
+    }
+    // Pages that show this entry through a reference (a match page shows its
+    // teams' names), and the listings that show those pages' entries.
+    let id = before.or(after).map(|e| e.id);
+    if let Some(id) = id {
+        for referrer in snapshot.all() {
+            if referrer.id == id || !references(types, referrer, id) {
+                continue;
+            }
+            plan.entries.insert(referrer.id);
+            for listing in types.listings_showing(referrer) {
+                plan.listings.insert(listing.name.clone());
+            }
+        }
+    }
+    plan
+}
+
+fn references(types: &ContentTypes, entry: &Entry, target: EntryId) -> bool {
+    match (types.get(&entry.type_name), entry.published_data.as_ref()) {
+        (Some(ty), Some(data)) => ty.references(data).iter().any(|r| r.id == target),
+        _ => false,
+    }
+}

@@ -1,0 +1,276 @@
+//! Rendering: a published entry (or a listing) and the published state
+//! around it become HTML through the type's template, then a stored `Page`
+//! with brotli and gzip beside the identity bytes. Pure and synchronous: the
+//! caller runs it on a blocking thread, never on a request thread, and never
+//! inside a store transaction.
+
+mod compress;
+mod context;
+pub mod markdown;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use minijinja::{Environment, context};
+
+pub use compress::{BROTLI_QUALITY, PageSpec, brotli, build_page, etag_of, gzip};
+pub use context::Snapshot;
+
+use crate::content_types::{ContentType, ContentTypes, Listing};
+use crate::metrics::Metrics;
+use crate::store::{Entry, Page};
+
+pub const HTML: &str = "text/html; charset=utf-8";
+pub const JSON: &str = "application/json";
+/// The shared not-found template, rendered once per node.
+const NOT_FOUND_TEMPLATE: &str = "_site/404.html";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {template}: {message}")]
+    Template { template: String, message: String },
+    #[error("entry {0} has no published state")]
+    NotPublished(crate::store::EntryId),
+    #[error("unknown content type {0:?}")]
+    UnknownType(String),
+}
+
+/// Renders pages from templates loaded once at start-up.
+pub struct Renderer {
+    types: Arc<ContentTypes>,
+    env: Environment<'static>,
+    site_name: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Renderer {
+    pub fn new(
+        types: Arc<ContentTypes>,
+        site_name: impl Into<String>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let env = types.environment();
+        Renderer {
+            types,
+            env,
+            site_name: site_name.into(),
+            metrics,
+        }
+    }
+
+    pub fn types(&self) -> &Arc<ContentTypes> {
+        &self.types
+    }
+
+    /// The public path of an entry's JSON delivery document.
+    pub fn json_path(type_name: &str, slug: &str) -> String {
+        format!("/api/v1/content/{type_name}/{slug}")
+    }
+
+    /// The HTML page and the JSON document of a published entry.
+    pub fn entry_pages(
+        &self,
+        entry: &Entry,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Result<[Page; 2], RenderError> {
+        let ty = self.type_of(entry)?;
+        let slug = entry
+            .published_slug
+            .as_deref()
+            .ok_or(RenderError::NotPublished(entry.id))?;
+        let keys = self.entry_keys(ty, entry);
+        let html = self.timed(|| self.entry_html(ty, entry, snapshot, now))?;
+        let json = context::json_document(&self.types, entry, snapshot);
+        let spec = |path: String, content_type| PageSpec {
+            path,
+            entry_id: Some(entry.id),
+            status: 200,
+            content_type,
+            surrogate_keys: keys.clone(),
+            cache_policy: ty.cache,
+            last_modified: now,
+        };
+        let html_page = build_page(spec(ty.path_for(slug), HTML), html.into_bytes());
+        let json_page = build_page(spec(Self::json_path(&ty.name, slug), JSON), json);
+        Ok([html_page, json_page])
+    }
+
+    /// The HTML of an entry's page; `entry` must carry published state (a
+    /// preview passes a draft dressed as published).
+    pub fn entry_html(
+        &self,
+        ty: &ContentType,
+        entry: &Entry,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Result<String, RenderError> {
+        let mut lists = HashMap::new();
+        for (name, related) in &ty.related {
+            let items: Vec<_> = related
+                .select(snapshot.of_type(&related.query.type_name), entry.id)
+                .into_iter()
+                .map(|e| context::item(&self.types, e, snapshot))
+                .collect();
+            lists.insert(name.clone(), items);
+        }
+        let ctx = context! {
+            entry => context::item(&self.types, entry, snapshot),
+            lists => lists,
+            site => self.site(now),
+        };
+        self.render_template(&ty.template, ctx)
+    }
+
+    pub fn listing_page(
+        &self,
+        listing: &Listing,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Result<Page, RenderError> {
+        let html = self.timed(|| {
+            let mut lists = HashMap::new();
+            for (name, query) in &listing.queries {
+                let items: Vec<_> = query
+                    .select(snapshot.of_type(&query.type_name))
+                    .into_iter()
+                    .map(|e| context::item(&self.types, e, snapshot))
+                    .collect();
+                lists.insert(name.clone(), items);
+            }
+            let ctx = context! {
+                listing => context! { path => listing.path.clone(), title => listing.title.clone() },
+                lists => lists,
+                site => self.site(now),
+            };
+            self.render_template(&listing.template, ctx)
+        })?;
+        let mut keys = vec![format!("listing:{}", listing.name)];
+        for q in listing.queries.values() {
+            if !keys.contains(&q.type_name) {
+                keys.push(q.type_name.clone());
+            }
+        }
+        Ok(build_page(
+            PageSpec {
+                path: listing.path.clone(),
+                entry_id: None,
+                status: 200,
+                content_type: HTML,
+                surrogate_keys: keys,
+                cache_policy: listing.cache,
+                last_modified: now,
+            },
+            html.into_bytes(),
+        ))
+    }
+
+    /// The not-found page (status 404), from `_site/404.html` when the site
+    /// has one.
+    pub fn not_found_page(&self, now: DateTime<Utc>) -> Result<Page, RenderError> {
+        let html = if self.types.has_template(NOT_FOUND_TEMPLATE) {
+            self.render_template(NOT_FOUND_TEMPLATE, context! { site => self.site(now) })?
+        } else {
+            "<!doctype html><title>Not found</title><h1>Not found</h1>".to_owned()
+        };
+        Ok(build_page(
+            PageSpec {
+                path: "/404".into(),
+                entry_id: None,
+                status: 404,
+                content_type: HTML,
+                surrogate_keys: vec!["404".into()],
+                cache_policy: crate::store::CachePolicy {
+                    browser_max_age: 60,
+                    edge_max_age: 60,
+                    stale_while_revalidate: 60,
+                    stale_if_error: 3600,
+                },
+                last_modified: now,
+            },
+            html.into_bytes(),
+        ))
+    }
+
+    /// Keys a CDN can purge the entry's pages by: the entry, its type, the
+    /// entries it references, and the type's key fields' values.
+    fn entry_keys(&self, ty: &ContentType, entry: &Entry) -> Vec<String> {
+        let mut keys = vec![entry.id.to_string(), ty.name.clone()];
+        if let Some(data) = entry.published_data.as_ref() {
+            for r in ty.references(data) {
+                let key = r.id.to_string();
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            for field in &ty.surrogate_key_fields {
+                if let Some(value) = data.get(field).and_then(|v| v.as_str()) {
+                    keys.push(format!("{field}:{}", key_token(value)));
+                }
+            }
+        }
+        keys
+    }
+
+    fn type_of(&self, entry: &Entry) -> Result<&ContentType, RenderError> {
+        self.types
+            .get(&entry.type_name)
+            .ok_or_else(|| RenderError::UnknownType(entry.type_name.clone()))
+    }
+
+    fn site(&self, now: DateTime<Utc>) -> minijinja::Value {
+        context! {
+            name => self.site_name.clone(),
+            now => now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
+    fn render_template(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
+        let err = |e: minijinja::Error| RenderError::Template {
+            template: name.to_owned(),
+            message: format!("{e:#}"),
+        };
+        self.env
+            .get_template(name)
+            .map_err(err)?
+            .render(ctx)
+            .map_err(err)
+    }
+
+    fn timed<T>(&self, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let out = f();
+        self.metrics.renders.inc();
+        self.metrics
+            .render_duration
+            .observe(start.elapsed().as_secs_f64());
+        out
+    }
+}
+
+/// A surrogate key token: keys are space- and comma-separated on the wire,
+/// so values become lowercase words joined by `-`.
+fn key_token(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_tokens_are_wire_safe() {
+        assert_eq!(key_token("Premier Cup"), "premier-cup");
+        assert_eq!(key_token("  A, B "), "a-b");
+    }
+}

@@ -1,0 +1,188 @@
+//! Builds the running server from `ServeConfig`: opens and migrates the
+//! store, loads the content types, binds the listener, wires the routes and
+//! starts the background tasks (the scheduler). `main` and the integration
+//! tests share this path, so tests run the real server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server as ActixServer, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api;
+use crate::api::auth::Authenticator;
+use crate::config::ServeConfig;
+use crate::content_types::ContentTypes;
+use crate::editor::{Editor, scheduler};
+use crate::health;
+use crate::metrics::{self, Metrics};
+use crate::publish::{PageSink, Publisher};
+use crate::render::Renderer;
+use crate::seed;
+use crate::store::instrumented::Instrumented;
+use crate::store::{self, Store};
+
+/// The site's name in page templates.
+const SITE_NAME: &str = "keel";
+
+/// Shared, read-mostly state handed to every worker.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub types: Arc<ContentTypes>,
+}
+
+pub struct Server {
+    port: u16,
+    server: ActixServer,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Server {
+    /// Opens the store, migrates it, checks the content types, seeds the demo
+    /// site if asked, binds and starts the background tasks. Fails before
+    /// binding on an invalid type or an unreachable database.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Server> {
+        let types = ContentTypes::load(&config.content_types)
+            .map_err(|errors| anyhow::anyhow!("invalid content types:\n{errors}"))?;
+        let types = Arc::new(types);
+        let metrics = Arc::new(Metrics::new());
+        let store = store::open(&config.database_url)
+            .await
+            .with_context(|| format!("opening {}", config.database_url))?;
+        let store: Arc<dyn Store> = Arc::new(Instrumented::new(store, metrics.clone()));
+        let applied = store.migrate().await.context("migrating the database")?;
+        tracing::info!(applied, backend = store.backend(), "database migrated");
+        store
+            .sync_content_types(&types.records())
+            .await
+            .context("recording content types")?;
+        let editor = assemble_editor(store.clone(), types.clone(), metrics.clone(), None);
+        if config.demo {
+            if store.count_entries().await? == 0 {
+                let report = seed::seed_demo(&editor, chrono::Utc::now()).await?;
+                tracing::info!(%report, "seeded the demo site");
+            } else {
+                tracing::info!("database already holds entries; demo seed skipped");
+            }
+        }
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
+        Self::start(config, listener, store, types, editor, metrics)
+    }
+
+    fn start(
+        config: ServeConfig,
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        types: Arc<ContentTypes>,
+        editor: Editor,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Server> {
+        let port = listener.local_addr()?.port();
+        // Built once, outside the factory closure, which runs once per worker.
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            types,
+        });
+        let auth = web::Data::new(Authenticator::new(store));
+        let editor_data = web::Data::new(editor.clone());
+        let metrics = web::Data::from(metrics);
+        let max_body = config.max_body_bytes;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(auth.clone())
+                .app_data(editor_data.clone())
+                .app_data(metrics.clone())
+                .wrap(from_fn(metrics::observe_request))
+                .configure(health::routes)
+                .route("/metrics", web::get().to(metrics::metrics_endpoint))
+                .service(api::scope(max_body))
+        })
+        .workers(config.workers)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tracing::info!(addr = %config.listen.ip(), port, "listening");
+
+        let (shutdown, rx) = watch::channel(false);
+        let tasks = vec![(
+            "scheduler",
+            tokio::spawn(scheduler::run(editor, config.schedule_every, rx)),
+        )];
+        Ok(Server {
+            port,
+            server,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until `handle().stop(..)` is called or the process gets
+    /// SIGINT/SIGTERM, then stops the background tasks and waits for them.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        let stop_on_signal = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            handle.stop(true).await;
+        });
+        let result = server.await.map_err(std::io::Error::other)?;
+        stop_on_signal.abort();
+        let _ = self.shutdown.send(true);
+        for (name, task) in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(task = name, error = %e, "background task ended abnormally");
+            }
+        }
+        result
+    }
+}
+
+/// The write path: renderer, publisher and editor over one store. `sink`
+/// receives committed pages on this node (the page cache).
+pub fn assemble_editor(
+    store: Arc<dyn Store>,
+    types: Arc<ContentTypes>,
+    metrics: Arc<Metrics>,
+    sink: Option<Arc<dyn PageSink>>,
+) -> Editor {
+    let renderer = Arc::new(Renderer::new(types.clone(), SITE_NAME, metrics));
+    let publisher = Arc::new(Publisher::new(store.clone(), types.clone(), renderer, sink));
+    Editor::new(store, types, publisher)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,164 @@
+//! A `Store` decorator that counts and times every operation sent to the
+//! backend (`keel_db_queries_total{op}`, `keel_db_query_duration_seconds{op}`),
+//! whichever backend it is. Every store call keel makes goes through it, so
+//! "no database work on the hot path" is checkable from `/metrics`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+use crate::metrics::Metrics;
+
+pub struct Instrumented {
+    inner: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl Instrumented {
+    pub fn new(inner: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Instrumented { inner, metrics }
+    }
+
+    async fn timed<T>(&self, op: &'static str, fut: impl Future<Output = T>) -> T {
+        let start = Instant::now();
+        let out = fut.await;
+        self.metrics.db_queries.with_label_values(&[op]).inc();
+        self.metrics
+            .db_duration
+            .with_label_values(&[op])
+            .observe(start.elapsed().as_secs_f64());
+        out
+    }
+}
+
+#[async_trait]
+impl Store for Instrumented {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn migrate(&self) -> StoreResult<usize> {
+        self.timed("migrate", self.inner.migrate()).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.timed("ping", self.inner.ping()).await
+    }
+
+    async fn sync_content_types(&self, types: &[ContentTypeRecord]) -> StoreResult<()> {
+        self.timed("sync_content_types", self.inner.sync_content_types(types))
+            .await
+    }
+
+    async fn content_types(&self) -> StoreResult<Vec<ContentTypeRecord>> {
+        self.timed("content_types", self.inner.content_types())
+            .await
+    }
+
+    async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
+        self.timed("write", self.inner.write(write)).await
+    }
+
+    async fn entry(&self, id: EntryId) -> StoreResult<Option<Entry>> {
+        self.timed("entry", self.inner.entry(id)).await
+    }
+
+    async fn entry_by_slug(&self, type_name: &str, slug: &str) -> StoreResult<Option<Entry>> {
+        self.timed("entry_by_slug", self.inner.entry_by_slug(type_name, slug))
+            .await
+    }
+
+    async fn published_entry_by_slug(
+        &self,
+        type_name: &str,
+        slug: &str,
+    ) -> StoreResult<Option<Entry>> {
+        self.timed(
+            "published_entry_by_slug",
+            self.inner.published_entry_by_slug(type_name, slug),
+        )
+        .await
+    }
+
+    async fn entries(&self, query: &EntryQuery) -> StoreResult<Vec<Entry>> {
+        self.timed("entries", self.inner.entries(query)).await
+    }
+
+    async fn published_entries(&self, type_name: &str) -> StoreResult<Vec<Entry>> {
+        self.timed("published_entries", self.inner.published_entries(type_name))
+            .await
+    }
+
+    async fn entries_by_ids(&self, ids: &[EntryId]) -> StoreResult<Vec<Entry>> {
+        self.timed("entries_by_ids", self.inner.entries_by_ids(ids))
+            .await
+    }
+
+    async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {
+        self.timed("due_scheduled", self.inner.due_scheduled(now, limit))
+            .await
+    }
+
+    async fn count_entries(&self) -> StoreResult<i64> {
+        self.timed("count_entries", self.inner.count_entries())
+            .await
+    }
+
+    async fn revisions(&self, id: EntryId) -> StoreResult<Vec<Revision>> {
+        self.timed("revisions", self.inner.revisions(id)).await
+    }
+
+    async fn revision(&self, id: EntryId, version: i64) -> StoreResult<Option<Revision>> {
+        self.timed("revision", self.inner.revision(id, version))
+            .await
+    }
+
+    async fn events_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        self.timed("events_since", self.inner.events_since(after, limit))
+            .await
+    }
+
+    async fn last_seq(&self) -> StoreResult<i64> {
+        self.timed("last_seq", self.inner.last_seq()).await
+    }
+
+    async fn page(&self, path: &str) -> StoreResult<Option<Page>> {
+        self.timed("page", self.inner.page(path)).await
+    }
+
+    async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>> {
+        self.timed("pages", self.inner.pages(paths)).await
+    }
+
+    async fn page_paths(&self) -> StoreResult<Vec<String>> {
+        self.timed("page_paths", self.inner.page_paths()).await
+    }
+
+    async fn create_token(&self, name: &str, role: Role, hash: &str) -> StoreResult<ApiToken> {
+        self.timed("create_token", self.inner.create_token(name, role, hash))
+            .await
+    }
+
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.timed("tokens", self.inner.tokens()).await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>> {
+        self.timed("token_by_hash", self.inner.token_by_hash(hash))
+            .await
+    }
+
+    async fn revoke_token(&self, name: &str) -> StoreResult<()> {
+        self.timed("revoke_token", self.inner.revoke_token(name))
+            .await
+    }
+
+    async fn touch_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.timed("touch_token", self.inner.touch_token(name, at))
+            .await
+    }
+}

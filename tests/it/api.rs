@@ -1,0 +1,1017 @@
+//! The editor API over real HTTP, on both backends: auth, every route and
+//! status, validation, optimistic concurrency, scheduling, OpenAPI.
+
+use std::time::Duration;
+
+use keel::config::ServeConfig;
+use keel::store::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestStore, test_config};
+use crate::on_both_backends;
+
+on_both_backends!(
+    fixture: requests_without_a_valid_token_are_401,
+    editors_cannot_manage_tokens_but_admins_can,
+    create_returns_201_with_location_and_etag,
+    invalid_input_is_rejected_with_every_problem_named,
+    duplicate_slugs_are_409,
+    list_is_keyset_paginated_and_filtered,
+    patch_merges_and_honours_if_match,
+    racing_editors_with_if_match_exactly_one_wins,
+    publish_requires_published_references_and_appends_an_event,
+    unpublish_and_delete_append_events,
+    revisions_list_every_version_with_its_author,
+    scheduled_publish_fires_once,
+    content_types_are_described,
+    bad_bodies_are_4xx_problems_and_change_nothing,
+);
+
+struct Api {
+    app: TestApp,
+    editor: String,
+    admin: String,
+}
+
+async fn setup(store: TestStore) -> Api {
+    setup_with(store, |c| c).await
+}
+
+async fn setup_with(store: TestStore, tweak: impl FnOnce(ServeConfig) -> ServeConfig) -> Api {
+    let config = tweak(test_config(&store.url));
+    let app = TestApp::spawn_with(config, store.store.clone(), Some(store)).await;
+    let editor = app.token("desk", Role::Editor).await;
+    let admin = app.token("ops", Role::Admin).await;
+    Api { app, editor, admin }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Api {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(&self.editor, method, path, body, None).await
+    }
+
+    async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+    ) -> Reply {
+        let mut req = self.app.api(method, path, token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        if let Some(v) = if_match {
+            req = req.header("If-Match", v);
+        }
+        reply(req.send().await.expect("request")).await
+    }
+
+    async fn create(&self, ty: &str, slug: &str, data: Value) -> Reply {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/entries/{ty}"),
+            Some(json!({"slug": slug, "data": data})),
+        )
+        .await
+    }
+
+    async fn created_id(&self, ty: &str, slug: &str, data: Value) -> String {
+        let r = self.create(ty, slug, data).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn published_team(&self, slug: &str) -> String {
+        let id = self.created_id("team", slug, json!({"name": slug})).await;
+        let r = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/entries/team/{id}/publish"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        id
+    }
+}
+
+async fn reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn assert_problem(r: &Reply, status: StatusCode) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(
+        r.headers["content-type"], "application/problem+json",
+        "{:?}",
+        r.headers
+    );
+    for key in ["type", "title", "status", "detail"] {
+        assert!(
+            r.body.get(key).is_some(),
+            "problem without {key}: {}",
+            r.body
+        );
+    }
+    assert_eq!(r.body["status"], status.as_u16());
+}
+
+fn pointers(r: &Reply) -> Vec<String> {
+    r.body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["pointer"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn requests_without_a_valid_token_are_401(store: TestStore) {
+    let api = setup(store).await;
+    let no_token = reply(api.app.get("/api/v1/entries/team").await).await;
+    assert_problem(&no_token, StatusCode::UNAUTHORIZED);
+    assert_eq!(no_token.headers["www-authenticate"], "Bearer");
+    let unknown = api
+        .call_as("keel_nope", Method::GET, "/api/v1/entries/team", None, None)
+        .await;
+    assert_problem(&unknown, StatusCode::UNAUTHORIZED);
+    let basic = reply(
+        api.app
+            .client
+            .get(format!("{}/api/v1/entries/team", api.app.addr))
+            .header("Authorization", "Basic eDp5")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&basic, StatusCode::UNAUTHORIZED);
+
+    let ok = api.call(Method::GET, "/api/v1/entries/team", None).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.headers["cache-control"], "private, no-store");
+
+    // last_used is recorded (asynchronously, at most once a minute).
+    let mut used = None;
+    for _ in 0..50 {
+        used = api
+            .app
+            .store
+            .tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "desk")
+            .and_then(|t| t.last_used_at);
+        if used.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(used.is_some(), "last_used_at was never written");
+    api.app.store.revoke_token("desk").await.unwrap();
+    let revoked = api.call(Method::GET, "/api/v1/entries/team", None).await;
+    assert_problem(&revoked, StatusCode::UNAUTHORIZED);
+}
+
+async fn editors_cannot_manage_tokens_but_admins_can(store: TestStore) {
+    let api = setup(store).await;
+    let forbidden = api.call(Method::GET, "/api/v1/tokens", None).await;
+    assert_problem(&forbidden, StatusCode::FORBIDDEN);
+    let body = json!({"name": "intern", "role": "editor"});
+    let forbidden = api
+        .call(Method::POST, "/api/v1/tokens", Some(body.clone()))
+        .await;
+    assert_problem(&forbidden, StatusCode::FORBIDDEN);
+
+    let created = api
+        .call_as(
+            &api.admin,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(body.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    let works = api
+        .call_as(&secret, Method::GET, "/api/v1/entries/team", None, None)
+        .await;
+    assert_eq!(works.status, StatusCode::OK);
+    let dup = api
+        .call_as(&api.admin, Method::POST, "/api/v1/tokens", Some(body), None)
+        .await;
+    assert_problem(&dup, StatusCode::CONFLICT);
+    let bad = api
+        .call_as(
+            &api.admin,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "", "role": "root"})),
+            None,
+        )
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pointers(&bad), vec!["/name", "/role"]);
+
+    let list = api
+        .call_as(&api.admin, Method::GET, "/api/v1/tokens", None, None)
+        .await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 3);
+    assert!(!list.body.to_string().contains(&secret));
+
+    let revoke = api
+        .call_as(
+            &api.admin,
+            Method::DELETE,
+            "/api/v1/tokens/intern",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status, StatusCode::NO_CONTENT);
+    let gone = api
+        .call_as(&secret, Method::GET, "/api/v1/entries/team", None, None)
+        .await;
+    assert_problem(&gone, StatusCode::UNAUTHORIZED);
+    let again = api
+        .call_as(
+            &api.admin,
+            Method::DELETE,
+            "/api/v1/tokens/intern",
+            None,
+            None,
+        )
+        .await;
+    assert_problem(&again, StatusCode::NOT_FOUND);
+}
+
+async fn create_returns_201_with_location_and_etag(store: TestStore) {
+    let api = setup(store).await;
+    let r = api
+        .create("team", "rovers", json!({"name": "Rovers", "founded": 1902}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(
+        r.headers["location"],
+        format!("/api/v1/entries/team/{id}").as_str()
+    );
+    assert_eq!(r.headers["etag"], "\"1\"");
+    assert_eq!(r.headers["cache-control"], "private, no-store");
+    for key in [
+        "id",
+        "type",
+        "slug",
+        "status",
+        "version",
+        "data",
+        "created_at",
+        "updated_at",
+        "published_at",
+        "publish_at",
+    ] {
+        assert!(r.body.get(key).is_some(), "no {key} in {}", r.body);
+    }
+    assert_eq!(r.body["type"], "team");
+    assert_eq!(r.body["status"], "draft");
+    assert_eq!(r.body["version"], 1);
+    assert_eq!(r.body["data"]["name"], "Rovers");
+
+    let got = api
+        .call(Method::GET, &format!("/api/v1/entries/team/{id}"), None)
+        .await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.headers["etag"], "\"1\"");
+    assert_eq!(got.body, r.body);
+
+    // The same id under another type, an unknown id and a non-id are all 404.
+    for path in [
+        format!("/api/v1/entries/match/{id}"),
+        format!("/api/v1/entries/team/{}", uuid::Uuid::now_v7()),
+        "/api/v1/entries/team/not-an-id".to_owned(),
+    ] {
+        assert_problem(
+            &api.call(Method::GET, &path, None).await,
+            StatusCode::NOT_FOUND,
+        );
+    }
+    let unknown_type = api.create("player", "x", json!({})).await;
+    assert_problem(&unknown_type, StatusCode::NOT_FOUND);
+}
+
+async fn invalid_input_is_rejected_with_every_problem_named(store: TestStore) {
+    let api = setup(store).await;
+    let r = api
+        .create(
+            "match",
+            "Bad Slug",
+            json!({
+                "home_team": "not-a-uuid",
+                "competition": 7,
+                "kickoff": "tomorrow",
+                "status": "postponed",
+                "home_score": -1,
+                "away_score": 1.5,
+                "mascot": "lion",
+            }),
+        )
+        .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    let ptrs = pointers(&r);
+    for p in [
+        "/slug",
+        "/data/home_team",
+        "/data/away_team",
+        "/data/competition",
+        "/data/kickoff",
+        "/data/status",
+        "/data/home_score",
+        "/data/away_score",
+        "/data/mascot",
+    ] {
+        assert!(
+            ptrs.contains(&p.to_owned()),
+            "no problem for {p} in {ptrs:?}"
+        );
+    }
+    for e in r.body["errors"].as_array().unwrap() {
+        assert!(!e["message"].as_str().unwrap().is_empty());
+    }
+
+    // References must name existing entries of the right type.
+    let team = api.created_id("team", "rovers", json!({"name": "R"})).await;
+    let missing = uuid::Uuid::now_v7().to_string();
+    let r = api
+        .create(
+            "match",
+            "m",
+            json!({"home_team": missing, "away_team": team, "competition": "Cup", "kickoff": "2026-11-25T19:45:00Z"}),
+        )
+        .await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pointers(&r), vec!["/data/home_team"]);
+
+    for slug in [
+        "a/b",
+        "..",
+        "a b",
+        "ÄPFEL",
+        "caf\u{e9}",
+        "",
+        "-x",
+        "x\u{200b}y",
+    ] {
+        let r = api.create("team", slug, json!({"name": "x"})).await;
+        assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            pointers(&r).contains(&"/slug".to_owned()),
+            "slug {slug:?}: {}",
+            r.body
+        );
+    }
+    assert_eq!(
+        api.app.store.count_entries().await.unwrap(),
+        1,
+        "nothing invalid was stored"
+    );
+}
+
+async fn duplicate_slugs_are_409(store: TestStore) {
+    let api = setup(store).await;
+    api.created_id("team", "rovers", json!({"name": "R"})).await;
+    let r = api.create("team", "rovers", json!({"name": "Other"})).await;
+    assert_problem(&r, StatusCode::CONFLICT);
+    assert!(r.body["detail"].as_str().unwrap().contains("rovers"));
+}
+
+async fn list_is_keyset_paginated_and_filtered(store: TestStore) {
+    let api = setup(store).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            api.created_id("team", &format!("t{i}"), json!({"name": format!("T{i}")}))
+                .await,
+        );
+    }
+    api.call(
+        Method::POST,
+        &format!("/api/v1/entries/team/{}/publish", ids[2]),
+        None,
+    )
+    .await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/entries/team?limit=2&cursor={c}"),
+            None => "/api/v1/entries/team?limit=2".to_owned(),
+        };
+        let r = api.call(Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let items = r.body["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+
+    let published = api
+        .call(Method::GET, "/api/v1/entries/team?status=published", None)
+        .await;
+    let items = published.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], ids[2].as_str());
+    let drafts = api
+        .call(
+            Method::GET,
+            "/api/v1/entries/team?status=draft&limit=1000",
+            None,
+        )
+        .await;
+    assert_eq!(
+        drafts.body["items"].as_array().unwrap().len(),
+        4,
+        "limit is capped, not refused"
+    );
+
+    for bad in [
+        "status=live",
+        "limit=0",
+        "limit=x",
+        "cursor=zzz",
+        "sort=name",
+    ] {
+        let r = api
+            .call(Method::GET, &format!("/api/v1/entries/team?{bad}"), None)
+            .await;
+        assert_problem(&r, StatusCode::BAD_REQUEST);
+    }
+}
+
+async fn patch_merges_and_honours_if_match(store: TestStore) {
+    let api = setup(store).await;
+    let id = api
+        .created_id(
+            "team",
+            "rovers",
+            json!({"name": "Rovers", "country": "England"}),
+        )
+        .await;
+    let path = format!("/api/v1/entries/team/{id}");
+    let r = api
+        .call_as(
+            &api.editor,
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {"founded": 1902, "country": null}})),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["etag"], "\"2\"");
+    assert_eq!(r.body["data"], json!({"name": "Rovers", "founded": 1902}));
+
+    let stale = api
+        .call_as(
+            &api.editor,
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {"name": "Stale"}})),
+            Some("\"1\""),
+        )
+        .await;
+    assert_problem(&stale, StatusCode::PRECONDITION_FAILED);
+    let now = api.call(Method::GET, &path, None).await;
+    assert_eq!(now.body["data"]["name"], "Rovers");
+    assert_eq!(now.body["version"], 2);
+
+    let renamed = api
+        .call(Method::PATCH, &path, Some(json!({"slug": "rovers-fc"})))
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    assert_eq!(renamed.body["slug"], "rovers-fc");
+
+    let invalid = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {"founded": "long ago", "name": null}})),
+        )
+        .await;
+    assert_problem(&invalid, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pointers(&invalid), vec!["/data/name", "/data/founded"]);
+    let bad_if_match = api
+        .call_as(
+            &api.editor,
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {}})),
+            Some("three"),
+        )
+        .await;
+    assert_problem(&bad_if_match, StatusCode::BAD_REQUEST);
+    let after = api.call(Method::GET, &path, None).await;
+    assert_eq!(after.body["version"], 3, "refused patches change nothing");
+}
+
+async fn racing_editors_with_if_match_exactly_one_wins(store: TestStore) {
+    let api = setup(store).await;
+    let second = api.app.token("desk-2", Role::Editor).await;
+    let id = api
+        .created_id("team", "rovers", json!({"name": "Rovers"}))
+        .await;
+    let path = format!("/api/v1/entries/team/{id}");
+    for round in 1..=5 {
+        let version = format!("\"{round}\"");
+        let (a, b) = tokio::join!(
+            api.call_as(
+                &api.editor,
+                Method::PATCH,
+                &path,
+                Some(json!({"data": {"name": format!("A{round}")}})),
+                Some(&version)
+            ),
+            api.call_as(
+                &second,
+                Method::PATCH,
+                &path,
+                Some(json!({"data": {"name": format!("B{round}")}})),
+                Some(&version)
+            ),
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::PRECONDITION_FAILED],
+            "round {round}: {} / {}",
+            a.body,
+            b.body
+        );
+    }
+    let revisions = api
+        .call(Method::GET, &format!("{path}/revisions"), None)
+        .await;
+    let items = revisions.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 6, "create + one winning update per round");
+    let versions: Vec<i64> = items
+        .iter()
+        .map(|r| r["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, (1..=6).collect::<Vec<_>>());
+}
+
+async fn publish_requires_published_references_and_appends_an_event(store: TestStore) {
+    let api = setup(store).await;
+    let home = api.published_team("home").await;
+    let away = api
+        .created_id("team", "away", json!({"name": "Away"}))
+        .await;
+    let id = api
+        .created_id("match", "home-vs-away", json!({"home_team": home, "away_team": away, "competition": "Cup", "kickoff": "2026-11-25T19:45:00+01:00"}))
+        .await;
+    let publish = format!("/api/v1/entries/match/{id}/publish");
+    let r = api.call(Method::POST, &publish, None).await;
+    assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pointers(&r), vec!["/data/away_team"]);
+
+    api.call(
+        Method::POST,
+        &format!("/api/v1/entries/team/{away}/publish"),
+        None,
+    )
+    .await;
+    let seq_before = api.app.store.last_seq().await.unwrap();
+    let r = api.call(Method::POST, &publish, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "published");
+    assert!(r.body["published_at"].is_string());
+    assert_eq!(
+        r.body["data"]["status"], "scheduled",
+        "defaults are filled in"
+    );
+    assert_eq!(r.body["data"]["home_score"], 0);
+    assert_eq!(
+        r.body["data"]["kickoff"], "2026-11-25T18:45:00Z",
+        "datetimes are normalized to UTC"
+    );
+    let events = api.app.store.events_since(seq_before, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "publish");
+    assert_eq!(events[0].entry_id.unwrap().to_string(), id);
+    assert!(
+        events[0]
+            .paths
+            .contains(&"/matches/home-vs-away".to_owned()),
+        "{:?}",
+        events[0].paths
+    );
+
+    let stale = api
+        .call_as(&api.editor, Method::POST, &publish, None, Some("\"1\""))
+        .await;
+    assert_problem(&stale, StatusCode::PRECONDITION_FAILED);
+}
+
+async fn unpublish_and_delete_append_events(store: TestStore) {
+    let api = setup(store).await;
+    let id = api.published_team("rovers").await;
+    let base = format!("/api/v1/entries/team/{id}");
+    let seq = api.app.store.last_seq().await.unwrap();
+    let r = api
+        .call(Method::POST, &format!("{base}/unpublish"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "draft");
+    let again = api
+        .call(Method::POST, &format!("{base}/unpublish"), None)
+        .await;
+    assert_problem(&again, StatusCode::CONFLICT);
+
+    let stale = api
+        .call_as(&api.editor, Method::DELETE, &base, None, Some("\"1\""))
+        .await;
+    assert_problem(&stale, StatusCode::PRECONDITION_FAILED);
+    let deleted = api.call(Method::DELETE, &base, None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_problem(
+        &api.call(Method::GET, &base, None).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_problem(
+        &api.call(Method::DELETE, &base, None).await,
+        StatusCode::NOT_FOUND,
+    );
+    let kinds: Vec<String> = api
+        .app
+        .store
+        .events_since(seq, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, vec!["unpublish", "delete"]);
+}
+
+async fn revisions_list_every_version_with_its_author(store: TestStore) {
+    let api = setup(store).await;
+    let id = api.created_id("team", "rovers", json!({"name": "A"})).await;
+    let base = format!("/api/v1/entries/team/{id}");
+    let second = api.app.token("night-desk", Role::Editor).await;
+    api.call_as(
+        &second,
+        Method::PATCH,
+        &base,
+        Some(json!({"data": {"name": "B"}})),
+        None,
+    )
+    .await;
+    api.call(Method::POST, &format!("{base}/publish"), None)
+        .await;
+    let r = api
+        .call(Method::GET, &format!("{base}/revisions"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let items = r.body["items"].as_array().unwrap();
+    let summary: Vec<(i64, &str, &str)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["version"].as_i64().unwrap(),
+                i["action"].as_str().unwrap(),
+                i["author"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, "create", "desk"),
+            (2, "update", "night-desk"),
+            (3, "publish", "desk")
+        ]
+    );
+    assert!(items.iter().all(|i| i["created_at"].is_string()));
+
+    let one = api
+        .call(Method::GET, &format!("{base}/revisions/2"), None)
+        .await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.body["data"]["name"], "B");
+    assert_problem(
+        &api.call(Method::GET, &format!("{base}/revisions/9"), None)
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_problem(
+        &api.call(Method::GET, &format!("{base}/revisions/x"), None)
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+}
+
+async fn scheduled_publish_fires_once(store: TestStore) {
+    let api = setup_with(store, |c| ServeConfig {
+        schedule_every: Duration::from_millis(200),
+        ..c
+    })
+    .await;
+    let id = api
+        .created_id("team", "later", json!({"name": "Later"}))
+        .await;
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let r = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/entries/team/{id}/publish"),
+            Some(json!({"at": at.to_rfc3339()})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "scheduled");
+    assert!(r.body["publish_at"].is_string());
+    let path = format!("/api/v1/entries/team/{id}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = api.call(Method::GET, &path, None).await;
+        if now.body["status"] == "published" {
+            let published_at: chrono::DateTime<chrono::Utc> =
+                now.body["published_at"].as_str().unwrap().parse().unwrap();
+            assert!(published_at >= at, "published before its time");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "scheduled publish never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let revisions = api.app.store.revisions(id.parse().unwrap()).await.unwrap();
+    let publishes = revisions.iter().filter(|r| r.action == "publish").count();
+    assert_eq!(publishes, 1);
+}
+
+async fn content_types_are_described(store: TestStore) {
+    let api = setup(store).await;
+    let all = api.call(Method::GET, "/api/v1/content-types", None).await;
+    assert_eq!(all.status, StatusCode::OK);
+    let names: Vec<&str> = all.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["article", "match", "team"]);
+    let m = api
+        .call(Method::GET, "/api/v1/content-types/match", None)
+        .await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert_eq!(m.body["route"], "/matches/{slug}");
+    let text = m.body.to_string();
+    for field in [
+        "home_team",
+        "away_team",
+        "competition",
+        "kickoff",
+        "venue",
+        "status",
+        "home_score",
+        "away_score",
+        "report",
+    ] {
+        assert!(text.contains(field), "{field} missing from {text}");
+    }
+    assert_problem(
+        &api.call(Method::GET, "/api/v1/content-types/player", None)
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+}
+
+async fn bad_bodies_are_4xx_problems_and_change_nothing(store: TestStore) {
+    let api = setup_with(store, |c| ServeConfig {
+        max_body_bytes: 4096,
+        ..c
+    })
+    .await;
+    let id = api
+        .created_id("team", "rovers", json!({"name": "Rovers"}))
+        .await;
+    let path = format!("/api/v1/entries/team/{id}");
+    let url = format!("{}{path}", api.app.addr);
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        api.app
+            .client
+            .patch(url.clone())
+            .bearer_auth(&api.editor)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
+    let big = format!("{{\"data\": {{\"bio\": \"{}\"}}}}", "x".repeat(5000));
+    assert_problem(
+        &reply(send(big.into_bytes(), "application/json").await.unwrap()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    );
+    assert_problem(
+        &reply(
+            send(b"{\"data\": {".to_vec(), "application/json")
+                .await
+                .unwrap(),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert_problem(
+        &reply(
+            send(b"{\"data\": {}}".to_vec(), "text/plain")
+                .await
+                .unwrap(),
+        )
+        .await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    );
+    let unknown = reply(
+        send(b"{\"dat\": {}}".to_vec(), "application/json")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&unknown, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.body["detail"].as_str().unwrap().contains("dat"),
+        "{}",
+        unknown.body
+    );
+    assert_problem(
+        &reply(send(b"[1, 2]".to_vec(), "application/json").await.unwrap()).await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert_problem(
+        &reply(send(vec![0xff, 0xfe], "application/json").await.unwrap()).await,
+        StatusCode::BAD_REQUEST,
+    );
+    let huge = reply(
+        send(
+            b"{\"data\": {\"founded\": 1e400}}".to_vec(),
+            "application/json",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert!(huge.status.is_client_error(), "{}", huge.body);
+    let out_of_range = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {"founded": 18446744073709551615u64}})),
+        )
+        .await;
+    assert_problem(&out_of_range, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pointers(&out_of_range), vec!["/data/founded"]);
+    let unknown_field = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {"colour": "red"}})),
+        )
+        .await;
+    assert_problem(&unknown_field, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pointers(&unknown_field), vec!["/data/colour"]);
+
+    let r = api.call(Method::GET, &path, None).await;
+    assert_eq!(r.body["version"], 1, "no bad request changed the entry");
+    assert_eq!(r.body["data"], json!({"name": "Rovers"}));
+    // The server is still healthy after all of it.
+    assert_eq!(api.app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_route() {
+    let store = TestStore::sqlite().await;
+    let api = setup(store).await;
+    let r = reply(api.app.get("/api/v1/openapi.json").await).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = r.body["paths"].as_object().unwrap();
+    let expected: &[(&str, &[&str])] = &[
+        ("/api/v1/entries/{type}", &["get", "post"]),
+        ("/api/v1/entries/{type}/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/entries/{type}/{id}/publish", &["post"]),
+        ("/api/v1/entries/{type}/{id}/unpublish", &["post"]),
+        ("/api/v1/entries/{type}/{id}/revisions", &["get"]),
+        ("/api/v1/entries/{type}/{id}/revisions/{version}", &["get"]),
+        ("/api/v1/content-types", &["get"]),
+        ("/api/v1/content-types/{type}", &["get"]),
+        ("/api/v1/openapi.json", &["get"]),
+        ("/api/v1/tokens", &["get", "post"]),
+        ("/api/v1/tokens/{name}", &["delete"]),
+    ];
+    for (path, methods) in expected {
+        let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing"));
+        for m in *methods {
+            assert!(item.get(*m).is_some(), "{m} {path} missing");
+        }
+    }
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "undocumented extra paths: {:?}",
+        paths.keys()
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_publish_fires_once_with_two_servers_on_one_database() {
+    let Some(fixture) = TestStore::postgres().await else {
+        return;
+    };
+    let fast = |url| ServeConfig {
+        schedule_every: Duration::from_millis(100),
+        ..test_config(url)
+    };
+    let url = fixture.url.clone();
+    let store = fixture.store.clone();
+    let a = TestApp::spawn_with(fast(&url), store.clone(), Some(fixture)).await;
+    let b = TestApp::spawn_with(fast(&url), store.clone(), None).await;
+    let token = a.token("desk", Role::Editor).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let r = reply(
+            a.api(Method::POST, "/api/v1/entries/team", &token)
+                .json(&json!({"slug": format!("t{i}"), "data": {"name": "T"}}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let at = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+        let s = reply(
+            b.api(
+                Method::POST,
+                &format!("/api/v1/entries/team/{id}/publish"),
+                &token,
+            )
+            .json(&json!({"at": at.to_rfc3339()}))
+            .send()
+            .await
+            .unwrap(),
+        )
+        .await;
+        assert_eq!(s.body["status"], "scheduled", "{}", s.body);
+        ids.push(id.parse::<uuid::Uuid>().unwrap());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while store.published_entries("team").await.unwrap().len() < ids.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "scheduled publishes did not all fire"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for id in ids {
+        let publishes = store
+            .revisions(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.action == "publish")
+            .count();
+        assert_eq!(publishes, 1, "entry {id} published {publishes} times");
+    }
+    let events = store.events_since(0, 1000).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.kind == "publish").count(), 10);
+    drop(b);
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real store backends, the real server on a random
+//! port, the real binary. One test binary, a module per area.
+
+mod api;
+mod cli;
+mod helpers;
+mod server;
+mod store_conformance;
