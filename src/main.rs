@@ -69,6 +69,22 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let report = seed::seed_demo(&editor, chrono::Utc::now()).await?;
             println!("{report}");
         }
+        Command::Render(render) => {
+            if !render.all {
+                anyhow::bail!("nothing to render: pass --all to re-render every page");
+            }
+            let types = std::sync::Arc::new(load_types(&global)?);
+            let store = open_migrated(&global).await?;
+            store.sync_content_types(&types.records()).await?;
+            let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
+            let editor = keel::startup::assemble_editor(store, types, metrics, None);
+            let pages = editor
+                .publisher()
+                .render_all(render.batch.max(2))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{pages} page(s) rendered");
+        }
         Command::Openapi => {
             use utoipa::OpenApi;
             println!(

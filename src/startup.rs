@@ -102,6 +102,7 @@ impl Server {
                 .wrap(from_fn(metrics::observe_request))
                 .configure(health::routes)
                 .route("/metrics", web::get().to(metrics::metrics_endpoint))
+                .service(api::preview::preview)
                 .service(api::scope(max_body))
         })
         .workers(config.workers)

@@ -6,6 +6,7 @@ pub mod auth;
 mod entries;
 pub mod model;
 pub mod openapi;
+pub mod preview;
 mod tokens;
 mod types;
 

@@ -75,6 +75,19 @@ pub enum Command {
     Check,
     /// Print the editor API's OpenAPI 3.1 document (JSON) on stdout.
     Openapi,
+    /// Re-render stored pages (after a template or content type change).
+    Render(RenderArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct RenderArgs {
+    /// Re-render every published entry and listing.
+    #[arg(long, env = "KEEL_RENDER_ALL")]
+    pub all: bool,
+
+    /// Pages per transaction.
+    #[arg(long, env = "KEEL_RENDER_BATCH", default_value_t = 50)]
+    pub batch: usize,
 }
 
 #[derive(Debug, ClapArgs)]

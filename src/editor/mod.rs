@@ -52,6 +52,10 @@ impl Editor {
         &self.types
     }
 
+    pub fn types_arc(&self) -> Arc<ContentTypes> {
+        self.types.clone()
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -217,3 +217,21 @@ async fn seed_demo_works_on_postgres_too() {
         12
     );
 }
+
+#[test]
+fn render_all_re_renders_every_published_page() {
+    let db = tempfile::tempdir().unwrap();
+    let url = sqlite_url(db.path());
+    let seed = keel(&["seed", "--demo"], &url, &demo_content_types());
+    assert!(seed.status.success(), "{}", stderr(&seed));
+    let refused = keel(&["render"], &url, &demo_content_types());
+    assert!(!refused.status.success());
+    let out = keel(
+        &["render", "--all", "--batch", "8"],
+        &url,
+        &demo_content_types(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // 22 entries, each an HTML page and a JSON document, plus 2 listings.
+    assert_eq!(stdout(&out).trim(), "46 page(s) rendered");
+}
