@@ -1,0 +1,278 @@
+//! The page cache: path -> `Arc<CachedPage>` in a byte-bounded moka cache,
+//! plus the set of published paths (`PathIndex`) and the not-found page.
+//! Delivery asks it for a path; only a miss on a published path reaches the
+//! store, once per path however many readers wait (single flight). Unknown
+//! paths never do. Writes reach it through `apply`. It never renders.
+
+mod index;
+mod page;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use prometheus::{IntCounter, IntGauge};
+use tokio::sync::watch;
+
+pub use self::index::{PathIndex, Stamp};
+pub use self::page::{
+    CONTENT_SECURITY_POLICY, CachedPage, Encoding, Freshness, PageHeaders, REFERRER_POLICY,
+    Representation, http_date,
+};
+use crate::metrics::Metrics;
+use crate::store::{PageWrite, Store, StoreError, StoreResult};
+
+/// What the cache knows about a path.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Served from memory.
+    Hit(Arc<CachedPage>),
+    /// Was missing; fetched from the store (possibly by another waiter).
+    Fetched(Arc<CachedPage>),
+    /// Not a published path: answer with [`PageCache::not_found`].
+    NotFound,
+    /// The store failed while fetching a miss.
+    Unavailable,
+}
+
+/// Why a miss produced no page; shared by every waiter of one fetch.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error("page is no longer published")]
+    Gone,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counter handles resolved once: a label lookup hashes and locks, which a
+/// cache hit cannot afford.
+struct Counters {
+    hit: IntCounter,
+    miss: IntCounter,
+    negative: IntCounter,
+    error: IntCounter,
+    entries: IntGauge,
+    bytes: IntGauge,
+}
+
+pub struct PageCache {
+    store: Arc<dyn Store>,
+    pages: Cache<Arc<str>, Arc<CachedPage>>,
+    index: PathIndex,
+    /// Kept outside moka so it is never evicted; read on every unknown path,
+    /// replaced only when the renderer publishes a new one.
+    not_found: RwLock<Arc<CachedPage>>,
+    counters: Counters,
+    store_errors: ErrorLog,
+}
+
+impl PageCache {
+    /// A cache holding at most `max_bytes` of pages (bodies of every
+    /// encoding, header values, key and a fixed per-entry overhead).
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, max_bytes: u64) -> PageCache {
+        let pages = Cache::builder()
+            .name("pages")
+            .max_capacity(max_bytes)
+            .weigher(|key: &Arc<str>, page: &Arc<CachedPage>| {
+                let key = u32::try_from(key.len()).unwrap_or(u32::MAX);
+                page.weight().saturating_add(key)
+            })
+            .build();
+        let result = |label: &str| metrics.cache_requests.with_label_values(&[label]);
+        let counters = Counters {
+            hit: result("hit"),
+            miss: result("miss"),
+            negative: result("negative"),
+            error: result("error"),
+            entries: metrics.cache_entries.clone(),
+            bytes: metrics.cache_bytes.clone(),
+        };
+        PageCache {
+            store,
+            pages,
+            index: PathIndex::new(),
+            not_found: RwLock::new(Arc::new(page::builtin_not_found())),
+            counters,
+            store_errors: ErrorLog::new(Duration::from_secs(1)),
+        }
+    }
+
+    /// Loads the set of published paths from the store; returns its size.
+    pub async fn load_index(&self) -> StoreResult<usize> {
+        let paths = self.store.page_paths().await?;
+        let count = paths.len();
+        self.index.replace_all(paths);
+        Ok(count)
+    }
+
+    /// The published paths known to this node.
+    pub fn index(&self) -> &PathIndex {
+        &self.index
+    }
+
+    /// Finds the page for a raw request path. Never touches the store for a
+    /// path outside the index or already cached.
+    pub async fn lookup(&self, path: &str) -> Lookup {
+        if let Some(page) = self.pages.get(path).await {
+            self.counters.hit.inc();
+            return Lookup::Hit(page);
+        }
+        match self.index.stamp(path) {
+            Some(stamp) => self.fetch(path, stamp).await,
+            None => {
+                self.counters.negative.inc();
+                Lookup::NotFound
+            }
+        }
+    }
+
+    async fn fetch(&self, path: &str, stamp: Stamp) -> Lookup {
+        self.counters.miss.inc();
+        let init = async {
+            match self.store.page(path).await? {
+                Some(page) if page.status == 200 => Ok(Arc::new(CachedPage::from_page(page))),
+                _ => Err(FetchError::Gone),
+            }
+        };
+        let fetched = self.pages.try_get_with(Arc::from(path), init).await;
+        match fetched {
+            Ok(page) => {
+                // moka inserts the fetched value even if a write replaced or
+                // removed the path meanwhile; drop it so the next reader
+                // fetches the current page instead of keeping an old one.
+                if self.index.stamp(path) != Some(stamp) {
+                    self.pages.invalidate(path).await;
+                }
+                Lookup::Fetched(page)
+            }
+            Err(err) => match &*err {
+                FetchError::Gone => {
+                    self.index.remove_if_unchanged(path, stamp);
+                    Lookup::NotFound
+                }
+                FetchError::Store(e) => {
+                    self.counters.error.inc();
+                    self.store_errors.report(path, e);
+                    Lookup::Unavailable
+                }
+            },
+        }
+    }
+
+    /// Brings the cache and the index in line with committed page writes:
+    /// an upsert of a 200 page is cached and indexed at once; a delete, or
+    /// an upsert with another status, removes the path (the store lists only
+    /// 200 pages as published, and this node must agree after a restart).
+    pub async fn apply(&self, writes: &[PageWrite]) {
+        for write in writes {
+            match write {
+                PageWrite::Upsert(page) if page.status == 200 => {
+                    self.index.insert(&page.path);
+                    let cached = Arc::new(CachedPage::from_page(page.clone()));
+                    self.pages
+                        .insert(Arc::from(page.path.as_str()), cached)
+                        .await;
+                }
+                other => {
+                    self.index.remove(other.path());
+                    self.pages.invalidate(other.path()).await;
+                }
+            }
+        }
+        self.refresh_gauges().await;
+    }
+
+    /// Replaces the page served for unknown paths.
+    pub fn set_not_found(&self, page: CachedPage) {
+        *self
+            .not_found
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(page);
+    }
+
+    pub fn not_found(&self) -> Arc<CachedPage> {
+        self.not_found
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Finishes moka's pending housekeeping and publishes the entry count
+    /// and byte size. Too costly for every request; called on writes and by
+    /// [`run_housekeeping`].
+    pub async fn refresh_gauges(&self) {
+        self.pages.run_pending_tasks().await;
+        let entries = i64::try_from(self.pages.entry_count()).unwrap_or(i64::MAX);
+        let bytes = i64::try_from(self.pages.weighted_size()).unwrap_or(i64::MAX);
+        self.counters.entries.set(entries);
+        self.counters.bytes.set(bytes);
+    }
+}
+
+/// Background task: keeps `keel_cache_entries` / `keel_cache_bytes` current
+/// (evictions and misses change them between writes) until `shutdown`.
+pub async fn run_housekeeping(
+    cache: Arc<PageCache>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        cache.refresh_gauges().await;
+    }
+}
+
+/// Logs store failures at most once per interval: when the database is down
+/// during a spike every miss fails, and one line per request would bury the
+/// log (the `error` counter still counts each one).
+struct ErrorLog {
+    start: Instant,
+    interval_ms: u64,
+    next_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl ErrorLog {
+    fn new(interval: Duration) -> ErrorLog {
+        ErrorLog {
+            start: Instant::now(),
+            interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            next_ms: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    fn report(&self, path: &str, error: &StoreError) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = self.next_ms.load(Ordering::Relaxed);
+        let due = now >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now.saturating_add(self.interval_ms),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+        if due {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            tracing::warn!(path, %error, suppressed, "page fetch failed; answering 503");
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! `CachedPage`: a stored page turned, once, into everything a response
+//! needs. Bodies become `Bytes` (a hit clones a reference count, never the
+//! data) and every header value is formatted here, at insert time, so the
+//! request path only copies pre-built values into the response.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::store::{CachePolicy, Page};
+
+/// Strict policy for rendered HTML: pages carry no scripts, inline styles
+/// only, images from the site itself or any HTTPS origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     img-src 'self' data: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+pub const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
+
+/// Memory a cached entry costs beyond its bodies and header values: the
+/// struct, the `Arc`s, moka's own node and the index entry. A round figure;
+/// it only has to keep many tiny pages from looking free.
+const ENTRY_OVERHEAD: usize = 512;
+
+/// A content coding a page is stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Brotli,
+    Gzip,
+}
+
+/// One encoding of a page: its bytes and its own strong validator.
+#[derive(Debug)]
+pub struct Representation {
+    pub body: Bytes,
+    /// `"{etag}"`, `"{etag}-br"` or `"{etag}-gz"`, quotes included; `None`
+    /// when the stored validator cannot be sent as an ETag.
+    pub etag: Option<HeaderValue>,
+}
+
+/// Header values shared by every representation of a page.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PageHeaders {
+    pub content_type: HeaderValue,
+    /// For browsers (RFC 9111 + RFC 5861 extensions).
+    pub cache_control: HeaderValue,
+    /// For CDNs that read RFC 9213's targeted field.
+    pub cdn_cache_control: HeaderValue,
+    /// For edges that read the older Surrogate-Control (Varnish, Fastly).
+    pub surrogate_control: HeaderValue,
+    /// Keys joined by spaces (Varnish xkey, Fastly); `None` without keys.
+    pub surrogate_key: Option<HeaderValue>,
+    /// Keys joined by commas (Cloudflare); `None` without keys.
+    pub cache_tag: Option<HeaderValue>,
+    pub last_modified: HeaderValue,
+    /// HTML only.
+    pub content_security_policy: Option<HeaderValue>,
+    /// HTML only.
+    pub referrer_policy: Option<HeaderValue>,
+}
+
+/// Whether a cached copy may still be served as current. Set by the event
+/// follower when the stored page changes; the stale-while-revalidate logic
+/// serves a stale copy while one refresh runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    Stale,
+}
+
+/// A page ready to serve. Immutable once built except for its freshness
+/// flag; shared as `Arc<CachedPage>` by the cache and every response.
+#[derive(Debug)]
+pub struct CachedPage {
+    status: StatusCode,
+    seq: i64,
+    /// Unix seconds: HTTP dates have no finer resolution, and
+    /// If-Modified-Since compares at this grain.
+    last_modified: i64,
+    fetched_at: Instant,
+    /// An atomic so a refresh can be signalled without replacing the entry.
+    stale: AtomicBool,
+    identity: Representation,
+    br: Option<Representation>,
+    gzip: Option<Representation>,
+    headers: PageHeaders,
+    weight: u32,
+}
+
+impl CachedPage {
+    /// Builds the served form of a stored page. Never fails: a value that
+    /// cannot be a header (a corrupt content type, a key with spaces) is
+    /// replaced or left out, with a warning, once, here.
+    pub fn from_page(page: Page) -> CachedPage {
+        let status = StatusCode::from_u16(page.status).unwrap_or_else(|_| {
+            tracing::warn!(path = %page.path, status = page.status, "page has an invalid status; serving 200");
+            StatusCode::OK
+        });
+        let representation = |body: Vec<u8>, suffix: &str| {
+            (!body.is_empty()).then(|| Representation {
+                body: Bytes::from(body),
+                etag: etag_value(&page.etag, suffix),
+            })
+        };
+        let identity = Representation {
+            body: Bytes::from(page.identity),
+            etag: etag_value(&page.etag, ""),
+        };
+        if identity.etag.is_none() {
+            tracing::warn!(path = %page.path, "page etag is not a valid entity tag; sent without one");
+        }
+        let br = representation(page.br, "-br");
+        let gzip = representation(page.gzip, "-gz");
+        let headers = PageHeaders::build(
+            &page.path,
+            &page.content_type,
+            &page.cache_policy,
+            &page.surrogate_keys,
+            page.last_modified,
+        );
+        let mut cached = CachedPage {
+            status,
+            seq: page.seq,
+            last_modified: page.last_modified.timestamp(),
+            fetched_at: Instant::now(),
+            stale: AtomicBool::new(false),
+            identity,
+            br,
+            gzip,
+            headers,
+            weight: 0,
+        };
+        cached.weight = cached.measure();
+        cached
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The event seq the stored page was written with.
+    pub fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// Unix seconds of the page's Last-Modified.
+    pub fn last_modified(&self) -> i64 {
+        self.last_modified
+    }
+
+    /// When this copy was built from the store.
+    pub fn fetched_at(&self) -> Instant {
+        self.fetched_at
+    }
+
+    pub fn age(&self) -> Duration {
+        self.fetched_at.elapsed()
+    }
+
+    pub fn freshness(&self) -> Freshness {
+        if self.stale.load(Ordering::Relaxed) {
+            Freshness::Stale
+        } else {
+            Freshness::Fresh
+        }
+    }
+
+    /// Marks this copy as superseded in the store; readers may still be
+    /// served it until a refresh replaces it.
+    pub fn mark_stale(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+
+    pub fn headers(&self) -> &PageHeaders {
+        &self.headers
+    }
+
+    pub fn has(&self, encoding: Encoding) -> bool {
+        match encoding {
+            Encoding::Identity => true,
+            Encoding::Brotli => self.br.is_some(),
+            Encoding::Gzip => self.gzip.is_some(),
+        }
+    }
+
+    /// The representation for `encoding`, falling back to identity when the
+    /// page is not stored in that coding.
+    pub fn representation(&self, encoding: Encoding) -> (Encoding, &Representation) {
+        match encoding {
+            Encoding::Brotli => match &self.br {
+                Some(r) => (Encoding::Brotli, r),
+                None => (Encoding::Identity, &self.identity),
+            },
+            Encoding::Gzip => match &self.gzip {
+                Some(r) => (Encoding::Gzip, r),
+                None => (Encoding::Identity, &self.identity),
+            },
+            Encoding::Identity => (Encoding::Identity, &self.identity),
+        }
+    }
+
+    /// Bytes this entry holds, for the cache's byte budget (saturating).
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    fn measure(&self) -> u32 {
+        let reps = [Some(&self.identity), self.br.as_ref(), self.gzip.as_ref()];
+        let bodies: usize = reps
+            .iter()
+            .flatten()
+            .map(|r| r.body.len() + r.etag.as_ref().map_or(0, |v| v.len()))
+            .sum();
+        let h = &self.headers;
+        let headers: usize = [
+            Some(&h.content_type),
+            Some(&h.cache_control),
+            Some(&h.cdn_cache_control),
+            Some(&h.surrogate_control),
+            h.surrogate_key.as_ref(),
+            h.cache_tag.as_ref(),
+            Some(&h.last_modified),
+        ]
+        .iter()
+        .flatten()
+        .map(|v| v.len())
+        .sum();
+        u32::try_from(bodies + headers + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+    }
+}
+
+impl PageHeaders {
+    fn build(
+        path: &str,
+        content_type: &str,
+        policy: &CachePolicy,
+        keys: &[String],
+        last_modified: DateTime<Utc>,
+    ) -> PageHeaders {
+        let content_type = HeaderValue::from_str(content_type).unwrap_or_else(|_| {
+            tracing::warn!(path, "page content type is not a valid header value");
+            HeaderValue::from_static("application/octet-stream")
+        });
+        let html = content_type
+            .to_str()
+            .is_ok_and(|ct| starts_with_ignore_case(ct, "text/html"));
+        let stale = format!(
+            "stale-while-revalidate={}, stale-if-error={}",
+            policy.stale_while_revalidate, policy.stale_if_error
+        );
+        let keys = usable_keys(path, keys);
+        PageHeaders {
+            content_type,
+            cache_control: formatted(format!(
+                "public, max-age={}, {stale}",
+                policy.browser_max_age
+            )),
+            cdn_cache_control: formatted(format!(
+                "public, max-age={}, {stale}",
+                policy.edge_max_age
+            )),
+            surrogate_control: formatted(format!("max-age={}, {stale}", policy.edge_max_age)),
+            surrogate_key: (!keys.is_empty()).then(|| formatted(keys.join(" "))),
+            cache_tag: (!keys.is_empty()).then(|| formatted(keys.join(","))),
+            last_modified: formatted(http_date(last_modified)),
+            content_security_policy: html
+                .then(|| HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
+            referrer_policy: html.then(|| HeaderValue::from_static(REFERRER_POLICY)),
+        }
+    }
+}
+
+/// An IMF-fixdate (RFC 9110 §5.6.7), the only form a sender may generate.
+pub fn http_date(at: DateTime<Utc>) -> String {
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// For values built here from numbers and checked keys, which are always
+/// visible ASCII.
+fn formatted(value: String) -> HeaderValue {
+    HeaderValue::try_from(value).expect("built from visible ASCII only")
+}
+
+/// `"{etag}{suffix}"` if `etag` is a valid opaque tag (RFC 9110 §8.8.3:
+/// visible characters except `"`).
+fn etag_value(etag: &str, suffix: &str) -> Option<HeaderValue> {
+    let valid = !etag.is_empty()
+        && etag
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
+    valid.then(|| formatted(format!("\"{etag}{suffix}\"")))
+}
+
+/// Keys go into space- and comma-separated lists, so a key may only hold
+/// visible ASCII other than the comma.
+fn usable_keys<'k>(path: &str, keys: &'k [String]) -> Vec<&'k str> {
+    let ok = |k: &str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+    let (good, bad): (Vec<&str>, Vec<&str>) = keys.iter().map(String::as_str).partition(|k| ok(k));
+    if !bad.is_empty() {
+        tracing::warn!(path, skipped = ?bad, "surrogate keys that cannot be listed in a header");
+    }
+    good
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
+/// The page served for unknown paths until the renderer provides one.
+pub(super) fn builtin_not_found() -> CachedPage {
+    CachedPage::from_page(Page {
+        path: String::new(),
+        entry_id: None,
+        status: 404,
+        content_type: "text/plain; charset=utf-8".into(),
+        identity: b"Not Found\n".to_vec(),
+        br: Vec::new(),
+        gzip: Vec::new(),
+        etag: "keel-not-found".into(),
+        last_modified: DateTime::<Utc>::UNIX_EPOCH,
+        surrogate_keys: vec!["not-found".into()],
+        // Short everywhere: a path published a minute later must not stay
+        // a 404 at the edge, which has no key to purge it by.
+        cache_policy: CachePolicy {
+            browser_max_age: 10,
+            edge_max_age: 10,
+            stale_while_revalidate: 10,
+            stale_if_error: 60,
+        },
+        seq: 0,
+    })
+}

@@ -1,0 +1,134 @@
+//! `CachedPage`: the header values and weight built once per page.
+
+use actix_web::http::StatusCode;
+
+use super::header;
+use crate::cache::testing::{LAST_MODIFIED_HTTP, etag_of, html_page, json_page};
+use crate::cache::*;
+use crate::store::Page;
+
+#[test]
+fn cached_page_prebuilds_every_header() {
+    let page = CachedPage::from_page(html_page("/matches/a", "<p>A</p>"));
+    let h = page.headers();
+    assert_eq!(header(&h.content_type), "text/html; charset=utf-8");
+    assert_eq!(
+        header(&h.cache_control),
+        "public, max-age=60, stale-while-revalidate=30, stale-if-error=86400"
+    );
+    assert_eq!(
+        header(&h.cdn_cache_control),
+        "public, max-age=300, stale-while-revalidate=30, stale-if-error=86400"
+    );
+    assert_eq!(
+        header(&h.surrogate_control),
+        "max-age=300, stale-while-revalidate=30, stale-if-error=86400"
+    );
+    assert_eq!(
+        h.surrogate_key.as_ref().map(header),
+        Some("match:1 type:match home")
+    );
+    assert_eq!(
+        h.cache_tag.as_ref().map(header),
+        Some("match:1,type:match,home")
+    );
+    assert_eq!(header(&h.last_modified), LAST_MODIFIED_HTTP);
+    assert_eq!(
+        h.content_security_policy.as_ref().map(header),
+        Some(CONTENT_SECURITY_POLICY)
+    );
+    assert_eq!(
+        h.referrer_policy.as_ref().map(header),
+        Some(REFERRER_POLICY)
+    );
+
+    let tag = etag_of("<p>A</p>");
+    let etag = |e: Encoding| {
+        page.representation(e)
+            .1
+            .etag
+            .as_ref()
+            .map(header)
+            .map(str::to_owned)
+    };
+    assert_eq!(etag(Encoding::Identity), Some(format!("\"{tag}\"")));
+    assert_eq!(etag(Encoding::Brotli), Some(format!("\"{tag}-br\"")));
+    assert_eq!(etag(Encoding::Gzip), Some(format!("\"{tag}-gz\"")));
+    assert_eq!(
+        &page.representation(Encoding::Brotli).1.body[..],
+        b"br:<p>A</p>"
+    );
+    assert_eq!(
+        &page.representation(Encoding::Gzip).1.body[..],
+        b"gz:<p>A</p>"
+    );
+
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.seq(), 3);
+    assert_eq!(page.last_modified(), 1_772_368_200);
+    assert_eq!(page.freshness(), Freshness::Fresh);
+    page.mark_stale();
+    assert_eq!(page.freshness(), Freshness::Stale);
+    assert!(page.fetched_at() <= std::time::Instant::now());
+}
+
+#[test]
+fn non_html_pages_get_no_html_policies_and_missing_encodings_fall_back() {
+    let page = CachedPage::from_page(json_page("/api/v1/content/match/a", "{}"));
+    let h = page.headers();
+    assert_eq!(header(&h.content_type), "application/json");
+    assert!(h.content_security_policy.is_none() && h.referrer_policy.is_none());
+    assert!(h.surrogate_key.is_none() && h.cache_tag.is_none());
+    assert!(!page.has(Encoding::Brotli) && !page.has(Encoding::Gzip));
+    assert_eq!(page.representation(Encoding::Brotli).0, Encoding::Identity);
+    assert_eq!(page.representation(Encoding::Gzip).0, Encoding::Identity);
+
+    // The media type is matched without regard to case.
+    let upper = CachedPage::from_page(Page {
+        content_type: "Text/HTML".into(),
+        ..html_page("/x", "x")
+    });
+    assert!(upper.headers().content_security_policy.is_some());
+}
+
+#[test]
+fn values_that_cannot_be_headers_are_replaced_or_left_out() {
+    let page = CachedPage::from_page(Page {
+        status: 1000,
+        content_type: "text/html\n<script>".into(),
+        etag: "a\"b".into(),
+        surrogate_keys: vec![
+            "ok".into(),
+            "has space".into(),
+            "a,b".into(),
+            String::new(),
+            "é".into(),
+        ],
+        ..html_page("/bad", "bad")
+    });
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        header(&page.headers().content_type),
+        "application/octet-stream"
+    );
+    assert!(page.representation(Encoding::Identity).1.etag.is_none());
+    assert!(page.representation(Encoding::Brotli).1.etag.is_none());
+    assert_eq!(
+        page.headers().surrogate_key.as_ref().map(header),
+        Some("ok")
+    );
+    assert_eq!(page.headers().cache_tag.as_ref().map(header), Some("ok"));
+}
+
+#[test]
+fn weight_counts_every_encoding_and_the_header_values() {
+    let body = "x".repeat(10_000);
+    let page = CachedPage::from_page(html_page("/big", &body));
+    let bodies = 3 * 10_000 + 3 + 3;
+    let weight = usize::try_from(page.weight()).expect("fits");
+    assert!(weight > bodies + 200, "weight {weight} ignores headers");
+    assert!(
+        weight < bodies + 2_000,
+        "weight {weight} is far above the bytes held"
+    );
+}
