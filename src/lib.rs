@@ -20,6 +20,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod content_types;
+pub mod delivery;
 pub mod editor;
 pub mod error;
 pub mod health;
