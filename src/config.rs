@@ -21,6 +21,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// How often the scheduler looks for due publishes.
     pub schedule_every: Duration,
+    /// Byte budget of the in-memory page cache (all encodings).
+    pub cache_bytes: u64,
 }
 
 impl ServeConfig {
@@ -34,6 +36,7 @@ impl ServeConfig {
             demo: false,
             max_body_bytes: 1024 * 1024,
             schedule_every: Duration::from_secs(1),
+            cache_bytes: 256 * 1024 * 1024,
         }
     }
 }

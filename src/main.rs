@@ -43,6 +43,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 demo: serve.demo,
                 max_body_bytes: serve.max_body_bytes,
                 schedule_every: serve.schedule_every,
+                cache_bytes: serve.cache_bytes,
                 ..ServeConfig::new(global.database_url()?, global.content_types.clone())
             };
             let server = Server::build(config).await?;

@@ -15,8 +15,10 @@ use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::api::auth::Authenticator;
+use crate::cache::{self, CachedPage, PageCache};
 use crate::config::ServeConfig;
 use crate::content_types::ContentTypes;
+use crate::delivery;
 use crate::editor::{Editor, scheduler};
 use crate::health;
 use crate::metrics::{self, Metrics};
@@ -28,6 +30,8 @@ use crate::store::{self, Store};
 
 /// The site's name in page templates.
 const SITE_NAME: &str = "keel";
+/// How often the cache's entry and byte gauges are refreshed.
+const GAUGES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Shared, read-mostly state handed to every worker.
 pub struct AppState {
@@ -61,7 +65,19 @@ impl Server {
             .sync_content_types(&types.records())
             .await
             .context("recording content types")?;
-        let editor = assemble_editor(store.clone(), types.clone(), metrics.clone(), None);
+        let cache = Arc::new(PageCache::new(
+            store.clone(),
+            metrics.clone(),
+            config.cache_bytes,
+        ));
+        let renderer = Arc::new(Renderer::new(types.clone(), SITE_NAME, metrics.clone()));
+        // Rendered once per node; unknown paths are answered with it from memory.
+        let not_found = renderer
+            .not_found_page(chrono::Utc::now())
+            .context("rendering the not-found page")?;
+        cache.set_not_found(CachedPage::from_page(not_found));
+        let sink: Arc<dyn PageSink> = cache.clone();
+        let editor = editor_with(store.clone(), types.clone(), renderer, Some(sink));
         if config.demo {
             if store.count_entries().await? == 0 {
                 let report = seed::seed_demo(&editor, chrono::Utc::now()).await?;
@@ -70,9 +86,14 @@ impl Server {
                 tracing::info!("database already holds entries; demo seed skipped");
             }
         }
+        let published = cache
+            .load_index()
+            .await
+            .context("loading published paths")?;
+        tracing::info!(published, "published paths indexed");
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
-        Self::start(config, listener, store, types, editor, metrics)
+        Self::start(config, listener, store, types, editor, metrics, cache)
     }
 
     fn start(
@@ -82,6 +103,7 @@ impl Server {
         types: Arc<ContentTypes>,
         editor: Editor,
         metrics: Arc<Metrics>,
+        cache: Arc<PageCache>,
     ) -> anyhow::Result<Server> {
         let port = listener.local_addr()?.port();
         // Built once, outside the factory closure, which runs once per worker.
@@ -92,6 +114,7 @@ impl Server {
         let auth = web::Data::new(Authenticator::new(store));
         let editor_data = web::Data::new(editor.clone());
         let metrics = web::Data::from(metrics);
+        let cache_data = web::Data::from(cache.clone());
         let max_body = config.max_body_bytes;
         let server = HttpServer::new(move || {
             App::new()
@@ -99,11 +122,15 @@ impl Server {
                 .app_data(auth.clone())
                 .app_data(editor_data.clone())
                 .app_data(metrics.clone())
+                .app_data(cache_data.clone())
                 .wrap(from_fn(metrics::observe_request))
                 .configure(health::routes)
                 .route("/metrics", web::get().to(metrics::metrics_endpoint))
                 .service(api::preview::preview)
+                // Before the editor scope, which would claim all of /api/v1.
+                .configure(delivery::routes)
                 .service(api::scope(max_body))
+                .default_service(web::to(delivery::serve))
         })
         .workers(config.workers)
         .disable_signals()
@@ -112,10 +139,16 @@ impl Server {
         tracing::info!(addr = %config.listen.ip(), port, "listening");
 
         let (shutdown, rx) = watch::channel(false);
-        let tasks = vec![(
-            "scheduler",
-            tokio::spawn(scheduler::run(editor, config.schedule_every, rx)),
-        )];
+        let tasks = vec![
+            (
+                "scheduler",
+                tokio::spawn(scheduler::run(editor, config.schedule_every, rx.clone())),
+            ),
+            (
+                "cache-housekeeping",
+                tokio::spawn(cache::run_housekeeping(cache, GAUGES_EVERY, rx)),
+            ),
+        ];
         Ok(Server {
             port,
             server,
@@ -154,8 +187,8 @@ impl Server {
     }
 }
 
-/// The write path: renderer, publisher and editor over one store. `sink`
-/// receives committed pages on this node (the page cache).
+/// The write path for commands without a server (seed, render): no page
+/// cache to keep current.
 pub fn assemble_editor(
     store: Arc<dyn Store>,
     types: Arc<ContentTypes>,
@@ -163,6 +196,17 @@ pub fn assemble_editor(
     sink: Option<Arc<dyn PageSink>>,
 ) -> Editor {
     let renderer = Arc::new(Renderer::new(types.clone(), SITE_NAME, metrics));
+    editor_with(store, types, renderer, sink)
+}
+
+/// Publisher and editor over one store; `sink` receives pages committed on
+/// this node (the page cache).
+fn editor_with(
+    store: Arc<dyn Store>,
+    types: Arc<ContentTypes>,
+    renderer: Arc<Renderer>,
+    sink: Option<Arc<dyn PageSink>>,
+) -> Editor {
     let publisher = Arc::new(Publisher::new(store.clone(), types.clone(), renderer, sink));
     Editor::new(store, types, publisher)
 }

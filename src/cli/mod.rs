@@ -108,6 +108,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Byte budget of the in-memory page cache (every encoding counted).
+    #[arg(long, env = "KEEL_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub cache_bytes: u64,
+
     /// How often scheduled publishes are checked, e.g. `1s`.
     #[arg(long, env = "KEEL_SCHEDULE_EVERY", default_value = "1s", value_parser = humantime::parse_duration)]
     pub schedule_every: std::time::Duration,

@@ -47,6 +47,13 @@ pub trait PageSink: Send + Sync {
     async fn apply(&self, pages: &[PageWrite]);
 }
 
+#[async_trait::async_trait]
+impl PageSink for crate::cache::PageCache {
+    async fn apply(&self, pages: &[PageWrite]) {
+        crate::cache::PageCache::apply(self, pages).await;
+    }
+}
+
 /// A change to commit: the store op and the entry's state before and after.
 pub struct Change {
     pub op: EntryOp,

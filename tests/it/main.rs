@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod delivery;
 mod helpers;
 mod server;
 mod store_conformance;
