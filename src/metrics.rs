@@ -34,6 +34,7 @@ pub struct Metrics {
     pub db_duration: HistogramVec,
     pub renders: IntCounter,
     pub render_duration: Histogram,
+    pub pages: PageSeries,
 }
 
 impl Metrics {
@@ -42,23 +43,26 @@ impl Metrics {
         let latency = |name: &str, help: &str| {
             HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
         };
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                HTTP_REQUESTS_TOTAL,
+                "HTTP requests by route pattern and status",
+            ),
+            &["route", "status"],
+        )
+        .expect("valid metric");
+        let http_duration = HistogramVec::new(
+            latency(
+                HTTP_REQUEST_DURATION_SECONDS,
+                "HTTP request duration by route pattern",
+            ),
+            &["route"],
+        )
+        .expect("valid metric");
         let metrics = Metrics {
-            http_requests: IntCounterVec::new(
-                Opts::new(
-                    HTTP_REQUESTS_TOTAL,
-                    "HTTP requests by route pattern and status",
-                ),
-                &["route", "status"],
-            )
-            .expect("valid metric"),
-            http_duration: HistogramVec::new(
-                latency(
-                    HTTP_REQUEST_DURATION_SECONDS,
-                    "HTTP request duration by route pattern",
-                ),
-                &["route"],
-            )
-            .expect("valid metric"),
+            pages: PageSeries::new(&http_requests, &http_duration),
+            http_requests,
+            http_duration,
             cache_requests: IntCounterVec::new(
                 Opts::new(CACHE_REQUESTS_TOTAL, "Page cache lookups by result"),
                 &["result"],
@@ -149,19 +153,62 @@ pub async fn observe_request(
     let metrics = req.app_data::<actix_web::web::Data<Metrics>>().cloned();
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
-        let route = res.request().match_pattern();
-        let route = route.as_deref().unwrap_or("unmatched");
+        let elapsed = start.elapsed().as_secs_f64();
         let status = res.status();
-        metrics
-            .http_requests
-            .with_label_values(&[route, status.as_str()])
-            .inc();
-        metrics
-            .http_duration
-            .with_label_values(&[route])
-            .observe(start.elapsed().as_secs_f64());
+        match res.request().match_pattern() {
+            Some(route) => {
+                metrics
+                    .http_requests
+                    .with_label_values(&[route.as_str(), status.as_str()])
+                    .inc();
+                metrics
+                    .http_duration
+                    .with_label_values(&[route.as_str()])
+                    .observe(elapsed);
+            }
+            // Public pages come through the default service: one label for
+            // all of them, with handles resolved once (this is the hot path).
+            None => metrics
+                .pages
+                .observe(status.as_u16(), elapsed, &metrics.http_requests),
+        }
     }
     Ok(res)
+}
+
+/// The route label of public pages served by the cache (any path that no
+/// route pattern matched).
+pub const PAGE_ROUTE: &str = "page";
+
+/// Pre-resolved series for [`PAGE_ROUTE`]: the statuses pages answer with.
+pub struct PageSeries {
+    ok: IntCounter,
+    not_modified: IntCounter,
+    not_found: IntCounter,
+    duration: Histogram,
+}
+
+impl PageSeries {
+    fn new(requests: &IntCounterVec, duration: &HistogramVec) -> Self {
+        PageSeries {
+            ok: requests.with_label_values(&[PAGE_ROUTE, "200"]),
+            not_modified: requests.with_label_values(&[PAGE_ROUTE, "304"]),
+            not_found: requests.with_label_values(&[PAGE_ROUTE, "404"]),
+            duration: duration.with_label_values(&[PAGE_ROUTE]),
+        }
+    }
+
+    fn observe(&self, status: u16, seconds: f64, requests: &IntCounterVec) {
+        match status {
+            200 => self.ok.inc(),
+            304 => self.not_modified.inc(),
+            404 => self.not_found.inc(),
+            other => requests
+                .with_label_values(&[PAGE_ROUTE, &other.to_string()])
+                .inc(),
+        }
+        self.duration.observe(seconds);
+    }
 }
 
 #[cfg(test)]

@@ -413,6 +413,33 @@ async fn after_warm_up_readers_cost_no_database_queries() {
     );
     assert!(metrics.contains("keel_cache_requests_total{result=\"hit\"}"));
     assert!(metrics.contains("keel_cache_requests_total{result=\"negative\"}"));
+    // Routes are labelled by pattern, never by raw path.
+    assert!(
+        metrics.contains("keel_http_requests_total{route=\"page\",status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/api/v1/entries/{type}/{id}/publish\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/api/v1/content/{tail:.*}\""),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("route=\"/teams/"),
+        "a raw path became a label"
+    );
+    for name in [
+        "keel_http_request_duration_seconds",
+        "keel_cache_entries",
+        "keel_cache_bytes",
+        "keel_db_query_duration_seconds",
+        "keel_renders_total",
+        "keel_render_duration_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
 }
 
 #[tokio::test]
