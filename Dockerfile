@@ -6,7 +6,9 @@ WORKDIR /src
 # Dependencies first, so source edits do not rebuild them.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY loadtest/Cargo.toml loadtest/Cargo.toml
-RUN mkdir -p src loadtest/src benches migrations \
+# The manifest names the benches, so they must exist for cargo to read it.
+COPY benches benches
+RUN mkdir -p src loadtest/src migrations \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && echo 'fn main() {}' > loadtest/src/main.rs \
     && cargo build --release --locked --bin keel \
@@ -14,7 +16,6 @@ RUN mkdir -p src loadtest/src benches migrations \
 COPY src src
 COPY migrations migrations
 COPY loadtest loadtest
-COPY benches benches
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin keel \
     && strip target/release/keel

@@ -83,7 +83,7 @@ impl Editor {
         author: &str,
     ) -> Result<Entry, AppError> {
         let ty = self.content_type(type_name)?;
-        let data = self.validated(ty, slug, &data).await?;
+        let data = self.validated(ty, slug, &data, None).await?;
         let outcome = self
             .store
             .write(Write::new(
@@ -117,7 +117,7 @@ impl Editor {
             check_version(&current, if_match)?;
             let slug = patch.slug.clone().unwrap_or_else(|| current.slug.clone());
             let merged = merge(&current.data, &patch.data);
-            let data = self.validated(ty, &slug, &merged).await?;
+            let data = self.validated(ty, &slug, &merged, Some(id)).await?;
             let op = EntryOp::Update {
                 id,
                 expected_version: Some(current.version),
@@ -148,7 +148,9 @@ impl Editor {
         let current = self.get(type_name, id).await?;
         check_version(&current, if_match)?;
         // The type may have changed since the draft was saved.
-        let data = self.validated(ty, &current.slug, &current.data).await?;
+        let data = self
+            .validated(ty, &current.slug, &current.data, Some(id))
+            .await?;
         if data != current.data {
             tracing::debug!(%id, "draft normalized at publish");
         }
@@ -251,12 +253,14 @@ impl Editor {
         Ok(())
     }
 
-    /// Slug and data checked against the type, plus reference existence.
+    /// Slug and data checked against the type, plus reference existence and
+    /// `unique` fields (`this` is the entry being changed, if it exists).
     async fn validated(
         &self,
         ty: &ContentType,
         slug: &str,
         data: &Value,
+        this: Option<EntryId>,
     ) -> Result<Value, AppError> {
         let mut errors = Vec::new();
         if let Err(message) = validate_slug(slug) {
@@ -274,11 +278,44 @@ impl Editor {
         };
         if let Some(data) = &data {
             errors.extend(self.reference_errors(ty, data, false).await?);
+            errors.extend(self.unique_errors(ty, data, this).await?);
         }
         match data {
             Some(data) if errors.is_empty() => Ok(data),
             _ => Err(AppError::Validation(errors)),
         }
+    }
+
+    /// One problem per `unique` field whose value another entry of the type
+    /// already holds. Checked before the write, so two editors racing with
+    /// the same value in the same instant can both pass; slugs, which must
+    /// never collide, are enforced by the store instead.
+    async fn unique_errors(
+        &self,
+        ty: &ContentType,
+        data: &Value,
+        this: Option<EntryId>,
+    ) -> Result<Vec<FieldError>, AppError> {
+        let mut errors = Vec::new();
+        for field in ty.fields.values().filter(|f| f.unique) {
+            let Some(value) = data.get(&field.name).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let holders = self
+                .store
+                .entries_with_value(&ty.name, &field.name, value)
+                .await?;
+            if let Some(other) = holders.iter().find(|e| Some(e.id) != this) {
+                errors.push(FieldError {
+                    pointer: format!("/data/{}", field.name),
+                    message: format!(
+                        "must be unique: {} {:?} already has {value}",
+                        ty.name, other.slug
+                    ),
+                });
+            }
+        }
+        Ok(errors)
     }
 
     async fn check_references_published(

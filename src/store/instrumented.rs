@@ -98,6 +98,19 @@ impl Store for Instrumented {
             .await
     }
 
+    async fn entries_with_value(
+        &self,
+        type_name: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Entry>> {
+        self.timed(
+            "entries_with_value",
+            self.inner.entries_with_value(type_name, field, value),
+        )
+        .await
+    }
+
     async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {
         self.timed("due_scheduled", self.inner.due_scheduled(now, limit))
             .await

@@ -103,6 +103,15 @@ pub trait Store: Send + Sync + 'static {
     /// Entries by id, in no particular order; unknown ids are skipped.
     async fn entries_by_ids(&self, ids: &[EntryId]) -> StoreResult<Vec<Entry>>;
 
+    /// Entries of a type whose working-copy `field` equals `value` (JSON
+    /// equality), for `unique` fields.
+    async fn entries_with_value(
+        &self,
+        type_name: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Entry>>;
+
     /// Scheduled entries whose `publish_at` is at or before `now`.
     async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>>;
 

@@ -271,6 +271,17 @@ impl Store for PgStore {
         self.entries_where("entries_by_ids", sql, &[&ids]).await
     }
 
+    async fn entries_with_value(
+        &self,
+        type_name: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Entry>> {
+        let sql = select_entries!("WHERE type = $1 AND data -> $2 = $3::jsonb ORDER BY id");
+        self.entries_where("entries_with_value", sql, &[&type_name, &field, value])
+            .await
+    }
+
     async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {
         let sql = select_entries!(
             "WHERE status = 'scheduled' AND publish_at <= $1 ORDER BY publish_at, id LIMIT $2"

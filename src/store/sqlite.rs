@@ -151,6 +151,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn entries_with_value(
+        &self,
+        type_name: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Entry>> {
+        let (type_name, field, value) = (type_name.to_owned(), field.to_owned(), value.clone());
+        self.pool
+            .read("entries_with_value", move |conn| {
+                queries::entries_with_value(conn, &type_name, &field, &value)
+            })
+            .await
+    }
+
     async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {
         self.pool
             .read("due_scheduled", move |conn| {

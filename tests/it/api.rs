@@ -8,7 +8,7 @@ use keel::store::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestStore, test_config};
+use crate::helpers::{TestApp, TestStore, copy_dir, demo_content_types, test_config};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -26,6 +26,7 @@ on_both_backends!(
     scheduled_publish_fires_once,
     content_types_are_described,
     bad_bodies_are_4xx_problems_and_change_nothing,
+    unique_fields_refuse_a_value_already_used,
 );
 
 struct Api {
@@ -1014,4 +1015,48 @@ async fn a_scheduled_publish_fires_once_with_two_servers_on_one_database() {
     let events = store.events_since(0, 1000).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.kind == "publish").count(), 10);
     drop(b);
+}
+
+async fn unique_fields_refuse_a_value_already_used(store: TestStore) {
+    let types = tempfile::tempdir().unwrap();
+    copy_dir(&demo_content_types(), types.path());
+    let schema = types.path().join("team/type.toml");
+    let text = std::fs::read_to_string(&schema).unwrap();
+    let text = text.replace("[fields.name]\n", "[fields.name]\nunique = true\n");
+    std::fs::write(&schema, text).unwrap();
+    let dir = types.path().to_path_buf();
+    let api = setup_with(store, |c| ServeConfig {
+        content_types: dir,
+        ..c
+    })
+    .await;
+    let first = api
+        .created_id("team", "rovers", json!({"name": "Rovers"}))
+        .await;
+    let dup = api
+        .create("team", "rovers-2", json!({"name": "Rovers"}))
+        .await;
+    assert_problem(&dup, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pointers(&dup), vec!["/data/name"]);
+    let other = api
+        .created_id("team", "city", json!({"name": "City"}))
+        .await;
+    let clash = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/entries/team/{other}"),
+            Some(json!({"data": {"name": "Rovers"}})),
+        )
+        .await;
+    assert_problem(&clash, StatusCode::UNPROCESSABLE_ENTITY);
+    // An entry keeps its own value through an update.
+    let own = api
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/entries/team/{first}"),
+            Some(json!({"data": {"country": "England"}})),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    drop(types);
 }

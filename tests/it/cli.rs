@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::helpers::{TestStore, demo_content_types};
+use crate::helpers::{TestStore, copy_dir, demo_content_types};
 
 fn keel(args: &[&str], database_url: &str, content_types: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
@@ -41,19 +41,6 @@ fn broken_types(type_name: &str, schema: &str) -> tempfile::TempDir {
     copy_dir(&demo_content_types(), dir.path());
     std::fs::write(dir.path().join(type_name).join("type.toml"), schema).unwrap();
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn assert_check_fails(types: &Path, file: &str, field: &str, reason: &str) {

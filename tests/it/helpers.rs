@@ -141,6 +141,20 @@ pub fn demo_content_types() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("content-types")
 }
 
+/// Copies a directory tree (content type fixtures).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// The real server on a random port, stopped when dropped.
 pub struct TestApp {
     pub addr: String,

@@ -30,6 +30,7 @@ on_both_backends!(
     revisions_record_every_change_with_its_author,
     operations_on_a_missing_entry_are_not_found,
     keyset_pagination_walks_every_entry_once,
+    entries_are_found_by_a_field_value,
     events_are_numbered_without_gaps,
     concurrent_writers_never_leave_a_gap_behind_a_reader,
     a_failed_write_leaves_nothing_behind,
@@ -593,6 +594,38 @@ async fn keyset_pagination_walks_every_entry_once(store: S) {
         .unwrap();
     let got: HashSet<_> = by_ids.iter().map(|e| e.id).collect();
     assert_eq!(got, HashSet::from([ids[1], ids[5]]));
+}
+
+async fn entries_are_found_by_a_field_value(store: S) {
+    let a = created(
+        &store,
+        "team",
+        "a",
+        json!({"code": "ROV", "rank": 3, "name": "it's"}),
+    )
+    .await;
+    created(&store, "team", "b", json!({"code": "CIT", "rank": 30})).await;
+    created(&store, "match", "c", json!({"code": "ROV"})).await;
+    let ids = |v: Vec<keel::store::Entry>| v.into_iter().map(|e| e.slug).collect::<Vec<_>>();
+    let find = |field: &'static str, value: Value| {
+        let store = store.clone();
+        async move {
+            store
+                .entries_with_value("team", field, &value)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(ids(find("code", json!("ROV")).await), vec!["a"]);
+    assert_eq!(ids(find("rank", json!(3)).await), vec!["a"]);
+    assert_eq!(ids(find("name", json!("it's")).await), vec!["a"]);
+    assert!(
+        find("rank", json!("3")).await.is_empty(),
+        "a string is not a number"
+    );
+    assert!(find("code", json!("XXX")).await.is_empty());
+    assert!(find("missing", json!("ROV")).await.is_empty());
+    assert_eq!(a.slug, "a");
 }
 
 async fn events_are_numbered_without_gaps(store: S) {

@@ -123,6 +123,27 @@ pub(super) fn entries_by_ids(conn: &Connection, ids: &[EntryId]) -> StoreResult<
     all(conn, &sql, [json(&ids)?], entry_row)
 }
 
+pub(super) fn entries_with_value(
+    conn: &Connection,
+    type_name: &str,
+    field: &str,
+    value: &serde_json::Value,
+) -> StoreResult<Vec<Entry>> {
+    // Both sides through json_extract, so a JSON string compares as text and
+    // a number as a number; the path quotes the key.
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries \
+         WHERE type = ?1 AND json_extract(data, ?2) = json_extract(?3, '$') ORDER BY id"
+    );
+    let path = format!("$.{}", json(&field)?);
+    all(
+        conn,
+        &sql,
+        params![type_name, path, json(value)?],
+        entry_row,
+    )
+}
+
 pub(super) fn due_scheduled(
     conn: &Connection,
     now: DateTime<Utc>,
