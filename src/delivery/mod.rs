@@ -10,14 +10,14 @@ mod negotiate;
 mod tests;
 
 use actix_web::http::header::{
-    self, ALLOW, CACHE_CONTROL, CACHE_STATUS, CDN_CACHE_CONTROL, CONTENT_ENCODING,
+    ALLOW, CACHE_CONTROL, CACHE_STATUS, CDN_CACHE_CONTROL, CONTENT_ENCODING,
     CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, LAST_MODIFIED,
     REFERRER_POLICY, RETRY_AFTER, VARY, X_CONTENT_TYPE_OPTIONS,
 };
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::cache::{CachedPage, Encoding, Lookup, PageCache};
+use crate::cache::{CachedPage, Encoding, Lookup, PageCache, PageHeaders, Representation};
 
 pub use self::conditional::not_modified;
 pub use self::negotiate::negotiate;
@@ -63,33 +63,54 @@ pub async fn serve(req: HttpRequest, cache: web::Data<PageCache>) -> HttpRespons
 pub fn respond(headers: &HeaderMap, page: &CachedPage, cache_status: HeaderValue) -> HttpResponse {
     let (encoding, rep) = page.representation(negotiate(headers, page));
     let h = page.headers();
-    // `append` on the fresh (pooled, cleared) map: no duplicate can exist,
-    // and it skips building the `Removed` that `insert` returns (~1/3 of
-    // the cost of each header).
     // Validators describe the current representation of the resource, which
     // a 404 or other error page is not.
-    if page.status().is_success()
+    let fresh = page.status().is_success()
         && not_modified(
             headers,
             rep.etag.as_ref(),
             page.last_modified(),
             &h.last_modified,
-        )
-    {
-        let mut res = HttpResponse::new(StatusCode::NOT_MODIFIED);
-        let out = res.headers_mut();
-        if let Some(etag) = &rep.etag {
-            out.append(ETAG, etag.clone());
-        }
-        out.append(CACHE_CONTROL, h.cache_control.clone());
-        out.append(CDN_CACHE_CONTROL, h.cdn_cache_control.clone());
-        out.append(SURROGATE_CONTROL, h.surrogate_control.clone());
-        out.append(LAST_MODIFIED, h.last_modified.clone());
-        out.append(VARY, VARY_ACCEPT_ENCODING);
-        out.append(CACHE_STATUS, cache_status);
-        return res;
+        );
+    if fresh {
+        not_modified_response(rep, h, cache_status)
+    } else {
+        full_response(page.status(), encoding, rep, h, cache_status)
     }
-    let mut res = HttpResponse::with_body(page.status(), rep.body.clone()).map_into_boxed_body();
+}
+
+// Both builders `append` to the response's map: it comes cleared from
+// actix's pool, so no duplicate can exist, and `append` skips building the
+// `Removed` that `insert` returns (a third of the cost of each header).
+
+fn not_modified_response(
+    rep: &Representation,
+    h: &PageHeaders,
+    cache_status: HeaderValue,
+) -> HttpResponse {
+    let mut res = HttpResponse::new(StatusCode::NOT_MODIFIED);
+    let out = res.headers_mut();
+    if let Some(etag) = &rep.etag {
+        out.append(ETAG, etag.clone());
+    }
+    out.append(CACHE_CONTROL, h.cache_control.clone());
+    out.append(CDN_CACHE_CONTROL, h.cdn_cache_control.clone());
+    out.append(SURROGATE_CONTROL, h.surrogate_control.clone());
+    out.append(LAST_MODIFIED, h.last_modified.clone());
+    out.append(VARY, VARY_ACCEPT_ENCODING);
+    out.append(CACHE_STATUS, cache_status);
+    res
+}
+
+fn full_response(
+    status: StatusCode,
+    encoding: Encoding,
+    rep: &Representation,
+    h: &PageHeaders,
+    cache_status: HeaderValue,
+) -> HttpResponse {
+    // A `Bytes` clone: a reference count, not a copy of the page.
+    let mut res = HttpResponse::with_body(status, rep.body.clone()).map_into_boxed_body();
     let out = res.headers_mut();
     out.append(CONTENT_TYPE, h.content_type.clone());
     out.append(CACHE_CONTROL, h.cache_control.clone());
@@ -105,13 +126,10 @@ pub fn respond(headers: &HeaderMap, page: &CachedPage, cache_status: HeaderValue
     if let Some(etag) = &rep.etag {
         out.append(ETAG, etag.clone());
     }
-    let content_encoding = match encoding {
-        Encoding::Brotli => Some(BR),
-        Encoding::Gzip => Some(GZIP),
-        Encoding::Identity => None,
-    };
-    if let Some(coding) = content_encoding {
-        out.append(CONTENT_ENCODING, coding);
+    match encoding {
+        Encoding::Brotli => out.append(CONTENT_ENCODING, BR),
+        Encoding::Gzip => out.append(CONTENT_ENCODING, GZIP),
+        Encoding::Identity => {}
     }
     out.append(VARY, VARY_ACCEPT_ENCODING);
     out.append(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
@@ -139,6 +157,6 @@ fn unavailable() -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header((RETRY_AFTER, "5"))
         .insert_header((CACHE_CONTROL, "no-store"))
-        .insert_header((header::CONTENT_TYPE, mime::TEXT_PLAIN_UTF_8))
+        .content_type(mime::TEXT_PLAIN_UTF_8)
         .body("temporarily unavailable, retry shortly\n")
 }
