@@ -103,10 +103,21 @@ impl PageCache {
     }
 
     /// Loads the set of published paths from the store; returns its size.
+    /// Cached pages whose path is no longer published are dropped, since a
+    /// hit is served without consulting the index.
     pub async fn load_index(&self) -> StoreResult<usize> {
         let paths = self.store.page_paths().await?;
         let count = paths.len();
         self.index.replace_all(paths);
+        let unpublished: Vec<Arc<Arc<str>>> = self
+            .pages
+            .iter()
+            .filter(|(path, _)| !self.index.contains(path))
+            .map(|(path, _)| path)
+            .collect();
+        for path in unpublished {
+            self.pages.invalidate(&**path).await;
+        }
         Ok(count)
     }
 

@@ -44,6 +44,26 @@ async fn load_index_reads_only_published_pages() {
 }
 
 #[tokio::test]
+async fn reloading_the_index_drops_cached_pages_no_longer_published() {
+    let fx = Fixture::new().await;
+    fx.publish(vec![html_page("/kept", "K")]).await;
+    let cache = fx.cache();
+    // Cached through an event the store no longer reflects (e.g. missed
+    // deletes while the follower was disconnected).
+    cache
+        .apply(&[
+            PageWrite::Upsert(html_page("/kept", "K")),
+            PageWrite::Upsert(html_page("/gone", "G")),
+        ])
+        .await;
+    assert!(matches!(cache.lookup("/gone").await, Lookup::Hit(_)));
+
+    assert_eq!(cache.load_index().await.expect("index"), 1);
+    assert!(matches!(cache.lookup("/gone").await, Lookup::NotFound));
+    assert!(matches!(cache.lookup("/kept").await, Lookup::Hit(_)));
+}
+
+#[tokio::test]
 async fn unknown_paths_are_not_found_without_a_query() {
     let fx = Fixture::new().await;
     fx.publish(vec![html_page("/matches/a", "A")]).await;
