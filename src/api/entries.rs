@@ -296,15 +296,36 @@ async fn publish_entry(
     editor: web::Data<Editor>,
     path: web::Path<(String, String)>,
     req: actix_web::HttpRequest,
-    body: Option<web::Json<PublishRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let (type_name, id) = path.into_inner();
     let id = parse_id(&type_name, &id)?;
-    let at = body.and_then(|b| b.into_inner().at);
+    let at = publish_request(&req, &body)?.at;
     let entry = editor
         .publish(&type_name, id, at, if_match(req.headers())?, &who.name)
         .await?;
     Ok(entry_response(HttpResponse::Ok(), entry))
+}
+
+/// The optional publish body. Absent means "now"; anything present must
+/// parse, so a mistyped embargo is refused instead of going live at once.
+fn publish_request(req: &actix_web::HttpRequest, body: &[u8]) -> Result<PublishRequest, AppError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(PublishRequest::default());
+    }
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.subtype() == "json" || m.suffix() == Some(mime::JSON));
+    if !json {
+        return Err(AppError::UnsupportedMediaType(
+            "request body must be JSON (Content-Type: application/json)".into(),
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("request body does not fit: {e}")))
 }
 
 #[utoipa::path(

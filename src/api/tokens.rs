@@ -104,10 +104,12 @@ async fn create_token(
     let body = body.into_inner();
     let mut errors = Vec::new();
     let name = body.name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
+    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+        // The name appears in URLs (DELETE /api/v1/tokens/{name}) and logs.
         errors.push(crate::content_types::FieldError {
             pointer: "/name".into(),
-            message: "name must be 1 to 64 printable characters".into(),
+            message: "name must be 1 to 64 of A-Z a-z 0-9 - _ . @".into(),
         });
     }
     let role = Role::parse(&body.role);

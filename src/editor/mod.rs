@@ -144,19 +144,12 @@ impl Editor {
         if_match: Option<i64>,
         author: &str,
     ) -> Result<Entry, AppError> {
-        let ty = self.content_type(type_name)?;
+        self.content_type(type_name)?;
         let current = self.get(type_name, id).await?;
         check_version(&current, if_match)?;
-        // The type may have changed since the draft was saved.
-        let data = self
-            .validated(ty, &current.slug, &current.data, Some(id))
-            .await?;
-        if data != current.data {
-            tracing::debug!(%id, "draft normalized at publish");
-        }
-        self.check_references_published(ty, &current.data).await?;
+        let current = self.ready_to_publish(current, author).await?;
         let expected_version = Some(current.version);
-        match at {
+        let outcome = match at {
             Some(at) if at > Utc::now() => {
                 // Nothing changes for readers until the scheduler publishes.
                 let op = EntryOp::Schedule {
@@ -164,10 +157,36 @@ impl Editor {
                     expected_version,
                     at,
                 };
-                entry_of(self.store.write(Write::new(op, author)).await?.entry)
+                self.store
+                    .write(Write::new(op, author))
+                    .await
+                    .map_err(AppError::from)
+                    .and_then(|o| entry_of(o.entry))
             }
             _ => self.publish_now(current, author).await,
+        };
+        concurrent_change(outcome, if_match)
+    }
+
+    /// The draft checked as a publish needs it: valid against the type as it
+    /// is now (saving the normalized form first if the type changed since),
+    /// and referring only to published entries.
+    async fn ready_to_publish(&self, current: Entry, author: &str) -> Result<Entry, AppError> {
+        let ty = self.content_type(&current.type_name)?;
+        let data = self
+            .validated(ty, &current.slug, &current.data, Some(current.id))
+            .await?;
+        self.check_references_published(ty, &data).await?;
+        if data == current.data {
+            return Ok(current);
         }
+        let op = EntryOp::Update {
+            id: current.id,
+            expected_version: Some(current.version),
+            slug: current.slug.clone(),
+            data,
+        };
+        entry_of(self.store.write(Write::new(op, author)).await?.entry)
     }
 
     async fn publish_now(&self, current: Entry, author: &str) -> Result<Entry, AppError> {
@@ -186,15 +205,28 @@ impl Editor {
         entry_of(self.publisher.commit(change).await?.entry)
     }
 
-    /// Publishes a scheduled entry that is due. Returns `false` when another
-    /// node (or an editor) got there first: the version check makes the
-    /// publish happen exactly once.
+    /// Publishes a scheduled entry that is due, with the same checks as a
+    /// publish by an editor. Returns `false` when another node (or an editor)
+    /// got there first (the version check makes the publish happen exactly
+    /// once) or when the draft can no longer be published (logged).
     pub async fn publish_due(&self, entry: &Entry) -> Result<bool, AppError> {
-        self.content_type(&entry.type_name)?;
         if entry.status != EntryStatus::Scheduled {
             return Ok(false);
         }
-        match self.publish_now(entry.clone(), "scheduler").await {
+        let ready = match self.ready_to_publish(entry.clone(), "scheduler").await {
+            Ok(ready) => ready,
+            Err(AppError::VersionMismatch { .. } | AppError::NotFound(_)) => return Ok(false),
+            Err(AppError::Validation(errors)) => {
+                let problems: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.pointer, e.message))
+                    .collect();
+                tracing::warn!(id = %entry.id, problems = %problems.join("; "), "scheduled entry cannot be published");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        match self.publish_now(ready, "scheduler").await {
             Ok(_) => Ok(true),
             Err(AppError::VersionMismatch { .. } | AppError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
@@ -226,7 +258,8 @@ impl Editor {
             before: Some(current),
             after: None,
         };
-        entry_of(self.publisher.commit(change).await?.entry)
+        let outcome = self.publisher.commit(change).await;
+        concurrent_change(outcome.and_then(|o| entry_of(o.entry)), if_match)
     }
 
     pub async fn delete(
@@ -249,7 +282,7 @@ impl Editor {
             before: Some(current),
             after: None,
         };
-        self.publisher.commit(change).await?;
+        concurrent_change(self.publisher.commit(change).await, if_match)?;
         Ok(())
     }
 
@@ -391,6 +424,17 @@ fn published_state(current: &Entry) -> Entry {
         publish_at: None,
         updated_at: now,
         ..current.clone()
+    }
+}
+
+/// A version conflict the client did not ask about (no `If-Match`) is a
+/// plain conflict to retry (409), not a failed precondition (412).
+fn concurrent_change<T>(result: Result<T, AppError>, if_match: Option<i64>) -> Result<T, AppError> {
+    match result {
+        Err(AppError::VersionMismatch { .. }) if if_match.is_none() => Err(AppError::Conflict(
+            "the entry changed while this request was handled; try again".into(),
+        )),
+        other => other,
     }
 }
 

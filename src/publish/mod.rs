@@ -39,6 +39,11 @@ pub struct Publisher {
     /// Bounds concurrent page renders to the cores, so a burst of publishes
     /// queues instead of starving the runtime's blocking pool.
     render_slots: Arc<Semaphore>,
+    /// Publishes on one node take turns: they all re-render the same hot
+    /// listings, so running them at once only makes them refuse each other
+    /// (and retry) during a burst of live updates. Nodes still race, and the
+    /// store's outdated-pages check referees that.
+    turn: tokio::sync::Mutex<()>,
 }
 
 /// Where committed pages go on this node (the page cache).
@@ -77,6 +82,7 @@ impl Publisher {
             renderer,
             cache,
             render_slots: Arc::new(Semaphore::new(cores)),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -86,6 +92,7 @@ impl Publisher {
 
     /// Renders and commits a visible change with its pages and event.
     pub async fn commit(&self, change: Change) -> Result<WriteOutcome, AppError> {
+        let _turn = self.turn.lock().await;
         let id = change
             .before
             .as_ref()
@@ -107,7 +114,6 @@ impl Publisher {
             let mut keys: Vec<String> = Vec::new();
             if let Some(e) = change.before.as_ref().or(change.after.as_ref()) {
                 keys.push(e.id.to_string());
-                keys.push(e.type_name.clone());
             }
             let write = Write::new(change.op.clone(), change.author.clone())
                 .with_event(event(change.kind, &pages, keys))
@@ -155,6 +161,7 @@ impl Publisher {
     }
 
     async fn render_batch(&self, plan: &Plan) -> Result<usize, AppError> {
+        let _turn = self.turn.lock().await;
         for _ in 0..ATTEMPTS {
             let snapshot = self.snapshot().await?;
             let base = snapshot.seq;
@@ -205,14 +212,19 @@ impl Publisher {
                 self.render_slots.clone(),
             );
             tasks.spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                tokio::task::spawn_blocking(move || match job {
-                    RenderJob::Entry(entry) => {
-                        renderer.entry_pages(&entry, &snapshot, now).map(Vec::from)
+                let slot = slots.acquire_owned().await;
+                tokio::task::spawn_blocking(move || {
+                    // Held by the blocking work itself, so a cancelled publish
+                    // cannot free the core while its compression still runs.
+                    let _slot = slot;
+                    match job {
+                        RenderJob::Entry(entry) => {
+                            renderer.entry_pages(&entry, &snapshot, now).map(Vec::from)
+                        }
+                        RenderJob::Listing(listing) => renderer
+                            .listing_page(&listing, &snapshot, now)
+                            .map(|p| vec![p]),
                     }
-                    RenderJob::Listing(listing) => renderer
-                        .listing_page(&listing, &snapshot, now)
-                        .map(|p| vec![p]),
                 })
                 .await
             });
@@ -266,17 +278,28 @@ enum RenderJob {
     Listing(Box<crate::content_types::Listing>),
 }
 
-/// The event announcing a set of page changes: every path, and the keys of
-/// every page written (for the edge to purge).
+/// The event announcing a set of page changes: every path, and the keys
+/// the edge should purge: the entries whose pages were written and the
+/// listings. Type and field keys are left out on purpose: one live score
+/// must not purge every match page at the CDN.
 fn event(kind: &str, pages: &[PageWrite], mut keys: Vec<String>) -> NewEvent {
     let mut paths = Vec::with_capacity(pages.len());
     for p in pages {
         paths.push(p.path().to_owned());
         if let PageWrite::Upsert(page) = p {
-            for k in &page.surrogate_keys {
-                if !keys.contains(k) {
-                    keys.push(k.clone());
-                }
+            let own = match page.entry_id {
+                Some(id) => id.to_string(),
+                None => match page
+                    .surrogate_keys
+                    .iter()
+                    .find(|k| k.starts_with("listing:"))
+                {
+                    Some(listing) => listing.clone(),
+                    None => continue,
+                },
+            };
+            if !keys.contains(&own) {
+                keys.push(own);
             }
         }
     }

@@ -61,7 +61,8 @@ pub fn plan(
         }
     }
     // Pages that show this entry through a reference (a match page shows its
-    // teams' names), and the listings that show those pages' entries.
+    // teams' names), and the listings and related lists that show those
+    // pages' entries.
     let id = before.or(after).map(|e| e.id);
     if let Some(id) = id {
         for referrer in snapshot.all() {
@@ -71,6 +72,13 @@ pub fn plan(
             plan.entries.insert(referrer.id);
             for listing in types.listings_showing(referrer) {
                 plan.listings.insert(listing.name.clone());
+            }
+            // A team page lists its matches with both teams' names: renaming
+            // one team changes the other team's page too.
+            for (_, owner) in types.related_owners(referrer) {
+                if snapshot.get(owner).is_some() {
+                    plan.entries.insert(owner);
+                }
             }
         }
     }

@@ -94,7 +94,8 @@ pub fn item(types: &ContentTypes, entry: &Entry, snapshot: &Snapshot) -> TplValu
         TplValue::from(url_of(types, entry).unwrap_or_default()),
     );
     out.insert("published_at", time(entry.published_at));
-    out.insert("updated_at", time(Some(entry.updated_at)));
+    // The row's updated_at moves with draft edits; readers see the published state.
+    out.insert("updated_at", time(entry.published_at));
     out.insert("data", item_data(types, entry, snapshot));
     TplValue::from(out)
 }
@@ -199,7 +200,7 @@ pub fn json_document(types: &ContentTypes, entry: &Entry, snapshot: &Snapshot) -
         "slug": entry.published_slug,
         "url": url_of(types, entry),
         "published_at": entry.published_at,
-        "updated_at": entry.updated_at,
+        "updated_at": entry.published_at,
         "data": expanded,
         "html": html,
     });

@@ -19,6 +19,10 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         .add_tag_attributes("section", ["class"])
         .add_tag_attributes("td", ["style"])
         .add_tag_attributes("th", ["style"])
+        // Tables' column alignment is the only style markdown produces; any
+        // other property (position, background: url(..)) could overlay or
+        // track the page.
+        .filter_style_properties(["text-align"].into())
         .link_rel(Some("noopener noreferrer"));
     b
 });
@@ -60,6 +64,7 @@ mod tests {
             "<div style=\"background:url(javascript:alert(1))\">x</div>",
             "<a href=\"JaVaScRiPt:alert(1)\">x</a>",
             "<object data=\"x\"></object>",
+            "<table><tr><td style=\"position:fixed;background:url(https://evil/x)\">x</td></tr></table>",
         ];
         for attack in attacks {
             let html = to_safe_html(attack).to_lowercase();

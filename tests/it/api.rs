@@ -640,6 +640,41 @@ async fn publish_requires_published_references_and_appends_an_event(store: TestS
         .call_as(&api.editor, Method::POST, &publish, None, Some("\"1\""))
         .await;
     assert_problem(&stale, StatusCode::PRECONDITION_FAILED);
+
+    // A malformed embargo is refused, never published at once.
+    let embargoed = api
+        .created_id("team", "embargoed", json!({"name": "E"}))
+        .await;
+    let path = format!("/api/v1/entries/team/{embargoed}/publish");
+    for bad in [
+        json!({"at": "2026-06-01T20:00:00"}),
+        json!({"publish_at": "2030-01-01T00:00:00Z"}),
+        json!(["x"]),
+    ] {
+        let r = api.call(Method::POST, &path, Some(bad.clone())).await;
+        assert_problem(&r, StatusCode::BAD_REQUEST);
+    }
+    let text = reply(
+        api.app
+            .client
+            .post(format!("{}{path}", api.app.addr))
+            .bearer_auth(&api.editor)
+            .header("Content-Type", "text/plain")
+            .body("{\"at\": \"2030-01-01T00:00:00Z\"}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&text, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let still = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/entries/team/{embargoed}"),
+            None,
+        )
+        .await;
+    assert_eq!(still.body["status"], "draft");
 }
 
 async fn unpublish_and_delete_append_events(store: TestStore) {

@@ -19,6 +19,7 @@ on_both_backends!(
     fixture: the_demo_site_is_served_and_linked,
     publishing_a_match_updates_its_pages_and_nothing_unrelated,
     racing_publishes_both_land_on_the_listing,
+    renaming_a_team_updates_every_page_that_shows_its_name,
 );
 
 /// A demo site whose scheduler never runs during the test, so the only
@@ -720,6 +721,68 @@ async fn racing_publishes_both_land_on_the_listing(store: TestStore) {
         assert!(
             stored.contains(&format!("/matches/race-{i}")),
             "race-{i} missing from the stored /matches"
+        );
+    }
+}
+
+async fn renaming_a_team_updates_every_page_that_shows_its_name(store: TestStore) {
+    let app = demo(store).await;
+    let token = app.token("desk", Role::Editor).await;
+    let team = app
+        .store
+        .published_entry_by_slug("team", "harbour-city")
+        .await
+        .unwrap()
+        .unwrap();
+    // Pages that show the name: its matches, their opponents' pages, listings.
+    let mut shown_on = vec!["/matches".to_owned()];
+    for m in app.store.published_entries("match").await.unwrap() {
+        let data = m.published_data.as_ref().unwrap();
+        let (home, away) = (
+            data["home_team"].as_str().unwrap(),
+            data["away_team"].as_str().unwrap(),
+        );
+        let other = if home == team.id.to_string() {
+            away
+        } else if away == team.id.to_string() {
+            home
+        } else {
+            continue;
+        };
+        shown_on.push(format!("/matches/{}", m.published_slug.as_ref().unwrap()));
+        let opponent = app
+            .store
+            .entry(other.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        shown_on.push(format!("/teams/{}", opponent.published_slug.unwrap()));
+    }
+    for path in &shown_on {
+        assert!(
+            text(&app, path).await.2.contains("Harbour City FC"),
+            "{path}"
+        );
+    }
+    let base = format!("/api/v1/entries/team/{}", team.id);
+    let r = app
+        .api(reqwest::Method::PATCH, &base, &token)
+        .json(&json!({"data": {"name": "Harbour Albion"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .api(reqwest::Method::POST, &format!("{base}/publish"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for path in &shown_on {
+        let page = text(&app, path).await.2;
+        assert!(
+            page.contains("Harbour Albion"),
+            "{path} still shows the old name"
         );
     }
 }
