@@ -173,7 +173,7 @@ impl Server {
                     following.follower,
                     following.source,
                     following.wakeup,
-                    events::DEFAULT_POLL,
+                    config.event_poll,
                     rx,
                 )),
             ),

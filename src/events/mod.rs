@@ -19,8 +19,6 @@ use crate::metrics::Metrics;
 use crate::publish::PageSink;
 use crate::store::{Event, PageWrite, Store, StoreError};
 
-/// How often the log is read without a wake-up.
-pub const DEFAULT_POLL: Duration = Duration::from_secs(5);
 /// Events read per query while catching up.
 const BATCH: u32 = 500;
 /// At most one warning per this interval while the store fails.
@@ -173,7 +171,8 @@ pub async fn run(
             shutdown.clone(),
         ))),
     };
-    let mut tick = tokio::time::interval(poll);
+    // The first round runs at once below; the first poll one period later.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         follower.round().await;
