@@ -80,6 +80,11 @@ impl Refresher {
             let stamp = self.index.stamp(&path);
             match self.store.page(&path).await {
                 Ok(Some(page)) if page.status == 200 => {
+                    // A write on this node touched the path during the read
+                    // (a delete, say): what was read may predate it.
+                    if self.index.stamp(&path) != stamp {
+                        continue;
+                    }
                     let fetched = Arc::new(CachedPage::from_page(page));
                     let reached = fetched.seq();
                     let newer_cached = self
