@@ -23,6 +23,9 @@ pub struct ServeConfig {
     pub schedule_every: Duration,
     /// Byte budget of the in-memory page cache (all encodings).
     pub cache_bytes: u64,
+    /// How often the event log is read without a wake-up (a lost NOTIFY,
+    /// a write from another process on SQLite).
+    pub event_poll: Duration,
 }
 
 impl ServeConfig {
@@ -37,6 +40,7 @@ impl ServeConfig {
             max_body_bytes: 1024 * 1024,
             schedule_every: Duration::from_secs(1),
             cache_bytes: 256 * 1024 * 1024,
+            event_poll: Duration::from_secs(5),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`startup`]: builds and runs the server and its background tasks.
 //! - [`content_types`]: schemas, checks, entry validation, listing queries.
 //! - [`store`]: the single source of truth (SQLite or PostgreSQL).
+//! - [`events`]: follows the store's event log into this node's cache.
 //! - [`metrics`]: every Prometheus metric, by its contract name.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
@@ -23,6 +24,7 @@ pub mod content_types;
 pub mod delivery;
 pub mod editor;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod publish;

@@ -44,6 +44,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 max_body_bytes: serve.max_body_bytes,
                 schedule_every: serve.schedule_every,
                 cache_bytes: serve.cache_bytes,
+                event_poll: serve.event_poll,
                 ..ServeConfig::new(global.database_url()?, global.content_types.clone())
             };
             let server = Server::build(config).await?;

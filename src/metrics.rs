@@ -16,11 +16,20 @@ pub const DB_QUERIES_TOTAL: &str = "keel_db_queries_total";
 pub const DB_QUERY_DURATION_SECONDS: &str = "keel_db_query_duration_seconds";
 pub const RENDERS_TOTAL: &str = "keel_renders_total";
 pub const RENDER_DURATION_SECONDS: &str = "keel_render_duration_seconds";
+pub const EVENTS_APPLIED_TOTAL: &str = "keel_events_applied_total";
+pub const EVENT_SEQ: &str = "keel_event_seq";
+pub const INVALIDATION_LAG_SECONDS: &str = "keel_invalidation_lag_seconds";
 
 /// Latency buckets from 50 µs (a cache hit) to 10 s (a stuck query).
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0,
+];
+
+/// From an event's commit to this node applying it: milliseconds normally,
+/// seconds while the LISTEN connection is down and the poll catches up.
+const LAG_BUCKETS: &[f64] = &[
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
 pub struct Metrics {
@@ -34,6 +43,9 @@ pub struct Metrics {
     pub db_duration: HistogramVec,
     pub renders: IntCounter,
     pub render_duration: Histogram,
+    pub events_applied: IntCounter,
+    pub event_seq: IntGauge,
+    pub invalidation_lag: Histogram,
     pub pages: PageSeries,
 }
 
@@ -91,6 +103,21 @@ impl Metrics {
                 "Time to render and compress one page",
             ))
             .expect("valid metric"),
+            events_applied: IntCounter::new(
+                EVENTS_APPLIED_TOTAL,
+                "Events from the store's log applied on this node",
+            )
+            .expect("valid metric"),
+            event_seq: IntGauge::new(EVENT_SEQ, "Seq of the last event applied on this node")
+                .expect("valid metric"),
+            invalidation_lag: Histogram::with_opts(
+                HistogramOpts::new(
+                    INVALIDATION_LAG_SECONDS,
+                    "Time from an event's commit to this node applying it",
+                )
+                .buckets(LAG_BUCKETS.to_vec()),
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register();
@@ -98,7 +125,7 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
             Box::new(self.cache_requests.clone()),
@@ -108,6 +135,9 @@ impl Metrics {
             Box::new(self.db_duration.clone()),
             Box::new(self.renders.clone()),
             Box::new(self.render_duration.clone()),
+            Box::new(self.events_applied.clone()),
+            Box::new(self.event_seq.clone()),
+            Box::new(self.invalidation_lag.clone()),
         ];
         for c in collectors {
             self.registry.register(c).expect("metric names are unique");
@@ -223,6 +253,7 @@ mod tests {
         m.cache_requests.with_label_values(&["hit"]).inc();
         m.db_queries.with_label_values(&["page"]).inc();
         m.db_duration.with_label_values(&["page"]).observe(0.001);
+        m.invalidation_lag.observe(0.01);
         let text = m.render();
         for name in [
             HTTP_REQUESTS_TOTAL,
@@ -234,6 +265,9 @@ mod tests {
             DB_QUERY_DURATION_SECONDS,
             RENDERS_TOTAL,
             RENDER_DURATION_SECONDS,
+            EVENTS_APPLIED_TOTAL,
+            EVENT_SEQ,
+            INVALIDATION_LAG_SECONDS,
         ] {
             assert!(text.contains(name), "{name} missing");
         }

@@ -1,6 +1,7 @@
 //! Builds the running server from `ServeConfig`: opens and migrates the
 //! store, loads the content types, binds the listener, wires the routes and
-//! starts the background tasks (the scheduler). `main` and the integration
+//! starts the background tasks (the scheduler, cache housekeeping and the
+//! event follower). `main` and the integration
 //! tests share this path, so tests run the real server.
 
 use std::net::TcpListener;
@@ -16,10 +17,11 @@ use tokio::task::JoinHandle;
 use crate::api;
 use crate::api::auth::Authenticator;
 use crate::cache::{self, CachedPage, PageCache};
-use crate::config::ServeConfig;
+use crate::config::{DatabaseUrl, ServeConfig};
 use crate::content_types::ContentTypes;
 use crate::delivery;
 use crate::editor::{Editor, scheduler};
+use crate::events::{self, CommitSignal, Follower, Wakeup};
 use crate::health;
 use crate::metrics::{self, Metrics};
 use crate::publish::{PageSink, Publisher};
@@ -76,7 +78,8 @@ impl Server {
             .not_found_page(chrono::Utc::now())
             .context("rendering the not-found page")?;
         cache.set_not_found(CachedPage::from_page(not_found));
-        let sink: Arc<dyn PageSink> = cache.clone();
+        let wakeup = Wakeup::new();
+        let sink: Arc<dyn PageSink> = Arc::new(CommitSignal::new(cache.clone(), wakeup.clone()));
         let editor = editor_with(store.clone(), types.clone(), renderer, Some(sink));
         if config.demo {
             if store.count_entries().await? == 0 {
@@ -86,6 +89,10 @@ impl Server {
                 tracing::info!("database already holds entries; demo seed skipped");
             }
         }
+        // Read before the index: an event committed in between is applied
+        // again, which is harmless; one missed would not be.
+        let boot_seq = store.last_seq().await.context("reading the event log")?;
+        let follower = Follower::new(store.clone(), cache.clone(), &metrics, boot_seq);
         let published = cache
             .load_index()
             .await
@@ -93,9 +100,20 @@ impl Server {
         tracing::info!(published, "published paths indexed");
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
-        Self::start(config, listener, store, types, editor, metrics, cache)
+        let following = Following {
+            follower,
+            wakeup,
+            source: match &config.database_url {
+                DatabaseUrl::Sqlite(_) => events::Source::Local,
+                DatabaseUrl::Postgres(url) => events::Source::Postgres(url.clone()),
+            },
+        };
+        Self::start(
+            config, listener, store, types, editor, metrics, cache, following,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)] // each is one built part of the server
     fn start(
         config: ServeConfig,
         listener: TcpListener,
@@ -104,6 +122,7 @@ impl Server {
         editor: Editor,
         metrics: Arc<Metrics>,
         cache: Arc<PageCache>,
+        following: Following,
     ) -> anyhow::Result<Server> {
         let port = listener.local_addr()?.port();
         // Built once, outside the factory closure, which runs once per worker.
@@ -146,7 +165,17 @@ impl Server {
             ),
             (
                 "cache-housekeeping",
-                tokio::spawn(cache::run_housekeeping(cache, GAUGES_EVERY, rx)),
+                tokio::spawn(cache::run_housekeeping(cache, GAUGES_EVERY, rx.clone())),
+            ),
+            (
+                "event-follower",
+                tokio::spawn(events::run(
+                    following.follower,
+                    following.source,
+                    following.wakeup,
+                    config.event_poll,
+                    rx,
+                )),
             ),
         ];
         Ok(Server {
@@ -185,6 +214,14 @@ impl Server {
         }
         result
     }
+}
+
+/// The event follower, built before the server starts and run with the
+/// other background tasks.
+struct Following {
+    follower: Follower,
+    wakeup: Wakeup,
+    source: events::Source,
 }
 
 /// The write path for commands without a server (seed, render): no page

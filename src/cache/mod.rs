@@ -2,10 +2,14 @@
 //! plus the set of published paths (`PathIndex`) and the not-found page.
 //! Delivery asks it for a path; only a miss on a published path reaches the
 //! store, once per path however many readers wait (single flight). Unknown
-//! paths never do. Writes reach it through `apply`. It never renders.
+//! paths never do. Writes committed on this node reach it through `apply`;
+//! events from every node through `apply_event`. A copy past its lifetime,
+//! or superseded by an event, is served stale while one background refresh
+//! per path replaces it ([`refresh`]). It never renders.
 
 mod index;
 mod page;
+mod refresh;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
@@ -24,6 +28,7 @@ pub use self::page::{
     CONTENT_SECURITY_POLICY, CachedPage, Encoding, Freshness, PageHeaders, REFERRER_POLICY,
     Representation, http_date,
 };
+use self::refresh::Refresher;
 use crate::metrics::Metrics;
 use crate::store::{PageWrite, Store, StoreError, StoreResult};
 
@@ -32,6 +37,9 @@ use crate::store::{PageWrite, Store, StoreError, StoreResult};
 pub enum Lookup {
     /// Served from memory.
     Hit(Arc<CachedPage>),
+    /// Served from memory past its freshness (or superseded) while one
+    /// refresh runs in the background.
+    Stale(Arc<CachedPage>),
     /// Was missing; fetched from the store (possibly by another waiter).
     Fetched(Arc<CachedPage>),
     /// Not a published path: answer with [`PageCache::not_found`].
@@ -53,6 +61,7 @@ enum FetchError {
 /// cache hit cannot afford.
 struct Counters {
     hit: IntCounter,
+    stale: IntCounter,
     miss: IntCounter,
     negative: IntCounter,
     error: IntCounter,
@@ -63,12 +72,13 @@ struct Counters {
 pub struct PageCache {
     store: Arc<dyn Store>,
     pages: Cache<Arc<str>, Arc<CachedPage>>,
-    index: PathIndex,
+    index: Arc<PathIndex>,
     /// Kept outside moka so it is never evicted; read on every unknown path,
     /// replaced only when the renderer publishes a new one.
     not_found: RwLock<Arc<CachedPage>>,
     counters: Counters,
-    store_errors: ErrorLog,
+    store_errors: Arc<ErrorLog>,
+    refresher: Refresher,
 }
 
 impl PageCache {
@@ -86,19 +96,29 @@ impl PageCache {
         let result = |label: &str| metrics.cache_requests.with_label_values(&[label]);
         let counters = Counters {
             hit: result("hit"),
+            stale: result("stale"),
             miss: result("miss"),
             negative: result("negative"),
             error: result("error"),
             entries: metrics.cache_entries.clone(),
             bytes: metrics.cache_bytes.clone(),
         };
+        let index = Arc::new(PathIndex::new());
+        let store_errors = Arc::new(ErrorLog::new(Duration::from_secs(1)));
+        let refresher = Refresher::new(
+            store.clone(),
+            pages.clone(),
+            index.clone(),
+            store_errors.clone(),
+        );
         PageCache {
             store,
             pages,
-            index: PathIndex::new(),
+            index,
             not_found: RwLock::new(Arc::new(page::builtin_not_found())),
             counters,
-            store_errors: ErrorLog::new(Duration::from_secs(1)),
+            store_errors,
+            refresher,
         }
     }
 
@@ -130,8 +150,14 @@ impl PageCache {
     /// path outside the index or already cached.
     pub async fn lookup(&self, path: &str) -> Lookup {
         if let Some(page) = self.pages.get(path).await {
-            self.counters.hit.inc();
-            return Lookup::Hit(page);
+            // One clock read and one atomic load: the whole freshness cost
+            // of a hit.
+            let now = Instant::now();
+            if page.freshness_at(now) == Freshness::Fresh {
+                self.counters.hit.inc();
+                return Lookup::Hit(page);
+            }
+            return self.serve_stale(path, page, now);
         }
         match self.index.stamp(path) {
             Some(stamp) => self.fetch(path, stamp).await,
@@ -140,6 +166,48 @@ impl PageCache {
                 Lookup::NotFound
             }
         }
+    }
+
+    /// A stale copy is answered at once; the first reader to see it (after
+    /// any failure backoff) starts the one refresh. Past stale-if-error,
+    /// with the store still failing, the copy stays cached but is no longer
+    /// served.
+    fn serve_stale(&self, path: &str, page: Arc<CachedPage>, now: Instant) -> Lookup {
+        if page.refresh_due(now) {
+            self.refresher.start(path, page.seq());
+        }
+        if page.beyond_stale_if_error(now) {
+            self.counters.error.inc();
+            return Lookup::Unavailable;
+        }
+        self.counters.stale.inc();
+        Lookup::Stale(page)
+    }
+
+    /// Brings this node up to date with one event from the log, without
+    /// evicting anything: a cached copy older than the event is marked
+    /// stale and refreshed in the background (readers keep the old copy
+    /// meanwhile); a path not cached is indexed, and its first request
+    /// finds out whether the store still has it. Copies at or past the
+    /// event's seq (this node's own writes, already applied) are left alone.
+    pub async fn apply_event(&self, seq: i64, paths: &[String]) {
+        for path in paths {
+            match self.pages.get(path.as_str()).await {
+                Some(page) if page.seq() >= seq => {}
+                Some(page) => {
+                    page.mark_stale();
+                    self.refresher.start(path, seq);
+                }
+                None => {
+                    self.index.insert(path);
+                }
+            }
+        }
+    }
+
+    /// Background refreshes running now.
+    pub fn refreshes_running(&self) -> usize {
+        self.refresher.running()
     }
 
     async fn fetch(&self, path: &str, stamp: Stamp) -> Lookup {
@@ -168,7 +236,8 @@ impl PageCache {
                 }
                 FetchError::Store(e) => {
                     self.counters.error.inc();
-                    self.store_errors.report(path, e);
+                    self.store_errors
+                        .report(path, e, "page fetch failed; answering 503");
                     Lookup::Unavailable
                 }
             },
@@ -266,7 +335,7 @@ impl ErrorLog {
         }
     }
 
-    fn report(&self, path: &str, error: &StoreError) {
+    fn report(&self, path: &str, error: &StoreError, what: &'static str) {
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let next = self.next_ms.load(Ordering::Relaxed);
         let due = now >= next
@@ -281,7 +350,7 @@ impl ErrorLog {
                 .is_ok();
         if due {
             let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
-            tracing::warn!(path, %error, suppressed, "page fetch failed; answering 503");
+            tracing::warn!(path, %error, suppressed, "{what}");
         } else {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
         }

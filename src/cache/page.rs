@@ -3,7 +3,7 @@
 //! data) and every header value is formatted here, at insert time, so the
 //! request path only copies pre-built values into the response.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -23,6 +23,10 @@ pub const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
 /// struct, the `Arc`s, moka's own node and the index entry. A round figure;
 /// it only has to keep many tiny pages from looking free.
 const ENTRY_OVERHEAD: usize = 512;
+/// First wait before retrying a failed refresh; doubles per failure.
+const RETRY_MIN_MS: u64 = 100;
+/// Longest wait between refresh attempts while the store fails.
+const RETRY_MAX_MS: u64 = 5_000;
 
 /// A content coding a page is stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,9 +67,9 @@ pub struct PageHeaders {
     pub referrer_policy: Option<HeaderValue>,
 }
 
-/// Whether a cached copy may still be served as current. Set by the event
-/// follower when the stored page changes; the stale-while-revalidate logic
-/// serves a stale copy while one refresh runs.
+/// Whether a cached copy may still be served as current: it goes stale when
+/// its edge lifetime runs out or when the event follower learns the stored
+/// page changed; a stale copy is served while one refresh runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
     Fresh,
@@ -82,8 +86,17 @@ pub struct CachedPage {
     /// If-Modified-Since compares at this grain.
     last_modified: i64,
     fetched_at: Instant,
+    /// End of the in-process lifetime (the type's edge max-age): checked
+    /// with one clock read on every hit.
+    fresh_until: Instant,
+    /// How long past `fresh_until` a copy may be served while refreshes fail.
+    stale_if_error: Duration,
     /// An atomic so a refresh can be signalled without replacing the entry.
     stale: AtomicBool,
+    /// Refreshes failed in a row; drives the retry backoff.
+    failures: AtomicU32,
+    /// Milliseconds after `fetched_at` before which no new refresh starts.
+    retry_after_ms: AtomicU64,
     identity: Representation,
     br: Option<Representation>,
     gzip: Option<Representation>,
@@ -122,12 +135,18 @@ impl CachedPage {
             &page.surrogate_keys,
             page.last_modified,
         );
+        let fetched_at = Instant::now();
+        let policy = &page.cache_policy;
         let mut cached = CachedPage {
             status,
             seq: page.seq,
             last_modified: page.last_modified.timestamp(),
-            fetched_at: Instant::now(),
+            fetched_at,
+            fresh_until: fetched_at + Duration::from_secs(u64::from(policy.edge_max_age)),
+            stale_if_error: Duration::from_secs(u64::from(policy.stale_if_error)),
             stale: AtomicBool::new(false),
+            failures: AtomicU32::new(0),
+            retry_after_ms: AtomicU64::new(0),
             identity,
             br,
             gzip,
@@ -162,11 +181,41 @@ impl CachedPage {
     }
 
     pub fn freshness(&self) -> Freshness {
-        if self.stale.load(Ordering::Relaxed) {
+        self.freshness_at(Instant::now())
+    }
+
+    /// Stale once marked or once its edge lifetime ended at `now`.
+    pub fn freshness_at(&self, now: Instant) -> Freshness {
+        if self.stale.load(Ordering::Relaxed) || now >= self.fresh_until {
             Freshness::Stale
         } else {
             Freshness::Fresh
         }
+    }
+
+    /// Whether a new refresh may start at `now` (not inside a failure's
+    /// backoff).
+    pub fn refresh_due(&self, now: Instant) -> bool {
+        millis(now.saturating_duration_since(self.fetched_at))
+            >= self.retry_after_ms.load(Ordering::Relaxed)
+    }
+
+    /// Records a failed refresh: the next one waits 100 ms, doubling to 5 s.
+    pub fn refresh_failed(&self, now: Instant) {
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed);
+        let backoff = RETRY_MIN_MS
+            .saturating_mul(1 << failures.min(16))
+            .min(RETRY_MAX_MS);
+        let elapsed = millis(now.saturating_duration_since(self.fetched_at));
+        self.retry_after_ms
+            .store(elapsed.saturating_add(backoff), Ordering::Relaxed);
+    }
+
+    /// True once refreshes have failed and the copy is older than its
+    /// freshness plus `stale_if_error`: past that it is no longer served.
+    pub fn beyond_stale_if_error(&self, now: Instant) -> bool {
+        self.failures.load(Ordering::Relaxed) > 0
+            && now.saturating_duration_since(self.fresh_until) > self.stale_if_error
     }
 
     /// Marks this copy as superseded in the store; readers may still be
@@ -272,6 +321,10 @@ impl PageHeaders {
             referrer_policy: html.then(|| HeaderValue::from_static(REFERRER_POLICY)),
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// An IMF-fixdate (RFC 9110 §5.6.7), the only form a sender may generate.

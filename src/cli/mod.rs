@@ -115,6 +115,10 @@ pub struct ServeArgs {
     /// How often scheduled publishes are checked, e.g. `1s`.
     #[arg(long, env = "KEEL_SCHEDULE_EVERY", default_value = "1s", value_parser = humantime::parse_duration)]
     pub schedule_every: std::time::Duration,
+
+    /// How often the event log is read without a notification, e.g. `5s`.
+    #[arg(long, env = "KEEL_EVENT_POLL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub event_poll: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

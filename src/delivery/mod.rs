@@ -33,6 +33,7 @@ const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
 // Constant header values. `from_static` is const, so each use is a plain
 // copy of a static slice: nothing is parsed or allocated per request.
 const CACHE_STATUS_HIT: HeaderValue = HeaderValue::from_static("keel; hit");
+const CACHE_STATUS_STALE: HeaderValue = HeaderValue::from_static("keel; hit; fwd=stale");
 const CACHE_STATUS_FETCHED: HeaderValue = HeaderValue::from_static("keel; fwd=miss; stored");
 const VARY_ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("accept-encoding");
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
@@ -51,6 +52,7 @@ pub async fn serve(req: HttpRequest, cache: web::Data<PageCache>) -> HttpRespons
     }
     match cache.lookup(req.path()).await {
         Lookup::Hit(page) => respond(req.headers(), &page, CACHE_STATUS_HIT),
+        Lookup::Stale(page) => respond(req.headers(), &page, CACHE_STATUS_STALE),
         Lookup::Fetched(page) => respond(req.headers(), &page, CACHE_STATUS_FETCHED),
         // Answered from memory, like a hit.
         Lookup::NotFound => respond(req.headers(), &cache.not_found(), CACHE_STATUS_HIT),

@@ -351,6 +351,8 @@ async fn after_warm_up_readers_cost_no_database_queries() {
     let fixture = TestStore::sqlite().await;
     let config = ServeConfig {
         schedule_every: Duration::from_secs(3600),
+        // Only this node writes: local commits wake the follower.
+        event_poll: Duration::from_secs(3600),
         ..test_config(&fixture.url)
     };
     let app = TestApp::spawn_with(config, fixture.store.clone(), Some(fixture)).await;

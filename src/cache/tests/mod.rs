@@ -23,6 +23,7 @@ fn body_of(lookup: &Lookup) -> &[u8] {
 }
 
 mod page;
+mod swr;
 
 #[tokio::test]
 async fn load_index_reads_only_published_pages() {
