@@ -27,6 +27,7 @@ use crate::metrics::{self, Metrics};
 use crate::publish::{PageSink, Publisher};
 use crate::render::Renderer;
 use crate::seed;
+use crate::store::breaker::{Breaker, BreakerOptions};
 use crate::store::instrumented::Instrumented;
 use crate::store::{self, Store};
 
@@ -39,6 +40,9 @@ const GAUGES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub types: Arc<ContentTypes>,
+    /// The database circuit, for readiness.
+    pub breaker: Arc<Breaker>,
+    pub cache: Arc<PageCache>,
 }
 
 pub struct Server {
@@ -61,6 +65,10 @@ impl Server {
             .await
             .with_context(|| format!("opening {}", config.database_url))?;
         let store: Arc<dyn Store> = Arc::new(Instrumented::new(store, metrics.clone()));
+        // Outside the counting layer: a call the open circuit refuses never
+        // reaches the database and is not a query.
+        let breaker = Arc::new(Breaker::new(store, BreakerOptions::default()));
+        let store: Arc<dyn Store> = breaker.clone();
         let applied = store.migrate().await.context("migrating the database")?;
         tracing::info!(applied, backend = store.backend(), "database migrated");
         store
@@ -108,27 +116,35 @@ impl Server {
                 DatabaseUrl::Postgres(url) => events::Source::Postgres(url.clone()),
             },
         };
-        Self::start(
-            config, listener, store, types, editor, metrics, cache, following,
-        )
+        let parts = Parts {
+            store,
+            types,
+            editor,
+            metrics,
+            cache,
+            following,
+            breaker,
+        };
+        Self::start(config, listener, parts)
     }
 
-    #[allow(clippy::too_many_arguments)] // each is one built part of the server
-    fn start(
-        config: ServeConfig,
-        listener: TcpListener,
-        store: Arc<dyn Store>,
-        types: Arc<ContentTypes>,
-        editor: Editor,
-        metrics: Arc<Metrics>,
-        cache: Arc<PageCache>,
-        following: Following,
-    ) -> anyhow::Result<Server> {
+    fn start(config: ServeConfig, listener: TcpListener, parts: Parts) -> anyhow::Result<Server> {
+        let Parts {
+            store,
+            types,
+            editor,
+            metrics,
+            cache,
+            following,
+            breaker,
+        } = parts;
         let port = listener.local_addr()?.port();
         // Built once, outside the factory closure, which runs once per worker.
         let state = web::Data::new(AppState {
             store: store.clone(),
             types,
+            breaker,
+            cache: cache.clone(),
         });
         let auth = web::Data::new(Authenticator::new(store));
         let editor_data = web::Data::new(editor.clone());
@@ -218,6 +234,17 @@ impl Server {
 
 /// The event follower, built before the server starts and run with the
 /// other background tasks.
+/// The built parts of a server, handed from `build` to `start`.
+struct Parts {
+    store: Arc<dyn Store>,
+    types: Arc<ContentTypes>,
+    editor: Editor,
+    metrics: Arc<Metrics>,
+    cache: Arc<PageCache>,
+    following: Following,
+    breaker: Arc<Breaker>,
+}
+
 struct Following {
     follower: Follower,
     wakeup: Wakeup,

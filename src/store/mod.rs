@@ -4,6 +4,7 @@
 //! an entry change, its revision, its rendered pages and the event that
 //! announces them. The store never renders, compresses or calls the network.
 
+pub mod breaker;
 pub mod instrumented;
 mod model;
 pub mod postgres;

@@ -25,6 +25,8 @@ async fn health_and_readiness_answer_as_json(store: TestStore) {
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
     assert_eq!(body["database"]["status"], "up");
+    assert_eq!(body["database"]["circuit"], "closed");
+    assert!(body["cache"]["published_paths"].is_u64(), "{body}");
 }
 
 async fn serve_demo_seeds_an_empty_database_once(store: TestStore) {

@@ -1,0 +1,313 @@
+//! A circuit breaker in front of the store. After consecutive "database
+//! unavailable" failures it opens and every call fails at once (no pool
+//! wait, no connect attempt), so a dead database costs readers nothing and
+//! the stale cache answers instead. After a cooldown one call goes through
+//! as a probe; its success closes the breaker, its failure reopens it with a
+//! longer cooldown. Only `Unavailable` counts: a conflict or a missing row
+//! is the database working.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+/// Breaker settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerOptions {
+    /// Consecutive failures that open the breaker.
+    pub threshold: u32,
+    /// First wait before a probe; doubles on each failed probe.
+    pub cooldown: Duration,
+    pub max_cooldown: Duration,
+}
+
+impl Default for BreakerOptions {
+    fn default() -> Self {
+        BreakerOptions {
+            threshold: 5,
+            cooldown: Duration::from_millis(500),
+            max_cooldown: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What `/readyz` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+}
+
+pub struct Breaker {
+    inner: Arc<dyn Store>,
+    options: BreakerOptions,
+    started: Instant,
+    failures: AtomicU32,
+    /// Millis since `started` before which calls fail fast; 0 when closed.
+    open_until: AtomicU64,
+    /// Current cooldown in millis (grows while probes fail).
+    cooldown: AtomicU64,
+    /// One probe at a time while open.
+    probing: AtomicBool,
+}
+
+impl Breaker {
+    pub fn new(inner: Arc<dyn Store>, options: BreakerOptions) -> Self {
+        Breaker {
+            inner,
+            options,
+            started: Instant::now(),
+            failures: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            cooldown: AtomicU64::new(millis(options.cooldown)),
+            probing: AtomicBool::new(false),
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        if self.open_until.load(Ordering::Acquire) == 0 {
+            BreakerState::Closed
+        } else {
+            BreakerState::Open
+        }
+    }
+
+    fn now(&self) -> u64 {
+        millis(self.started.elapsed())
+    }
+
+    async fn call<T>(&self, fut: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        let open_until = self.open_until.load(Ordering::Acquire);
+        let mut probe = false;
+        if open_until != 0 {
+            let due = self.now() >= open_until;
+            if !due
+                || self
+                    .probing
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                return Err(StoreError::Unavailable(
+                    "database circuit open: failing fast until a probe succeeds".into(),
+                ));
+            }
+            probe = true;
+        }
+        let result = fut.await;
+        match &result {
+            Err(StoreError::Unavailable(_)) => self.failed(probe),
+            _ => self.succeeded(probe),
+        }
+        result
+    }
+
+    fn failed(&self, probe: bool) {
+        if probe {
+            let cooldown =
+                (self.cooldown.load(Ordering::Acquire) * 2).min(millis(self.options.max_cooldown));
+            self.cooldown.store(cooldown, Ordering::Release);
+            self.open_until
+                .store(self.now() + cooldown, Ordering::Release);
+            self.probing.store(false, Ordering::Release);
+            return;
+        }
+        let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if failures >= self.options.threshold && self.open_until.load(Ordering::Acquire) == 0 {
+            let cooldown = self.cooldown.load(Ordering::Acquire);
+            self.open_until
+                .store(self.now() + cooldown.max(1), Ordering::Release);
+            tracing::warn!(failures, "database circuit opened");
+        }
+    }
+
+    fn succeeded(&self, probe: bool) {
+        self.failures.store(0, Ordering::Release);
+        if probe || self.open_until.load(Ordering::Acquire) != 0 {
+            self.open_until.store(0, Ordering::Release);
+            self.cooldown
+                .store(millis(self.options.cooldown), Ordering::Release);
+            tracing::info!("database circuit closed");
+        }
+        if probe {
+            self.probing.store(false, Ordering::Release);
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[async_trait]
+impl Store for Breaker {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn migrate(&self) -> StoreResult<usize> {
+        self.call(self.inner.migrate()).await
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.call(self.inner.ping()).await
+    }
+    async fn sync_content_types(&self, types: &[ContentTypeRecord]) -> StoreResult<()> {
+        self.call(self.inner.sync_content_types(types)).await
+    }
+    async fn content_types(&self) -> StoreResult<Vec<ContentTypeRecord>> {
+        self.call(self.inner.content_types()).await
+    }
+    async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
+        self.call(self.inner.write(write)).await
+    }
+    async fn entry(&self, id: EntryId) -> StoreResult<Option<Entry>> {
+        self.call(self.inner.entry(id)).await
+    }
+    async fn entry_by_slug(&self, type_name: &str, slug: &str) -> StoreResult<Option<Entry>> {
+        self.call(self.inner.entry_by_slug(type_name, slug)).await
+    }
+    async fn published_entry_by_slug(
+        &self,
+        type_name: &str,
+        slug: &str,
+    ) -> StoreResult<Option<Entry>> {
+        self.call(self.inner.published_entry_by_slug(type_name, slug))
+            .await
+    }
+    async fn entries(&self, query: &EntryQuery) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.entries(query)).await
+    }
+    async fn published_entries(&self, type_name: &str) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.published_entries(type_name)).await
+    }
+    async fn entries_by_ids(&self, ids: &[EntryId]) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.entries_by_ids(ids)).await
+    }
+    async fn entries_with_value(
+        &self,
+        type_name: &str,
+        field: &str,
+        value: &serde_json::Value,
+    ) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.entries_with_value(type_name, field, value))
+            .await
+    }
+    async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.due_scheduled(now, limit)).await
+    }
+    async fn count_entries(&self) -> StoreResult<i64> {
+        self.call(self.inner.count_entries()).await
+    }
+    async fn revisions(&self, id: EntryId) -> StoreResult<Vec<Revision>> {
+        self.call(self.inner.revisions(id)).await
+    }
+    async fn revision(&self, id: EntryId, version: i64) -> StoreResult<Option<Revision>> {
+        self.call(self.inner.revision(id, version)).await
+    }
+    async fn events_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        self.call(self.inner.events_since(after, limit)).await
+    }
+    async fn last_seq(&self) -> StoreResult<i64> {
+        self.call(self.inner.last_seq()).await
+    }
+    async fn page(&self, path: &str) -> StoreResult<Option<Page>> {
+        self.call(self.inner.page(path)).await
+    }
+    async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>> {
+        self.call(self.inner.pages(paths)).await
+    }
+    async fn page_paths(&self) -> StoreResult<Vec<String>> {
+        self.call(self.inner.page_paths()).await
+    }
+    async fn create_token(&self, name: &str, role: Role, hash: &str) -> StoreResult<ApiToken> {
+        self.call(self.inner.create_token(name, role, hash)).await
+    }
+    async fn tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        self.call(self.inner.tokens()).await
+    }
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<ApiToken>> {
+        self.call(self.inner.token_by_hash(hash)).await
+    }
+    async fn revoke_token(&self, name: &str) -> StoreResult<()> {
+        self.call(self.inner.revoke_token(name)).await
+    }
+    async fn touch_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.call(self.inner.touch_token(name, at)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    async fn breaker(options: BreakerOptions) -> (Breaker, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("k.db"))
+            .await
+            .unwrap();
+        (Breaker::new(Arc::new(store), options), dir)
+    }
+
+    /// A call that reaches the "database": counted, failing while `down`.
+    async fn attempt(b: &Breaker, calls: &AtomicUsize, down: bool) -> StoreResult<()> {
+        b.call(async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if down {
+                Err(StoreError::Unavailable("down".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn opens_after_consecutive_failures_and_closes_after_a_probe() {
+        let options = BreakerOptions {
+            threshold: 3,
+            cooldown: Duration::from_millis(100),
+            max_cooldown: Duration::from_millis(400),
+        };
+        let (b, _dir) = breaker(options).await;
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            assert!(attempt(&b, &calls, true).await.is_err());
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+        // Open: calls fail fast without reaching the database.
+        for _ in 0..50 {
+            let r = attempt(&b, &calls, true).await;
+            assert!(matches!(r, Err(StoreError::Unavailable(_))));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        // A failed probe reopens it, with a longer cooldown.
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(attempt(&b, &calls, true).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert!(attempt(&b, &calls, true).await.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "fails fast again");
+        // The database is back: the next probe closes the breaker.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        attempt(&b, &calls, false).await.unwrap();
+        assert_eq!(b.state(), BreakerState::Closed);
+        for _ in 0..5 {
+            attempt(&b, &calls, false).await.unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 10);
+    }
+
+    #[tokio::test]
+    async fn other_errors_do_not_open_it() {
+        let (b, _dir) = breaker(BreakerOptions::default()).await;
+        b.migrate().await.unwrap();
+        for _ in 0..20 {
+            let missing = b.revoke_token("nobody").await;
+            assert!(matches!(missing, Err(StoreError::NotFound)));
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+}
