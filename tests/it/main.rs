@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod delivery;
+mod failover;
 mod follower;
 mod helpers;
 mod server;
