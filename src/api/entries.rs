@@ -71,14 +71,14 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
     responses(
         (status = 201, description = "Draft created", body = EntryView,
          headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed request", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown content type", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "Slug already taken", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid slug or data", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::BadRequest,
+        super::problems::Unauthorized,
+        super::problems::NotFound,
+        super::problems::Conflict,
+        super::problems::PayloadTooLarge,
+        super::problems::UnsupportedMediaType,
+        super::problems::Unprocessable,
+        super::problems::Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -119,9 +119,9 @@ pub struct ListParams {
     params(("type" = String, Path, description = "Content type name"), ListParams),
     responses(
         (status = 200, description = "A page of entries, oldest first", body = EntryList),
-        (status = 400, description = "Bad query parameter", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown content type", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::BadRequest,
+        super::problems::Unauthorized,
+        super::problems::NotFound,
     ),
     security(("bearer" = []))
 )]
@@ -189,8 +189,8 @@ async fn list_entries(
     params(("type" = String, Path), ("id" = String, Path)),
     responses(
         (status = 200, description = "The entry", body = EntryView, headers(("ETag" = String))),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::NotFound,
     ),
     security(("bearer" = []))
 )]
@@ -214,12 +214,12 @@ async fn get_entry(
     request_body = PatchEntry,
     responses(
         (status = 200, description = "Updated", body = EntryView, headers(("ETag" = String))),
-        (status = 400, description = "Malformed request", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "Slug taken", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid result", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::BadRequest,
+        super::problems::Unauthorized,
+        super::problems::NotFound,
+        super::problems::Conflict,
+        super::problems::PreconditionFailed,
+        super::problems::Unprocessable,
     ),
     security(("bearer" = []))
 )]
@@ -252,9 +252,9 @@ async fn patch_entry(
            ("If-Match" = Option<String>, Header, description = "Expected version")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::NotFound,
+        super::problems::PreconditionFailed,
     ),
     security(("bearer" = []))
 )]
@@ -282,11 +282,11 @@ async fn delete_entry(
     request_body(content = Option<PublishRequest>, description = "Optional: {\"at\": RFC 3339} to schedule"),
     responses(
         (status = 200, description = "Published (or scheduled)", body = EntryView, headers(("ETag" = String))),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "Published slug taken", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid draft or unpublished reference", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::NotFound,
+        super::problems::Conflict,
+        super::problems::PreconditionFailed,
+        super::problems::Unprocessable,
     ),
     security(("bearer" = []))
 )]
@@ -336,10 +336,10 @@ fn publish_request(req: &actix_web::HttpRequest, body: &[u8]) -> Result<PublishR
            ("If-Match" = Option<String>, Header, description = "Expected version")),
     responses(
         (status = 200, description = "Withdrawn; the draft stays", body = EntryView, headers(("ETag" = String))),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "Not published", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 412, description = "Stale If-Match version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::NotFound,
+        super::problems::Conflict,
+        super::problems::PreconditionFailed,
     ),
     security(("bearer" = []))
 )]
@@ -365,8 +365,8 @@ async fn unpublish_entry(
     params(("type" = String, Path), ("id" = String, Path)),
     responses(
         (status = 200, description = "Every version, oldest first", body = RevisionList),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::NotFound,
     ),
     security(("bearer" = []))
 )]
@@ -391,8 +391,8 @@ async fn list_revisions(
     params(("type" = String, Path), ("id" = String, Path), ("version" = i64, Path)),
     responses(
         (status = 200, description = "One version", body = RevisionView),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry or version", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::NotFound,
     ),
     security(("bearer" = []))
 )]

@@ -7,6 +7,7 @@ mod entries;
 pub mod model;
 pub mod openapi;
 pub mod preview;
+mod problems;
 mod tokens;
 mod types;
 

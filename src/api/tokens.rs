@@ -66,8 +66,8 @@ pub struct TokenList {
     tag = "tokens",
     responses(
         (status = 200, description = "Every token, revoked ones included", body = TokenList),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::Forbidden,
     ),
     security(("bearer" = []))
 )]
@@ -87,10 +87,10 @@ async fn list_tokens(who: Principal, editor: web::Data<Editor>) -> Result<HttpRe
     request_body = CreateToken,
     responses(
         (status = 201, description = "Created; the secret is in the body, once", body = CreatedToken),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "An active token has that name", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "Bad name or role", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::Forbidden,
+        super::problems::Conflict,
+        super::problems::Unprocessable,
     ),
     security(("bearer" = []))
 )]
@@ -140,9 +140,9 @@ async fn create_token(
     params(("name" = String, Path)),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "No active token has that name", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::Forbidden,
+        super::problems::NotFound,
     ),
     security(("bearer" = []))
 )]

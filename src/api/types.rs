@@ -18,7 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     tag = "content types",
     responses(
         (status = 200, description = "Every content type", body = Object),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
     ),
     security(("bearer" = []))
 )]
@@ -35,8 +35,8 @@ async fn list_types(_who: Principal, editor: web::Data<Editor>) -> HttpResponse 
     params(("type" = String, Path)),
     responses(
         (status = 200, description = "One content type", body = Object),
-        (status = 401, description = "Missing or unknown token", body = super::model::ProblemDoc, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown content type", body = super::model::ProblemDoc, content_type = "application/problem+json"),
+        super::problems::Unauthorized,
+        super::problems::NotFound,
     ),
     security(("bearer" = []))
 )]
