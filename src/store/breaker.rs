@@ -222,6 +222,9 @@ impl Store for Breaker {
     async fn page_paths(&self) -> StoreResult<Vec<String>> {
         self.call(self.inner.page_paths()).await
     }
+    async fn recent_pages(&self, limit: u32) -> StoreResult<Vec<PageSummary>> {
+        self.call(self.inner.recent_pages(limit)).await
+    }
     async fn create_token(&self, name: &str, role: Role, hash: &str) -> StoreResult<ApiToken> {
         self.call(self.inner.create_token(name, role, hash)).await
     }

@@ -151,6 +151,11 @@ impl Store for Instrumented {
         self.timed("page_paths", self.inner.page_paths()).await
     }
 
+    async fn recent_pages(&self, limit: u32) -> StoreResult<Vec<PageSummary>> {
+        self.timed("recent_pages", self.inner.recent_pages(limit))
+            .await
+    }
+
     async fn create_token(&self, name: &str, role: Role, hash: &str) -> StoreResult<ApiToken> {
         self.timed("create_token", self.inner.create_token(name, role, hash))
             .await

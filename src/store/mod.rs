@@ -144,6 +144,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored page path with status 200.
     async fn page_paths(&self) -> StoreResult<Vec<String>>;
 
+    /// The `limit` most recently written 200 pages, newest first, by path
+    /// with their size: what a starting node warms without reading bodies
+    /// it has no room for.
+    async fn recent_pages(&self, limit: u32) -> StoreResult<Vec<PageSummary>>;
+
     // --- tokens ---
 
     /// Stores a new token; `Duplicate` if an active token has that name.

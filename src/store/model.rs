@@ -119,6 +119,15 @@ impl Default for CachePolicy {
     }
 }
 
+/// A stored page's path, seq and size, without its bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageSummary {
+    pub path: String,
+    pub seq: i64,
+    /// Bytes of the stored bodies, every encoding.
+    pub bytes: i64,
+}
+
 /// A rendered, pre-compressed page as stored in the `pages` table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {

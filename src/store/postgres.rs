@@ -25,8 +25,8 @@ use tokio_postgres::{NoTls, Row};
 use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
 use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, Revision, Role, Store,
-    StoreError, StoreResult, Write, WriteOutcome,
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, PageSummary, Revision,
+    Role, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 
 /// The channel every committed event is announced on; the payload is its seq.
@@ -343,6 +343,15 @@ impl Store for PgStore {
         let sql = "SELECT path FROM pages WHERE status = 200 ORDER BY path";
         let rows = self.rows("page_paths", sql, &[]).await?;
         rows.iter().map(rows::scalar).collect()
+    }
+
+    async fn recent_pages(&self, limit: u32) -> StoreResult<Vec<PageSummary>> {
+        // octet_length reads a TOASTed value's size without detoasting it.
+        let sql = "SELECT path, seq, octet_length(identity)::bigint \
+                   + octet_length(br) + octet_length(gzip) AS bytes \
+                   FROM pages WHERE status = 200 ORDER BY seq DESC, path LIMIT $1";
+        let rows = self.rows("recent_pages", sql, &[&i64::from(limit)]).await?;
+        rows.iter().map(rows::page_summary).collect()
     }
 
     async fn create_token(&self, name: &str, role: Role, hash: &str) -> StoreResult<ApiToken> {

@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 
 use self::pool::Pool;
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, Revision, Role, Store,
-    StoreError, StoreResult, Write, WriteOutcome,
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, PageSummary, Revision,
+    Role, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 
 mod embedded {
@@ -219,6 +219,14 @@ impl Store for SqliteStore {
 
     async fn page_paths(&self) -> StoreResult<Vec<String>> {
         self.pool.read("page_paths", queries::page_paths).await
+    }
+
+    async fn recent_pages(&self, limit: u32) -> StoreResult<Vec<PageSummary>> {
+        self.pool
+            .read("recent_pages", move |conn| {
+                queries::recent_pages(conn, limit)
+            })
+            .await
     }
 
     async fn create_token(&self, name: &str, role: Role, hash: &str) -> StoreResult<ApiToken> {

@@ -36,6 +36,7 @@ on_both_backends!(
     a_failed_write_leaves_nothing_behind,
     pages_are_written_with_their_event,
     outdated_pages_are_refused,
+    recent_pages_come_newest_first_with_their_size,
     tokens_are_stored_by_hash_and_revocable,
     content_types_are_recorded,
     migrating_twice_is_a_noop,
@@ -869,6 +870,55 @@ async fn pages_are_written_with_their_event(store: S) {
         b"list2"
     );
     assert!(store.page("/matches/a-vs-b").await.unwrap().is_none());
+}
+
+async fn recent_pages_come_newest_first_with_their_size(store: S) {
+    assert!(store.recent_pages(10).await.unwrap().is_empty());
+    for (i, path) in ["/a", "/b", "/c"].iter().enumerate() {
+        store
+            .write(
+                Write::new(EntryOp::None, "a")
+                    .with_event(event("render", &[path]))
+                    .with_pages(
+                        vec![PageWrite::Upsert(page(path, &"x".repeat(i + 1)))],
+                        None,
+                    ),
+            )
+            .await
+            .unwrap();
+    }
+    let mut not_found = page("/404", "nf");
+    not_found.status = 404;
+    store
+        .write(
+            Write::new(EntryOp::None, "a")
+                .with_event(event("render", &["/404"]))
+                .with_pages(vec![PageWrite::Upsert(not_found)], None),
+        )
+        .await
+        .unwrap();
+    // Rewriting /a makes it the newest.
+    store
+        .write(
+            Write::new(EntryOp::None, "a")
+                .with_event(event("render", &["/a"]))
+                .with_pages(vec![PageWrite::Upsert(page("/a", "yyyy"))], None),
+        )
+        .await
+        .unwrap();
+
+    let recent = store.recent_pages(10).await.unwrap();
+    let paths: Vec<&str> = recent.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/a", "/c", "/b"],
+        "newest first, 404 pages left out"
+    );
+    assert!(recent.windows(2).all(|w| w[0].seq > w[1].seq));
+    // identity + br (3 bytes) + gzip (3 bytes).
+    let sizes: Vec<i64> = recent.iter().map(|p| p.bytes).collect();
+    assert_eq!(sizes, [4 + 6, 3 + 6, 2 + 6]);
+    assert_eq!(store.recent_pages(2).await.unwrap().len(), 2, "limit holds");
 }
 
 async fn outdated_pages_are_refused(store: S) {

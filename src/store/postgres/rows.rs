@@ -6,8 +6,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json};
 
 use crate::store::{
-    ApiToken, CachePolicy, ContentTypeRecord, Entry, EntryStatus, Event, Page, Revision, Role,
-    StoreError, StoreResult,
+    ApiToken, CachePolicy, ContentTypeRecord, Entry, EntryStatus, Event, Page, PageSummary,
+    Revision, Role, StoreError, StoreResult,
 };
 
 /// `SELECT <entry columns> FROM entries <rest>`, built at compile time so
@@ -116,6 +116,14 @@ pub(super) fn event(row: &Row) -> StoreResult<Event> {
         paths: get(row, "paths")?,
         keys: get(row, "keys")?,
         created_at: get(row, "created_at")?,
+    })
+}
+
+pub(super) fn page_summary(row: &Row) -> StoreResult<PageSummary> {
+    Ok(PageSummary {
+        path: get(row, "path")?,
+        seq: get(row, "seq")?,
+        bytes: get(row, "bytes")?,
     })
 }
 

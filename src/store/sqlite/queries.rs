@@ -11,7 +11,7 @@ use super::codec::{
     event_row, json, page_row, revision_row, ts,
 };
 use crate::store::{
-    ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, Revision, StoreResult,
+    ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, PageSummary, Revision, StoreResult,
 };
 
 /// Runs a cached statement and collects every row.
@@ -204,6 +204,23 @@ pub(super) fn pages(conn: &Connection, paths: &[String]) -> StoreResult<Vec<Page
     let sql =
         format!("SELECT {PAGE_COLUMNS} FROM pages WHERE path IN (SELECT value FROM json_each(?1))");
     all(conn, &sql, [json(paths)?], page_row)
+}
+
+pub(super) fn recent_pages(conn: &Connection, limit: u32) -> StoreResult<Vec<PageSummary>> {
+    // length() of a blob comes from the record header; the bodies are not read.
+    all(
+        conn,
+        "SELECT path, seq, length(identity) + length(br) + length(gzip) \
+         FROM pages WHERE status = 200 ORDER BY seq DESC, path LIMIT ?1",
+        [limit],
+        |row| {
+            Ok(PageSummary {
+                path: row.get(0)?,
+                seq: row.get(1)?,
+                bytes: row.get(2)?,
+            })
+        },
+    )
 }
 
 pub(super) fn page_paths(conn: &Connection) -> StoreResult<Vec<String>> {
