@@ -26,6 +26,13 @@ pub struct ServeConfig {
     /// How often the event log is read without a wake-up (a lost NOTIFY,
     /// a write from another process on SQLite).
     pub event_poll: Duration,
+    /// How often the pre-warm scheduler re-checks windows.
+    pub prewarm_every: Duration,
+    /// Share of `cache_bytes` a starting node fills with its most recent
+    /// pages before it reports ready (pinned pages come first, outside it).
+    pub warm_share: f64,
+    /// The CDN in front, to warm pre-warmed pages through; `None`: no edge.
+    pub edge_url: Option<url::Url>,
 }
 
 impl ServeConfig {
@@ -41,6 +48,9 @@ impl ServeConfig {
             schedule_every: Duration::from_secs(1),
             cache_bytes: 256 * 1024 * 1024,
             event_poll: Duration::from_secs(5),
+            prewarm_every: Duration::from_secs(30),
+            warm_share: 0.5,
+            edge_url: None,
         }
     }
 }

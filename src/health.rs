@@ -1,8 +1,9 @@
 //! Operations endpoints: `/healthz` says the process is alive and never
 //! touches the database; `/readyz` says whether this node can serve, with
 //! the database and circuit state as JSON so an operator sees what is
-//! degraded. A node only starts listening once warm (its published paths
-//! loaded), so a listening node is ready.
+//! degraded. A node listens as soon as it has loaded its published paths,
+//! then warms its cache (pinned and recent pages, batched); `/readyz` is
+//! `503` until that is done, so a load balancer sends it no spike while cold.
 
 use actix_web::{HttpResponse, get, web};
 use serde_json::json;
@@ -24,9 +25,9 @@ async fn healthz() -> HttpResponse {
         .json(json!({ "status": "alive" }))
 }
 
-/// 200 once this node has loaded its published paths (it can answer every
-/// reader from memory or a miss), also while the database is down: stale
-/// pages beat an empty pool of nodes. The body says what is degraded.
+/// 503 while the boot warm-up runs; then 200, also while the database is
+/// down: a warm node serves its pages stale, which beats an empty pool of
+/// nodes. The body says what is degraded and what the warm-up loaded.
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ping = tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await;
@@ -47,12 +48,27 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }),
     };
     let db_up = database["status"] == "up";
+    let warm = state.warmth.report();
+    let status = match (&warm, db_up) {
+        (None, _) => "warming",
+        (Some(_), true) => "ready",
+        (Some(_), false) => "degraded",
+    };
     let body = json!({
-        "status": if db_up { "ready" } else { "degraded" },
-        "cache": { "published_paths": state.cache.index().len() },
+        "status": status,
+        "cache": {
+            "published_paths": state.cache.index().len(),
+            "pinned_paths": state.cache.pinned_count(),
+        },
+        "warm_up": warm,
         "database": database,
     });
-    HttpResponse::Ok()
+    let mut response = if warm.is_some() {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response
         .insert_header(("Cache-Control", "no-store"))
         .json(body)
 }

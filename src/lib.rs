@@ -11,6 +11,8 @@
 //! - [`content_types`]: schemas, checks, entry validation, listing queries.
 //! - [`store`]: the single source of truth (SQLite or PostgreSQL).
 //! - [`events`]: follows the store's event log into this node's cache.
+//! - [`prewarm`]: loads and pins pages before their readers arrive (windows
+//!   around kick-off, the boot warm-up, warm-up through the CDN).
 //! - [`metrics`]: every Prometheus metric, by its contract name.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
@@ -27,8 +29,10 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod prewarm;
 pub mod publish;
 pub mod render;
 pub mod seed;
 pub mod startup;
 pub mod store;
+pub mod tasks;

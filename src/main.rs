@@ -45,6 +45,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 schedule_every: serve.schedule_every,
                 cache_bytes: serve.cache_bytes,
                 event_poll: serve.event_poll,
+                prewarm_every: serve.prewarm_every,
+                warm_share: serve.warm_share,
+                edge_url: serve.edge_url,
                 ..ServeConfig::new(global.database_url()?, global.content_types.clone())
             };
             let server = Server::build(config).await?;
@@ -86,6 +89,17 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{pages} page(s) rendered");
+        }
+        Command::Prewarm(args) => {
+            let types = load_types(&global)?;
+            let store = open_migrated(&global).await?;
+            let at = args.at.resolve(chrono::Utc::now());
+            let plan = keel::prewarm::plan_at(store.as_ref(), &types, at).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print_prewarm_plan(&plan);
+            }
         }
         Command::Openapi => {
             use utoipa::OpenApi;
@@ -158,6 +172,38 @@ async fn token(store: &dyn Store, command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_prewarm_plan(plan: &keel::prewarm::Plan) {
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    println!(
+        "pre-warmed at {}: {} entr{}, {} listing(s), {} path(s) pinned",
+        time(plan.at),
+        plan.entries.len(),
+        if plan.entries.len() == 1 { "y" } else { "ies" },
+        plan.listings.len(),
+        plan.paths.len()
+    );
+    for entry in &plan.entries {
+        println!(
+            "{} {} (anchor {}, window {} to {})",
+            entry.type_name,
+            entry.slug,
+            time(entry.anchor),
+            time(entry.from),
+            time(entry.until)
+        );
+        for path in &entry.paths {
+            println!("  {path}");
+        }
+    }
+    if !plan.listings.is_empty() {
+        println!("listings:");
+        for path in &plan.listings {
+            println!("  {path}");
+        }
+    }
 }
 
 fn load_types(global: &GlobalArgs) -> anyhow::Result<ContentTypes> {

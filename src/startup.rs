@@ -1,7 +1,7 @@
 //! Builds the running server from `ServeConfig`: opens and migrates the
 //! store, loads the content types, binds the listener, wires the routes and
-//! starts the background tasks (the scheduler, cache housekeeping and the
-//! event follower). `main` and the integration
+//! starts the background tasks (the scheduler, cache housekeeping, the
+//! event follower and the pre-warm: boot warm-up, then pinning rounds). `main` and the integration
 //! tests share this path, so tests run the real server.
 
 use std::net::TcpListener;
@@ -24,6 +24,8 @@ use crate::editor::{Editor, scheduler};
 use crate::events::{self, CommitSignal, Follower, Wakeup};
 use crate::health;
 use crate::metrics::{self, Metrics};
+use crate::prewarm::edge::EdgeWarmer;
+use crate::prewarm::{self, Prewarmer, Warmth};
 use crate::publish::{PageSink, Publisher};
 use crate::render::Renderer;
 use crate::seed;
@@ -43,6 +45,8 @@ pub struct AppState {
     /// The database circuit, for readiness.
     pub breaker: Arc<Breaker>,
     pub cache: Arc<PageCache>,
+    /// Whether the boot warm-up finished, for readiness.
+    pub warmth: Arc<Warmth>,
 }
 
 pub struct Server {
@@ -106,6 +110,18 @@ impl Server {
             .await
             .context("loading published paths")?;
         tracing::info!(published, "published paths indexed");
+        let edge = config
+            .edge_url
+            .clone()
+            .map(EdgeWarmer::new)
+            .transpose()
+            .context("building the edge warm-up client")?;
+        let prewarmer = Arc::new(Prewarmer::new(
+            store.clone(),
+            types.clone(),
+            cache.clone(),
+            edge,
+        ));
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
         let following = Following {
@@ -124,6 +140,7 @@ impl Server {
             cache,
             following,
             breaker,
+            prewarmer,
         };
         Self::start(config, listener, parts)
     }
@@ -137,7 +154,9 @@ impl Server {
             cache,
             following,
             breaker,
+            prewarmer,
         } = parts;
+        let warmth = Arc::new(Warmth::default());
         let port = listener.local_addr()?.port();
         // Built once, outside the factory closure, which runs once per worker.
         let state = web::Data::new(AppState {
@@ -145,11 +164,13 @@ impl Server {
             types,
             breaker,
             cache: cache.clone(),
+            warmth: warmth.clone(),
         });
         let auth = web::Data::new(Authenticator::new(store));
         let editor_data = web::Data::new(editor.clone());
         let metrics = web::Data::from(metrics);
         let cache_data = web::Data::from(cache.clone());
+        let prewarm_data = web::Data::from(prewarmer.clone());
         let max_body = config.max_body_bytes;
         let server = HttpServer::new(move || {
             App::new()
@@ -158,6 +179,7 @@ impl Server {
                 .app_data(editor_data.clone())
                 .app_data(metrics.clone())
                 .app_data(cache_data.clone())
+                .app_data(prewarm_data.clone())
                 .wrap(from_fn(metrics::observe_request))
                 .configure(health::routes)
                 .route("/metrics", web::get().to(metrics::metrics_endpoint))
@@ -174,7 +196,24 @@ impl Server {
         tracing::info!(addr = %config.listen.ip(), port, "listening");
 
         let (shutdown, rx) = watch::channel(false);
+        // Rounding down is fine: the budget is a share, not an exact size.
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let warm_budget = (config.cache_bytes as f64 * config.warm_share) as u64;
         let tasks = vec![
+            (
+                "prewarm",
+                tokio::spawn(prewarm::run(
+                    prewarmer,
+                    warmth,
+                    warm_budget,
+                    config.prewarm_every,
+                    rx.clone(),
+                )),
+            ),
             (
                 "scheduler",
                 tokio::spawn(scheduler::run(editor, config.schedule_every, rx.clone())),
@@ -232,8 +271,6 @@ impl Server {
     }
 }
 
-/// The event follower, built before the server starts and run with the
-/// other background tasks.
 /// The built parts of a server, handed from `build` to `start`.
 struct Parts {
     store: Arc<dyn Store>,
@@ -243,8 +280,11 @@ struct Parts {
     cache: Arc<PageCache>,
     following: Following,
     breaker: Arc<Breaker>,
+    prewarmer: Arc<Prewarmer>,
 }
 
+/// The event follower, built before the server starts and run with the
+/// other background tasks.
 struct Following {
     follower: Follower,
     wakeup: Wakeup,

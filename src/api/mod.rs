@@ -7,6 +7,7 @@ mod entries;
 pub mod model;
 pub mod openapi;
 pub mod preview;
+mod prewarm;
 mod problems;
 mod tokens;
 mod types;
@@ -58,6 +59,7 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
         .configure(entries::routes)
         .configure(types::routes)
         .configure(tokens::routes)
+        .configure(prewarm::routes)
         .service(openapi::openapi_json);
     }
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::model;
-use super::{entries, tokens, types};
+use super::{entries, prewarm, tokens, types};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use super::{entries, tokens, types};
         tokens::list_tokens,
         tokens::create_token,
         tokens::revoke_token,
+        prewarm::prewarm_now,
         openapi_json,
     ),
     components(schemas(
@@ -45,6 +46,11 @@ use super::{entries, tokens, types};
         tokens::CreateToken,
         tokens::CreatedToken,
         tokens::TokenList,
+        crate::prewarm::Outcome,
+        crate::prewarm::Plan,
+        crate::prewarm::Candidate,
+        crate::cache::WarmReport,
+        crate::prewarm::edge::EdgeReport,
     )),
     modifiers(&BearerAuth)
 )]

@@ -9,17 +9,18 @@
 
 mod index;
 mod page;
+mod pages;
 mod refresh;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
+mod warm;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use moka::future::Cache;
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::watch;
 
@@ -28,7 +29,9 @@ pub use self::page::{
     CONTENT_SECURITY_POLICY, CachedPage, Encoding, Freshness, PageHeaders, REFERRER_POLICY,
     Representation, http_date,
 };
+use self::pages::Pages;
 use self::refresh::Refresher;
+pub use self::warm::WarmReport;
 use crate::metrics::Metrics;
 use crate::store::{PageWrite, Store, StoreError, StoreResult};
 
@@ -71,7 +74,7 @@ struct Counters {
 
 pub struct PageCache {
     store: Arc<dyn Store>,
-    pages: Cache<Arc<str>, Arc<CachedPage>>,
+    pages: Pages,
     index: Arc<PathIndex>,
     /// Kept outside moka so it is never evicted; read on every unknown path,
     /// replaced only when the renderer publishes a new one.
@@ -79,20 +82,19 @@ pub struct PageCache {
     counters: Counters,
     store_errors: Arc<ErrorLog>,
     refresher: Refresher,
+    /// When the event follower last read the log through, as milliseconds
+    /// after `epoch` plus one (0: never). See [`Freshness`].
+    verified: AtomicU64,
+    epoch: Instant,
+    /// The highest event seq applied (0: none since boot).
+    applied: AtomicI64,
 }
 
 impl PageCache {
     /// A cache holding at most `max_bytes` of pages (bodies of every
     /// encoding, header values, key and a fixed per-entry overhead).
     pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, max_bytes: u64) -> PageCache {
-        let pages = Cache::builder()
-            .name("pages")
-            .max_capacity(max_bytes)
-            .weigher(|key: &Arc<str>, page: &Arc<CachedPage>| {
-                let key = u32::try_from(key.len()).unwrap_or(u32::MAX);
-                page.weight().saturating_add(key)
-            })
-            .build();
+        let pages = Pages::new(max_bytes);
         let result = |label: &str| metrics.cache_requests.with_label_values(&[label]);
         let counters = Counters {
             hit: result("hit"),
@@ -119,6 +121,30 @@ impl PageCache {
             counters,
             store_errors,
             refresher,
+            verified: AtomicU64::new(0),
+            epoch: Instant::now(),
+            applied: AtomicI64::new(0),
+        }
+    }
+
+    /// Records that every event committed before `at` has been applied:
+    /// copies no event marked were current then.
+    pub fn log_verified(&self, at: Instant) {
+        let millis = u64::try_from(at.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX - 1);
+        self.verified.fetch_max(millis + 1, Ordering::Relaxed);
+    }
+
+    /// The highest event seq applied to this cache since boot: what it
+    /// knows of the log, for work that depends on the content changing.
+    pub fn applied_seq(&self) -> i64 {
+        self.applied.load(Ordering::Relaxed)
+    }
+
+    fn verified(&self) -> Option<Instant> {
+        match self.verified.load(Ordering::Relaxed) {
+            0 => None,
+            millis => Some(self.epoch + Duration::from_millis(millis - 1)),
         }
     }
 
@@ -129,16 +155,22 @@ impl PageCache {
         let paths = self.store.page_paths().await?;
         let count = paths.len();
         self.index.replace_all(paths);
-        let unpublished: Vec<Arc<Arc<str>>> = self
+        let unpublished: Vec<Arc<str>> = self
             .pages
-            .iter()
-            .filter(|(path, _)| !self.index.contains(path))
-            .map(|(path, _)| path)
+            .paths()
+            .into_iter()
+            .filter(|path| !self.index.contains(path))
             .collect();
         for path in unpublished {
-            self.pages.invalidate(&**path).await;
+            self.pages.invalidate(&path).await;
         }
         Ok(count)
+    }
+
+    /// The cached copy of `path`, if any, without counting a request or
+    /// reading the store.
+    pub async fn cached(&self, path: &str) -> Option<Arc<CachedPage>> {
+        self.pages.get(path).await
     }
 
     /// The published paths known to this node.
@@ -153,7 +185,7 @@ impl PageCache {
             // One clock read and one atomic load: the whole freshness cost
             // of a hit.
             let now = Instant::now();
-            if page.freshness_at(now) == Freshness::Fresh {
+            if page.freshness_at(now, self.verified()) == Freshness::Fresh {
                 self.counters.hit.inc();
                 return Lookup::Hit(page);
             }
@@ -176,7 +208,7 @@ impl PageCache {
         if page.refresh_due(now) {
             self.refresher.start(path, page.seq());
         }
-        if page.beyond_stale_if_error(now) {
+        if page.beyond_stale_if_error(now, self.verified()) {
             self.counters.error.inc();
             return Lookup::Unavailable;
         }
@@ -191,6 +223,7 @@ impl PageCache {
     /// finds out whether the store still has it. Copies at or past the
     /// event's seq (this node's own writes, already applied) are left alone.
     pub async fn apply_event(&self, seq: i64, paths: &[String]) {
+        self.applied.fetch_max(seq, Ordering::Relaxed);
         for path in paths {
             match self.pages.get(path.as_str()).await {
                 Some(page) if page.seq() >= seq => {}
@@ -218,9 +251,10 @@ impl PageCache {
                 _ => Err(FetchError::Gone),
             }
         };
-        let fetched = self.pages.try_get_with(Arc::from(path), init).await;
+        let fetched = self.pages.moka().try_get_with(Arc::from(path), init).await;
         match fetched {
             Ok(page) => {
+                self.pages.repin(path, &page);
                 // moka inserts the fetched value even if a write replaced or
                 // removed the path meanwhile; drop it so the next reader
                 // fetches the current page instead of keeping an old one.
@@ -286,9 +320,10 @@ impl PageCache {
     /// and byte size. Too costly for every request; called on writes and by
     /// [`run_housekeeping`].
     pub async fn refresh_gauges(&self) {
-        self.pages.run_pending_tasks().await;
-        let entries = i64::try_from(self.pages.entry_count()).unwrap_or(i64::MAX);
-        let bytes = i64::try_from(self.pages.weighted_size()).unwrap_or(i64::MAX);
+        let moka = self.pages.moka();
+        moka.run_pending_tasks().await;
+        let entries = i64::try_from(moka.entry_count()).unwrap_or(i64::MAX);
+        let bytes = i64::try_from(moka.weighted_size()).unwrap_or(i64::MAX);
         self.counters.entries.set(entries);
         self.counters.bytes.set(bytes);
     }
@@ -299,18 +334,10 @@ impl PageCache {
 pub async fn run_housekeeping(
     cache: Arc<PageCache>,
     every: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+    let mut ticks = crate::tasks::Periodic::now(every, shutdown);
+    while ticks.next().await {
         cache.refresh_gauges().await;
     }
 }

@@ -68,8 +68,11 @@ pub struct PageHeaders {
 }
 
 /// Whether a cached copy may still be served as current: it goes stale when
-/// its edge lifetime runs out or when the event follower learns the stored
-/// page changed; a stale copy is served while one refresh runs.
+/// the event follower learns the stored page changed, or when its lifetime
+/// (the type's edge max-age) has run out since it was last known current,
+/// that is since it was fetched or since the follower last read the whole
+/// log without finding a change to it; a stale copy is served while one
+/// refresh runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
     Fresh,
@@ -86,9 +89,11 @@ pub struct CachedPage {
     /// If-Modified-Since compares at this grain.
     last_modified: i64,
     fetched_at: Instant,
-    /// End of the in-process lifetime (the type's edge max-age): checked
-    /// with one clock read on every hit.
+    /// End of the in-process lifetime counted from the fetch (the type's
+    /// edge max-age): checked with one clock read on every hit.
     fresh_until: Instant,
+    /// The same lifetime, for extending it from a later verification.
+    max_age: Duration,
     /// How long past `fresh_until` a copy may be served while refreshes fail.
     stale_if_error: Duration,
     /// An atomic so a refresh can be signalled without replacing the entry.
@@ -143,6 +148,7 @@ impl CachedPage {
             last_modified: page.last_modified.timestamp(),
             fetched_at,
             fresh_until: fetched_at + Duration::from_secs(u64::from(policy.edge_max_age)),
+            max_age: Duration::from_secs(u64::from(policy.edge_max_age)),
             stale_if_error: Duration::from_secs(u64::from(policy.stale_if_error)),
             stale: AtomicBool::new(false),
             failures: AtomicU32::new(0),
@@ -181,15 +187,26 @@ impl CachedPage {
     }
 
     pub fn freshness(&self) -> Freshness {
-        self.freshness_at(Instant::now())
+        self.freshness_at(Instant::now(), None)
     }
 
-    /// Stale once marked or once its edge lifetime ended at `now`.
-    pub fn freshness_at(&self, now: Instant) -> Freshness {
-        if self.stale.load(Ordering::Relaxed) || now >= self.fresh_until {
+    /// Stale once marked, or once its lifetime ended at `now`, counted from
+    /// the later of its fetch and `verified` (when the event log was last
+    /// read through: a copy no event has marked was current then). While
+    /// the follower keeps up, hot pages never expire by time and never cost
+    /// a query; when it cannot reach the database they go stale on schedule.
+    pub fn freshness_at(&self, now: Instant, verified: Option<Instant>) -> Freshness {
+        if self.stale.load(Ordering::Relaxed) || now >= self.fresh_until_at(verified) {
             Freshness::Stale
         } else {
             Freshness::Fresh
+        }
+    }
+
+    fn fresh_until_at(&self, verified: Option<Instant>) -> Instant {
+        match verified {
+            Some(at) if at > self.fetched_at => self.fresh_until.max(at + self.max_age),
+            _ => self.fresh_until,
         }
     }
 
@@ -213,9 +230,9 @@ impl CachedPage {
 
     /// True once refreshes have failed and the copy is older than its
     /// freshness plus `stale_if_error`: past that it is no longer served.
-    pub fn beyond_stale_if_error(&self, now: Instant) -> bool {
+    pub fn beyond_stale_if_error(&self, now: Instant, verified: Option<Instant>) -> bool {
         self.failures.load(Ordering::Relaxed) > 0
-            && now.saturating_duration_since(self.fresh_until) > self.stale_if_error
+            && now.saturating_duration_since(self.fresh_until_at(verified)) > self.stale_if_error
     }
 
     /// Marks this copy as superseded in the store; readers may still be

@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use moka::future::Cache;
-
-use super::{CachedPage, ErrorLog, PathIndex};
+use super::{CachedPage, ErrorLog, Pages, PathIndex};
 use crate::store::Store;
 
 /// Reads of one path before giving up on events that keep naming it; the
@@ -21,7 +19,7 @@ const ATTEMPTS: usize = 4;
 #[derive(Clone)]
 pub(super) struct Refresher {
     store: Arc<dyn Store>,
-    pages: Cache<Arc<str>, Arc<CachedPage>>,
+    pages: Pages,
     index: Arc<PathIndex>,
     /// Paths being refreshed, with the lowest page seq the refresh must
     /// reach (raised by events that arrive while it runs).
@@ -32,7 +30,7 @@ pub(super) struct Refresher {
 impl Refresher {
     pub(super) fn new(
         store: Arc<dyn Store>,
-        pages: Cache<Arc<str>, Arc<CachedPage>>,
+        pages: Pages,
         index: Arc<PathIndex>,
         errors: Arc<ErrorLog>,
     ) -> Refresher {

@@ -77,6 +77,8 @@ pub enum Command {
     Openapi,
     /// Re-render stored pages (after a template or content type change).
     Render(RenderArgs),
+    /// Show which entries and pages would be pre-warmed and pinned at a time.
+    Prewarm(PrewarmArgs),
 }
 
 #[derive(Debug, ClapArgs)]
@@ -119,6 +121,92 @@ pub struct ServeArgs {
     /// How often the event log is read without a notification, e.g. `5s`.
     #[arg(long, env = "KEEL_EVENT_POLL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub event_poll: std::time::Duration,
+    /// How often pre-warm windows are re-checked, e.g. `30s`.
+    #[arg(long, env = "KEEL_PREWARM_EVERY", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub prewarm_every: std::time::Duration,
+    /// Share of --cache-bytes filled with the most recent pages at start-up, before ready (0 to 1).
+    #[arg(long, env = "KEEL_WARM_SHARE", default_value_t = 0.5, value_parser = parse_share)]
+    pub warm_share: f64,
+    /// The CDN in front (e.g. https://www.example.com): pre-warmed pages are also requested through it.
+    #[arg(long, env = "KEEL_EDGE_URL", value_parser = parse_edge_url)]
+    pub edge_url: Option<url::Url>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct PrewarmArgs {
+    /// When: an RFC 3339 time (2026-05-30T18:30:00Z), `now`, or an offset from now (`+2h`, `-30m`).
+    #[arg(long, env = "KEEL_PREWARM_AT", default_value = "now", value_parser = parse_at)]
+    pub at: At,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A point in time given on the command line, resolved when used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    Now,
+    /// Seconds from now (negative: in the past).
+    Offset(i64),
+    Exact(chrono::DateTime<chrono::Utc>),
+}
+
+impl At {
+    pub fn resolve(self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            At::Now => now,
+            At::Offset(secs) => now + chrono::Duration::seconds(secs),
+            At::Exact(at) => at,
+        }
+    }
+}
+
+fn parse_at(raw: &str) -> Result<At, String> {
+    let raw = raw.trim();
+    if raw == "now" {
+        return Ok(At::Now);
+    }
+    if let Some((sign, rest)) = raw
+        .strip_prefix('+')
+        .map(|r| (1, r))
+        .or_else(|| raw.strip_prefix('-').map(|r| (-1, r)))
+    {
+        let duration = humantime::parse_duration(rest)
+            .map_err(|e| format!("{raw:?} is not an offset like +2h or -30m: {e}"))?;
+        let secs = i64::try_from(duration.as_secs()).map_err(|_| format!("{raw:?} is too far"))?;
+        return Ok(At::Offset(sign * secs));
+    }
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|at| At::Exact(at.with_timezone(&chrono::Utc)))
+        .map_err(|e| {
+            format!("{raw:?} is not a time: expected RFC 3339 (2026-05-30T18:30:00Z), now, or +2h/-30m ({e})")
+        })
+}
+
+fn parse_share(raw: &str) -> Result<f64, String> {
+    let share: f64 = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number between 0 and 1"))?;
+    if (0.0..=1.0).contains(&share) {
+        Ok(share)
+    } else {
+        Err(format!("{share} is outside 0 to 1"))
+    }
+}
+
+fn parse_edge_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{raw:?} must be an http:// or https:// URL with a host"
+        ));
+    }
+    if url.query().is_some() || url.path() != "/" {
+        return Err(format!(
+            "{raw:?} must be the edge's origin only (no path or query): page paths are appended to it"
+        ));
+    }
+    Ok(url)
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +300,48 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn prewarm_times_are_exact_now_or_offsets() {
+        let at = |raw: &str| parse_at(raw);
+        assert_eq!(at("now"), Ok(At::Now));
+        assert_eq!(at("+2h"), Ok(At::Offset(7200)));
+        assert_eq!(at("-30m"), Ok(At::Offset(-1800)));
+        let exact = at("2026-05-30T18:30:00+02:00").unwrap();
+        assert_eq!(
+            exact.resolve(chrono::Utc::now()).to_rfc3339(),
+            "2026-05-30T16:30:00+00:00"
+        );
+        assert!(at("tomorrow").unwrap_err().contains("RFC 3339"));
+        assert!(at("+soon").unwrap_err().contains("offset"));
+        let args = Args::try_parse_from(["keel", "prewarm", "--at", "+45m", "--json"]).unwrap();
+        assert!(matches!(
+            args.command,
+            Command::Prewarm(PrewarmArgs {
+                at: At::Offset(2700),
+                json: true
+            })
+        ));
+    }
+
+    #[test]
+    fn serve_checks_the_warm_share_and_the_edge_url() {
+        let serve = |extra: &[&str]| {
+            let mut argv = vec!["keel", "serve"];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv)
+        };
+        assert!(serve(&["--warm-share", "0.25"]).is_ok());
+        let err = serve(&["--warm-share", "1.5"]).unwrap_err().to_string();
+        assert!(err.contains("outside 0 to 1"), "{err}");
+        assert!(serve(&["--edge-url", "https://www.example.com"]).is_ok());
+        let err = serve(&["--edge-url", "ftp://x"]).unwrap_err().to_string();
+        assert!(err.contains("http:// or https://"), "{err}");
+        let err = serve(&["--edge-url", "https://cdn.example.com/site"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("origin only"), "{err}");
     }
 
     #[test]

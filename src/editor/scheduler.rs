@@ -8,22 +8,15 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::Editor;
+use crate::tasks::Periodic;
 
 /// Entries published per tick at most; the rest wait for the next tick.
 const BATCH: u32 = 100;
 
 /// Runs until `shutdown` turns true.
-pub async fn run(editor: Editor, every: Duration, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+pub async fn run(editor: Editor, every: Duration, shutdown: watch::Receiver<bool>) {
+    let mut ticks = Periodic::now(every, shutdown);
+    while ticks.next().await {
         if let Err(e) = publish_due(&editor).await {
             tracing::warn!(error = %e, "scheduled publishing failed; retrying next tick");
         }

@@ -222,3 +222,51 @@ fn render_all_re_renders_every_published_page() {
     // 22 entries, each an HTML page and a JSON document, plus 2 listings.
     assert_eq!(stdout(&out).trim(), "46 page(s) rendered");
 }
+
+#[test]
+fn prewarm_at_shows_what_would_be_pinned_then() {
+    let db = tempfile::tempdir().unwrap();
+    let url = sqlite_url(db.path());
+    let types = demo_content_types();
+    let seed = keel(&["seed", "--demo"], &url, &types);
+    assert!(seed.status.success(), "{}", stderr(&seed));
+
+    // The demo's live matches kicked off an hour ago and now; the next one
+    // kicks off in two hours (windows: 30 min before to 3 h after).
+    let now = keel(&["prewarm", "--at", "+1h", "--json"], &url, &types);
+    assert!(now.status.success(), "{}", stderr(&now));
+    let plan: serde_json::Value = serde_json::from_slice(&now.stdout).unwrap();
+    let slugs = |plan: &serde_json::Value| -> Vec<String> {
+        plan["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["slug"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let live = slugs(&plan);
+    assert_eq!(live.len(), 2, "{plan}");
+    assert!(
+        plan["listings"]
+            .as_array()
+            .unwrap()
+            .contains(&"/matches".into())
+    );
+    let later = keel(&["prewarm", "--at", "+150m", "--json"], &url, &types);
+    let later: serde_json::Value = serde_json::from_slice(&later.stdout).unwrap();
+    let later = slugs(&later);
+    assert_eq!(later.len(), 2, "{later:?}");
+    assert_ne!(live, later, "the window moved on");
+
+    let table = keel(&["prewarm", "--at", "+1h"], &url, &types);
+    let text = stdout(&table);
+    assert!(text.contains("2 entries"), "{text}");
+    assert!(text.contains(&format!("/matches/{}", live[0])), "{text}");
+
+    let empty = keel(&["prewarm", "--at", "2000-01-01T00:00:00Z"], &url, &types);
+    assert!(stdout(&empty).contains("0 entries"), "{}", stdout(&empty));
+
+    let bad = keel(&["prewarm", "--at", "tomorrow"], &url, &types);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("RFC 3339"), "{}", stderr(&bad));
+}

@@ -179,6 +179,18 @@ impl TestApp {
         store: Arc<dyn Store>,
         fixture: Option<TestStore>,
     ) -> TestApp {
+        let app = Self::start(config, store, fixture).await;
+        app.wait_ready().await;
+        app
+    }
+
+    /// A server on `config`, returned as soon as it listens (it may still
+    /// be warming up).
+    pub async fn start(
+        config: ServeConfig,
+        store: Arc<dyn Store>,
+        fixture: Option<TestStore>,
+    ) -> TestApp {
         let server = Server::build(config).await.expect("server builds");
         let addr = format!("http://127.0.0.1:{}", server.port());
         let handle = server.handle();
@@ -189,6 +201,22 @@ impl TestApp {
             store,
             handle,
             _fixture: fixture,
+        }
+    }
+
+    /// Waits for `/readyz` to say 200, as a load balancer would before
+    /// sending readers (the boot warm-up runs after the listener is bound).
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if self.get("/readyz").await.status() == reqwest::StatusCode::OK {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node not ready within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 
@@ -208,6 +236,11 @@ impl TestApp {
             .await
             .expect("create token");
         secret
+    }
+
+    /// The node's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.expect("metrics")
     }
 
     /// A request to the API with a bearer token.
@@ -264,3 +297,18 @@ macro_rules! on_both_backends {
         )*
     };
 }
+
+/// The sum of `keel_db_queries_total` over the store operations in `ops`
+/// (every operation when empty), from a `/metrics` text.
+pub fn db_queries(metrics: &str, ops: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("keel_db_queries_total{"))
+        .filter(|l| ops.is_empty() || ops.iter().any(|op| l.contains(&format!("op=\"{op}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Store operations a reader can cause: a miss (`page`) or a batch warm-up
+/// (`pages`).
+pub const READER_OPS: &[&str] = &["page", "pages"];

@@ -7,5 +7,6 @@ mod delivery;
 mod failover;
 mod follower;
 mod helpers;
+mod prewarm;
 mod server;
 mod store_conformance;

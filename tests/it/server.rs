@@ -27,6 +27,8 @@ async fn health_and_readiness_answer_as_json(store: TestStore) {
     assert_eq!(body["database"]["status"], "up");
     assert_eq!(body["database"]["circuit"], "closed");
     assert!(body["cache"]["published_paths"].is_u64(), "{body}");
+    assert!(body["cache"]["pinned_paths"].is_u64(), "{body}");
+    assert!(body["warm_up"]["recent"]["queries"].is_u64(), "{body}");
 }
 
 async fn serve_demo_seeds_an_empty_database_once(store: TestStore) {

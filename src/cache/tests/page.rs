@@ -132,3 +132,36 @@ fn weight_counts_every_encoding_and_the_header_values() {
         "weight {weight} is far above the bytes held"
     );
 }
+
+#[test]
+fn a_verified_log_extends_freshness_from_the_verification() {
+    let mut stored = html_page("/matches/a", "<p>A</p>");
+    stored.cache_policy.edge_max_age = 10;
+    stored.cache_policy.stale_if_error = 60;
+    let page = CachedPage::from_page(stored);
+    let fetched = page.fetched_at();
+    let secs = std::time::Duration::from_secs;
+    let later = fetched + secs(15);
+    assert_eq!(page.freshness_at(later, None), Freshness::Stale);
+    // Verified before the fetch: no news about this copy.
+    assert_eq!(page.freshness_at(later, Some(fetched)), Freshness::Stale);
+    // Verified 8 s after the fetch: current until 18 s.
+    assert_eq!(
+        page.freshness_at(later, Some(fetched + secs(8))),
+        Freshness::Fresh
+    );
+    assert_eq!(
+        page.freshness_at(fetched + secs(19), Some(fetched + secs(8))),
+        Freshness::Stale
+    );
+    // stale-if-error counts from the same extended end.
+    page.refresh_failed(later);
+    assert!(!page.beyond_stale_if_error(fetched + secs(75), Some(fetched + secs(8))));
+    assert!(page.beyond_stale_if_error(fetched + secs(75), None));
+    // An event's mark wins over any verification.
+    page.mark_stale();
+    assert_eq!(
+        page.freshness_at(later, Some(fetched + secs(8))),
+        Freshness::Stale
+    );
+}

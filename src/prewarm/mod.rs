@@ -1,0 +1,325 @@
+//! Pre-warm: holding the pages readers are about to ask for before they ask.
+//! A content type's pre-warm rule (matches: 30 minutes before kick-off until
+//! 3 hours after) selects entries by time; their pages, their JSON
+//! documents and the listings that show them are loaded on every node in
+//! batched queries and pinned against eviction while the window lasts,
+//! optionally requested through the CDN too ([`edge`]). At boot a node
+//! warms those plus its most recent pages before it reports ready.
+//!
+//! The timetable (each candidate entry's window and paths) is read from the
+//! store once and again only after the event log moved, so a tick during a
+//! quiet spike costs no query at all.
+
+pub mod edge;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{Mutex, watch};
+
+use self::edge::{EdgeReport, EdgeWarmer};
+use crate::cache::{PageCache, WarmReport};
+use crate::content_types::ContentTypes;
+use crate::render::Renderer;
+use crate::store::{EntryId, Store, StoreResult};
+
+/// Most recent pages considered at boot; their bodies are only read up to
+/// the byte budget.
+const RECENT_LIMIT: u32 = 50_000;
+
+/// An entry whose type pre-warms, with its window and pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Candidate {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub id: EntryId,
+    pub slug: String,
+    /// The datetime the rule is anchored on (kick-off).
+    pub anchor: DateTime<Utc>,
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// Its page and its JSON document.
+    pub paths: Vec<String>,
+    /// Paths of the listings that show it.
+    pub listings: Vec<String>,
+}
+
+impl Candidate {
+    pub fn is_active(&self, at: DateTime<Utc>) -> bool {
+        self.from <= at && at <= self.until
+    }
+}
+
+/// What is pinned at one instant.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Plan {
+    pub at: DateTime<Utc>,
+    pub entries: Vec<Candidate>,
+    /// Listing paths showing at least one of the entries.
+    pub listings: Vec<String>,
+    /// Every path to hold, entries' first.
+    pub paths: Vec<String>,
+}
+
+impl Plan {
+    fn new(at: DateTime<Utc>, timetable: &[Candidate]) -> Plan {
+        let entries: Vec<Candidate> = timetable
+            .iter()
+            .filter(|c| c.is_active(at))
+            .cloned()
+            .collect();
+        let listings: BTreeSet<&str> = entries
+            .iter()
+            .flat_map(|c| c.listings.iter().map(String::as_str))
+            .collect();
+        let listings: Vec<String> = listings.into_iter().map(str::to_owned).collect();
+        let mut paths: Vec<String> = entries.iter().flat_map(|c| c.paths.clone()).collect();
+        paths.extend(listings.iter().cloned());
+        Plan {
+            at,
+            entries,
+            listings,
+            paths,
+        }
+    }
+}
+
+/// Every published entry of a pre-warming type with its window, earliest
+/// first: one `published_entries` query per such type.
+pub async fn timetable(store: &dyn Store, types: &ContentTypes) -> StoreResult<Vec<Candidate>> {
+    let mut candidates = Vec::new();
+    for ty in types.types() {
+        let Some(rule) = &ty.prewarm else { continue };
+        for entry in store.published_entries(&ty.name).await? {
+            let (Some(data), Some(slug)) = (&entry.published_data, &entry.published_slug) else {
+                continue;
+            };
+            let Some((from, until)) = rule.window(data) else {
+                continue;
+            };
+            candidates.push(Candidate {
+                type_name: ty.name.clone(),
+                id: entry.id,
+                slug: slug.clone(),
+                anchor: from + chrono::Duration::from_std(rule.before).unwrap_or_default(),
+                from,
+                until,
+                paths: vec![ty.path_for(slug), Renderer::json_path(&ty.name, slug)],
+                listings: types
+                    .listings_showing(&entry)
+                    .map(|l| l.path.clone())
+                    .collect(),
+            });
+        }
+    }
+    candidates.sort_by(|a, b| (a.from, &a.slug).cmp(&(b.from, &b.slug)));
+    Ok(candidates)
+}
+
+/// What is pinned at `at`, read from the store (for `keel prewarm --at`).
+pub async fn plan_at(
+    store: &dyn Store,
+    types: &ContentTypes,
+    at: DateTime<Utc>,
+) -> StoreResult<Plan> {
+    Ok(Plan::new(at, &timetable(store, types).await?))
+}
+
+/// The outcome of one pre-warm round.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Outcome {
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// Paths pinned now.
+    pub pinned: usize,
+    pub warm: WarmReport,
+    /// Requests sent through the CDN, when `--edge-url` is set.
+    pub edge: Option<EdgeReport>,
+}
+
+/// What a node loaded before it reported ready.
+#[derive(Debug, Clone, Serialize)]
+pub struct BootReport {
+    pub pinned: WarmReport,
+    pub recent: WarmReport,
+    /// Byte budget for recent pages (`--warm-share` of the cache).
+    pub budget_bytes: u64,
+    pub millis: u64,
+}
+
+struct State {
+    /// The timetable and the applied seq it was read at.
+    timetable: Option<(i64, Arc<Vec<Candidate>>)>,
+}
+
+/// Runs pre-warm rounds for one node; shared by the scheduler task and the
+/// admin endpoint (one round at a time).
+pub struct Prewarmer {
+    store: Arc<dyn Store>,
+    types: Arc<ContentTypes>,
+    cache: Arc<PageCache>,
+    edge: Option<EdgeWarmer>,
+    state: Mutex<State>,
+}
+
+impl Prewarmer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        types: Arc<ContentTypes>,
+        cache: Arc<PageCache>,
+        edge: Option<EdgeWarmer>,
+    ) -> Prewarmer {
+        Prewarmer {
+            store,
+            types,
+            cache,
+            edge,
+            state: Mutex::new(State { timetable: None }),
+        }
+    }
+
+    /// Pins and loads what is inside a window at `at`; with an edge, sends
+    /// warm-up requests for pages it has not sent in their current version
+    /// (every page when `all_to_edge`).
+    pub async fn round(&self, at: DateTime<Utc>, all_to_edge: bool) -> StoreResult<Outcome> {
+        let mut state = self.state.lock().await;
+        let timetable = self.current_timetable(&mut state).await?;
+        let plan = Plan::new(at, &timetable);
+        let warm = self.cache.warm_and_pin(&plan.paths).await?;
+        let pinned = self.cache.pinned_count();
+        drop(state);
+        let edge = match &self.edge {
+            Some(edge) => Some(edge.warm(&self.cache, &plan.paths, all_to_edge).await),
+            None => None,
+        };
+        Ok(Outcome {
+            plan,
+            pinned,
+            warm,
+            edge,
+        })
+    }
+
+    /// The boot warm-up: the pinned pages, then the most recently written
+    /// pages while they fit in `budget_bytes`.
+    pub async fn boot(&self, budget_bytes: u64) -> StoreResult<BootReport> {
+        let started = std::time::Instant::now();
+        let pinned = self.round(Utc::now(), false).await?.warm;
+        let room = budget_bytes.saturating_sub(pinned.bytes);
+        let mut used = 0u64;
+        let recent: Vec<String> = self
+            .store
+            .recent_pages(RECENT_LIMIT)
+            .await?
+            .into_iter()
+            .take_while(|page| {
+                used = used.saturating_add(u64::try_from(page.bytes).unwrap_or(0));
+                used <= room
+            })
+            .map(|page| page.path)
+            .collect();
+        let mut recent_report = self.cache.warm(&recent).await?;
+        recent_report.queries += 1;
+        Ok(BootReport {
+            pinned,
+            recent: recent_report,
+            budget_bytes,
+            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn current_timetable(&self, state: &mut State) -> StoreResult<Arc<Vec<Candidate>>> {
+        // Read before the query: an event applied meanwhile makes the next
+        // round read again.
+        let seq = self.cache.applied_seq();
+        if let Some((at_seq, timetable)) = &state.timetable
+            && *at_seq == seq
+        {
+            return Ok(timetable.clone());
+        }
+        let timetable = Arc::new(timetable(&*self.store, &self.types).await?);
+        state.timetable = Some((seq, timetable.clone()));
+        Ok(timetable)
+    }
+}
+
+/// Readiness: false until the boot warm-up finished.
+#[derive(Debug)]
+pub struct Warmth {
+    sender: watch::Sender<Option<BootReport>>,
+}
+
+impl Default for Warmth {
+    fn default() -> Self {
+        Warmth {
+            sender: watch::channel(None).0,
+        }
+    }
+}
+
+impl Warmth {
+    pub fn report(&self) -> Option<BootReport> {
+        self.sender.borrow().clone()
+    }
+
+    pub fn is_warm(&self) -> bool {
+        self.sender.borrow().is_some()
+    }
+
+    fn set(&self, report: BootReport) {
+        self.sender.send_replace(Some(report));
+    }
+}
+
+/// Background task: the boot warm-up (retried with backoff until it
+/// succeeds), then a pre-warm round every `every` until `shutdown`.
+pub async fn run(
+    prewarmer: Arc<Prewarmer>,
+    warmth: Arc<Warmth>,
+    budget_bytes: u64,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match prewarmer.boot(budget_bytes).await {
+            Ok(report) => {
+                tracing::info!(
+                    pinned = report.pinned.paths,
+                    recent = report.recent.loaded,
+                    queries = report.pinned.queries + report.recent.queries,
+                    millis = report.millis,
+                    "warm: ready"
+                );
+                warmth.set(report);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "boot warm-up failed; not ready yet");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    let mut ticks = crate::tasks::Periodic::after(every, shutdown);
+    while ticks.next().await {
+        match prewarmer.round(Utc::now(), false).await {
+            Ok(outcome) if outcome.warm.loaded > 0 => tracing::info!(
+                entries = outcome.plan.entries.len(),
+                pinned = outcome.pinned,
+                loaded = outcome.warm.loaded,
+                "pre-warmed"
+            ),
+            Ok(_) => {}
+            // The pins stay as they were; the next tick tries again.
+            Err(e) => tracing::warn!(error = %e, "pre-warm round failed"),
+        }
+    }
+}
