@@ -8,6 +8,7 @@
 //! per path replaces it ([`refresh`]). It never renders.
 
 mod index;
+mod local;
 mod page;
 mod pages;
 mod refresh;
@@ -25,6 +26,8 @@ use prometheus::{IntCounter, IntGauge};
 use tokio::sync::watch;
 
 pub use self::index::{PathIndex, Stamp};
+pub use self::local::LocalWrite;
+use self::local::LocalWrites;
 pub use self::page::{
     CONTENT_SECURITY_POLICY, CachedPage, Encoding, Freshness, PageHeaders, REFERRER_POLICY,
     Representation, http_date,
@@ -88,6 +91,7 @@ pub struct PageCache {
     epoch: Instant,
     /// The highest event seq applied (0: none since boot).
     applied: AtomicI64,
+    local: Arc<LocalWrites>,
 }
 
 impl PageCache {
@@ -124,6 +128,7 @@ impl PageCache {
             verified: AtomicU64::new(0),
             epoch: Instant::now(),
             applied: AtomicI64::new(0),
+            local: Arc::default(),
         }
     }
 
@@ -225,6 +230,9 @@ impl PageCache {
     pub async fn apply_event(&self, seq: i64, paths: &[String]) {
         self.applied.fetch_max(seq, Ordering::Relaxed);
         for path in paths {
+            if self.local.note_event(path, seq) {
+                continue;
+            }
             match self.pages.get(path.as_str()).await {
                 Some(page) if page.seq() >= seq => {}
                 Some(page) => {
@@ -299,6 +307,16 @@ impl PageCache {
             }
         }
         self.refresh_gauges().await;
+    }
+
+    /// Announces a write of `paths` this node is about to commit; events
+    /// for them wait for its end (see [`LocalWrite`]).
+    pub fn begin_local(&self, paths: &[&str]) -> LocalWrite {
+        LocalWrite::new(
+            self.local.clone(),
+            self.refresher.clone(),
+            paths.iter().map(|p| Arc::from(*p)).collect(),
+        )
     }
 
     /// Replaces the page served for unknown paths.

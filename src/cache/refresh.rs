@@ -17,7 +17,7 @@ const ATTEMPTS: usize = 4;
 
 /// Cheap to clone: every field is shared.
 #[derive(Clone)]
-pub(super) struct Refresher {
+pub(crate) struct Refresher {
     store: Arc<dyn Store>,
     pages: Pages,
     index: Arc<PathIndex>,

@@ -14,7 +14,7 @@ use chrono::Utc;
 use prometheus::{Histogram, IntCounter, IntGauge};
 use tokio::sync::{Notify, watch};
 
-use crate::cache::PageCache;
+use crate::cache::{LocalWrite, PageCache};
 use crate::metrics::Metrics;
 use crate::publish::PageSink;
 use crate::store::{Event, PageWrite, Store, StoreError};
@@ -61,6 +61,10 @@ impl CommitSignal {
 
 #[async_trait::async_trait]
 impl PageSink for CommitSignal {
+    fn begin(&self, paths: &[&str]) -> Option<LocalWrite> {
+        Some(self.cache.begin_local(paths))
+    }
+
     async fn apply(&self, pages: &[PageWrite]) {
         self.cache.apply(pages).await;
         self.wakeup.wake();

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 pub use plan::{Plan, plan};
 
+use crate::cache::LocalWrite;
 use crate::content_types::ContentTypes;
 use crate::error::AppError;
 use crate::render::{RenderError, Renderer, Snapshot};
@@ -49,11 +50,21 @@ pub struct Publisher {
 /// Where committed pages go on this node (the page cache).
 #[async_trait::async_trait]
 pub trait PageSink: Send + Sync {
+    /// Called before a write of these paths is committed; the returned
+    /// guard lives until its pages have been applied (or the write failed).
+    fn begin(&self, _paths: &[&str]) -> Option<LocalWrite> {
+        None
+    }
+
     async fn apply(&self, pages: &[PageWrite]);
 }
 
 #[async_trait::async_trait]
 impl PageSink for crate::cache::PageCache {
+    fn begin(&self, paths: &[&str]) -> Option<LocalWrite> {
+        Some(self.begin_local(paths))
+    }
+
     async fn apply(&self, pages: &[PageWrite]) {
         crate::cache::PageCache::apply(self, pages).await;
     }
@@ -118,12 +129,8 @@ impl Publisher {
             let write = Write::new(change.op.clone(), change.author.clone())
                 .with_event(event(change.kind, &pages, keys))
                 .with_pages(pages, Some(base));
-            let written = write.pages.clone();
-            match self.store.write(write).await {
-                Ok(outcome) => {
-                    self.after_commit(written, outcome.seq).await;
-                    return Ok(outcome);
-                }
+            match self.write_and_apply(write).await {
+                Ok(outcome) => return Ok(outcome),
                 Err(StoreError::PagesOutdated { path, newer, .. }) => {
                     tracing::debug!(%path, newer, "pages changed under a publish; rendering again");
                     continue;
@@ -170,12 +177,8 @@ impl Publisher {
             let write = Write::new(EntryOp::None, "render")
                 .with_event(event("render", &pages, Vec::new()))
                 .with_pages(pages, Some(base));
-            let written = write.pages.clone();
-            match self.store.write(write).await {
-                Ok(outcome) => {
-                    self.after_commit(written, outcome.seq).await;
-                    return Ok(count);
-                }
+            match self.write_and_apply(write).await {
+                Ok(_) => return Ok(count),
                 Err(StoreError::PagesOutdated { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -257,6 +260,20 @@ impl Publisher {
             .collect();
         writes.extend(rendered.into_iter().map(PageWrite::Upsert));
         Ok(writes)
+    }
+
+    /// Commits a write and puts its pages in this node's cache, with the
+    /// cache told beforehand so the write's own event costs no re-read.
+    async fn write_and_apply(&self, write: Write) -> Result<WriteOutcome, StoreError> {
+        let written = write.pages.clone();
+        let paths: Vec<&str> = written.iter().map(PageWrite::path).collect();
+        let mut local = self.cache.as_ref().and_then(|sink| sink.begin(&paths));
+        let outcome = self.store.write(write).await?;
+        self.after_commit(written.clone(), outcome.seq).await;
+        if let Some(local) = &mut local {
+            local.committed(outcome.seq);
+        }
+        Ok(outcome)
     }
 
     async fn after_commit(&self, mut pages: Vec<PageWrite>, seq: Option<i64>) {

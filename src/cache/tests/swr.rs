@@ -160,3 +160,45 @@ async fn a_failing_store_never_costs_the_stale_page() {
     assert!(cache.pages.get("/a").await.is_some(), "never evicted");
     assert!(cache.index().contains("/a"));
 }
+
+/// The writing node's own event can arrive before its pages are applied;
+/// it must not cost a re-read of every page.
+#[tokio::test]
+async fn an_event_for_a_local_write_in_progress_waits_for_its_end() {
+    let fx = Fixture::new().await;
+    let first = commit(&fx, vec![PageWrite::Upsert(html_page("/a", "A1"))]).await;
+    let cache = Arc::new(fx.cache());
+    cache.load_index().await.expect("index");
+    assert!(matches!(cache.lookup("/a").await, Lookup::Fetched(_)));
+    let before = fx.queries("page");
+
+    // The local write commits; its event is followed before the pages land.
+    let mut local = cache.begin_local(&["/a"]);
+    let mut page = html_page("/a", "A2");
+    page.seq = commit(&fx, vec![PageWrite::Upsert(page.clone())]).await;
+    assert!(page.seq > first);
+    cache.apply_event(page.seq, &["/a".to_owned()]).await;
+    assert!(
+        matches!(cache.lookup("/a").await, Lookup::Hit(_)),
+        "not marked stale"
+    );
+    cache.apply(&[PageWrite::Upsert(page.clone())]).await;
+    local.committed(Some(page.seq));
+    drop(local);
+    refreshes_done(&cache).await;
+    assert_eq!(fx.queries("page"), before, "no re-read of its own write");
+    assert!(matches!(&cache.lookup("/a").await, Lookup::Hit(p) if p.seq() == page.seq));
+
+    // A newer write from elsewhere seen meanwhile, then the local write
+    // fails: the path is refreshed to the newer version when it ends.
+    let local = cache.begin_local(&["/a"]);
+    let newer = commit(&fx, vec![PageWrite::Upsert(html_page("/a", "A3"))]).await;
+    cache.apply_event(newer, &["/a".to_owned()]).await;
+    drop(local);
+    refreshes_done(&cache).await;
+    assert_eq!(fx.queries("page"), before + 1);
+    match cache.lookup("/a").await {
+        Lookup::Hit(p) => assert_eq!(p.seq(), newer),
+        other => panic!("expected the newer page, got {other:?}"),
+    }
+}
