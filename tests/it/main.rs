@@ -9,4 +9,5 @@ mod follower;
 mod helpers;
 mod prewarm;
 mod server;
+mod spike;
 mod store_conformance;
