@@ -256,6 +256,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
 
     let pg = match args.database_url.as_deref() {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            notes.push(
+                "PostgreSQL statistics reach pg_stat_* up to seconds late and include one \
+                 query of this tool per phase edge: a check on keel's counters, not to the unit"
+                    .into(),
+            );
             Some(pgstats::PgStats::connect(url).await?)
         }
         _ => None,

@@ -509,6 +509,17 @@ fn details(r: &Report, md: bool) -> String {
                 kv(&k.db_queries_by_op),
                 kv(&k.cache_requests_by_result)
             );
+            if k.reader_db_queries > 0 {
+                let result = |r: &str| k.cache_requests_by_result.get(r).copied().unwrap_or(0);
+                let _ = writeln!(
+                    s,
+                    "{bullet}page reads: {} with {} cache misses and {} stale copies served \
+                     (a copy past its edge max-age, or named by an event, is read again once)",
+                    k.reader_db_queries,
+                    result("miss"),
+                    result("stale")
+                );
+            }
         }
         if let Some(pg) = &p.postgres {
             let c = &pg.counters;

@@ -88,16 +88,21 @@ impl Load {
             ))
         });
 
-        let mut scheduler = Some(tokio::spawn(schedule(
-            profile.clone(),
-            start,
-            self.pool.clone(),
-            self.traffic.clone(),
-            self.site.clone(),
-            recorder.clone(),
-            in_flight.clone(),
-            self.rng_seed,
-        )));
+        let dispatch = Dispatch {
+            runtime: tokio::runtime::Handle::current(),
+            pool: self.pool.clone(),
+            traffic: self.traffic.clone(),
+            site: self.site.clone(),
+            recorder: recorder.clone(),
+            in_flight: in_flight.clone(),
+        };
+        let (sched_profile, sched_start, seed) = (profile.clone(), start.into_std(), self.rng_seed);
+        // A thread of its own: `thread::sleep` wakes within tens of
+        // microseconds, where tokio's timer rounds up to the next
+        // millisecond and would add that to every request's latency.
+        let mut scheduler = Some(tokio::task::spawn_blocking(move || {
+            dispatch.schedule(&sched_profile, sched_start, seed)
+        }));
 
         for (i, end) in ends.iter().enumerate() {
             tokio::time::sleep_until(*end).await;
@@ -160,80 +165,188 @@ impl Load {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn schedule(
-    profile: Profile,
-    start: Instant,
+/// What the scheduler thread needs to start requests on the runtime.
+struct Dispatch {
+    runtime: tokio::runtime::Handle,
     pool: Arc<Pool>,
     traffic: Arc<Traffic>,
     site: Arc<Site>,
     recorder: Arc<Mutex<Recorder>>,
     in_flight: Arc<Semaphore>,
-    seed: u64,
-) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    for (phase, offset) in profile.schedule() {
-        let intended = start + offset;
-        // Sleeping only when ahead: once behind (a busy client), requests go
-        // out at once and their lag is recorded, not skipped.
-        if intended > Instant::now() {
-            tokio::time::sleep_until(intended).await;
-        }
-        let lag = Instant::now().saturating_duration_since(intended);
-        let second = offset.as_secs() as usize;
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            lock(&recorder).overload(phase, second);
-            continue;
-        };
-        let pick = traffic.pick(&mut rng);
-        let mut headers: Vec<(&'static str, HeaderValue)> = Vec::with_capacity(2);
-        if let Some(ae) = pick.enc.header() {
-            headers.push(("accept-encoding", ae));
-        }
-        let (path, kind) = match (&pick.unknown, pick.path) {
-            (Some(unknown), _) => (unknown.clone(), Kind::Unknown),
-            (None, Some(i)) => {
-                let etag = pick
-                    .conditional
-                    .then(|| traffic.etag(i, pick.enc))
-                    .flatten();
-                let kind = match etag {
-                    Some(etag) => {
-                        headers.push(("if-none-match", etag));
-                        Kind::Conditional
-                    }
-                    None => Kind::Plain,
-                };
-                (site.paths[i].path.clone(), kind)
+}
+
+impl Dispatch {
+    fn schedule(&self, profile: &Profile, start: std::time::Instant, seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        for (phase, offset) in profile.schedule() {
+            let intended = start + offset;
+            // Sleeping only when ahead: once behind (a busy client), requests
+            // go out at once and their lag is recorded, not skipped.
+            let now = std::time::Instant::now();
+            if intended > now {
+                std::thread::sleep(intended - now);
             }
-            (None, None) => continue,
-        };
-        lock(&recorder).scheduled(phase, second, lag.as_micros() as u64, kind);
-        let (pool, traffic, recorder) = (pool.clone(), traffic.clone(), recorder.clone());
-        tokio::spawn(async move {
-            let result = pool.send(Method::GET, &path, &headers, None, false).await;
-            let latency = Instant::now().saturating_duration_since(intended);
-            let outcome = match result {
-                Ok(reply) => {
-                    if let (Some(i), Some(etag)) = (pick.path, reply.headers.get("etag")) {
-                        traffic.learn_etag(i, pick.enc, etag);
-                    }
-                    let status = reply.status.as_u16();
-                    Outcome::Response {
-                        status,
-                        bytes: reply.body_len,
-                        cache: CacheStatus::parse(reply.header("cache-status")),
-                        error: classify(status, kind),
-                    }
-                }
-                Err(failure) => Outcome::Failed(failure.kind()),
+            let lag = std::time::Instant::now().saturating_duration_since(intended);
+            let second = offset.as_secs() as usize;
+            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                lock(&self.recorder).overload(phase, second);
+                continue;
             };
-            lock(&recorder).finished(phase, second, latency.as_micros() as u64, &outcome);
-            drop(permit);
-        });
+            let pick = self.traffic.pick(&mut rng);
+            let mut headers: Vec<(&'static str, HeaderValue)> = Vec::with_capacity(2);
+            if let Some(ae) = pick.enc.header() {
+                headers.push(("accept-encoding", ae));
+            }
+            let (path, kind) = match (&pick.unknown, pick.path) {
+                (Some(unknown), _) => (unknown.clone(), Kind::Unknown),
+                (None, Some(i)) => {
+                    let etag = pick
+                        .conditional
+                        .then(|| self.traffic.etag(i, pick.enc))
+                        .flatten();
+                    let kind = match etag {
+                        Some(etag) => {
+                            headers.push(("if-none-match", etag));
+                            Kind::Conditional
+                        }
+                        None => Kind::Plain,
+                    };
+                    (self.site.paths[i].path.clone(), kind)
+                }
+                (None, None) => continue,
+            };
+            lock(&self.recorder).scheduled(phase, second, lag.as_micros() as u64, kind);
+            let (pool, traffic, recorder) = (
+                self.pool.clone(),
+                self.traffic.clone(),
+                self.recorder.clone(),
+            );
+            self.runtime.spawn(async move {
+                let result = pool.send(Method::GET, &path, &headers, None, false).await;
+                let latency = std::time::Instant::now().saturating_duration_since(intended);
+                let outcome = match result {
+                    Ok(reply) => {
+                        if let (Some(i), Some(etag)) = (pick.path, reply.headers.get("etag")) {
+                            traffic.learn_etag(i, pick.enc, etag);
+                        }
+                        let status = reply.status.as_u16();
+                        Outcome::Response {
+                            status,
+                            bytes: reply.body_len,
+                            cache: CacheStatus::parse(reply.header("cache-status")),
+                            error: classify(status, kind),
+                        }
+                    }
+                    Err(failure) => Outcome::Failed(failure.kind()),
+                };
+                lock(&recorder).finished(phase, second, latency.as_micros() as u64, &outcome);
+                drop(permit);
+            });
+        }
     }
 }
 
 fn lock(recorder: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {
     recorder.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::site::SitePath;
+    use std::net::SocketAddr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A keep-alive HTTP/1.1 server on a loopback port that holds every
+    /// request arriving in `[stall_from, stall_to)` (after it starts) until
+    /// `stall_to`: a server that stops answering for a while.
+    async fn stalling_server(stall_from: Duration, stall_to: Duration) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let t0 = Instant::now();
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let n = match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                            buf.drain(..end + 4);
+                            let elapsed = t0.elapsed();
+                            if elapsed >= stall_from && elapsed < stall_to {
+                                tokio::time::sleep_until(t0 + stall_to).await;
+                            }
+                            let body = if head.starts_with("GET /metrics") {
+                                "keel_db_queries_total{op=\"page\"} 0\n"
+                            } else {
+                                "ok"
+                            };
+                            let reply = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncache-status: keel; hit\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if sock.write_all(reply.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_server_shows_in_every_request_meant_for_the_stall() {
+        let addr = stalling_server(Duration::from_millis(1000), Duration::from_millis(1500)).await;
+        let site = Site::from_paths(
+            vec![SitePath {
+                path: "/p".into(),
+                heat: 0.0,
+            }],
+            Vec::new(),
+            "test".into(),
+        );
+        let load = Load {
+            pool: Arc::new(Pool::new(addr, 4, Duration::from_secs(5))),
+            api: Arc::new(Api::new(addr, None, 2).unwrap()),
+            traffic: Arc::new(Traffic::new(1, 1.0, [0.0, 0.0, 1.0], 0.0, 0.0).unwrap()),
+            site: Arc::new(site),
+            max_in_flight: 1000,
+            rng_seed: 1,
+            pg: None,
+            live_rate: 0.0,
+        };
+        let profile = Profile::parse("flat=200rps:2500ms").unwrap();
+        let out = load.run(&profile).await;
+        let p = &out.recorder.phases[0];
+        assert_eq!(p.scheduled, 500);
+        assert_eq!(p.completed, 500, "errors: {:?}", p.errors);
+        // About 100 requests were due during the 500 ms stall (from 1.05 s,
+        // as the run starts 50 ms after the server). With 4 connections a
+        // closed loop would have sent only 4 of them; here every one waits,
+        // the first for nearly the whole stall.
+        let slow = p
+            .latency
+            .iter_recorded()
+            .filter(|v| v.value_iterated_to() >= 100_000)
+            .map(|v| v.count_at_value())
+            .sum::<u64>();
+        assert!(
+            (70..=110).contains(&slow),
+            "{slow} requests took 100 ms or more"
+        );
+        assert!(p.latency.max() >= 400_000, "max {} us", p.latency.max());
+        assert!(p.latency.value_at_quantile(0.5) < 20_000);
+        // Phase edges were read from /metrics.
+        assert!(out.edges.iter().all(|e| e.keel.is_some()));
+    }
 }
