@@ -252,7 +252,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     } else {
         prewarm(&api, &pool, &site).await
     };
-    eprintln!("pre-warm: {prewarm}");
+    eprintln!("pre-warm: {}", prewarm_summary(&prewarm));
 
     let pg = match args.database_url.as_deref() {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -397,6 +397,23 @@ async fn wait_ready(api: &Api, timeout: Duration) -> anyhow::Result<()> {
 
 /// `POST /api/v1/prewarm` when keel has it; otherwise (404, no token) each
 /// path is requested once per compressed encoding, so the run starts warm.
+/// One line for the console; the report keeps the whole answer.
+fn prewarm_summary(prewarm: &Value) -> String {
+    let Some(response) = prewarm.get("response") else {
+        return prewarm.to_string();
+    };
+    let count = |v: &Value| v.as_array().map_or(0, Vec::len);
+    format!(
+        "{}: {} entries in their window, {} paths pinned, {} loaded ({} already cached) in {} queries",
+        prewarm["method"].as_str().unwrap_or("?"),
+        count(&response["entries"]),
+        response["pinned"],
+        response["warm"]["loaded"],
+        response["warm"]["cached"],
+        response["warm"]["queries"],
+    )
+}
+
 async fn prewarm(api: &Api, pool: &Pool, site: &Site) -> Value {
     if api.has_token() {
         match api.call(Method::POST, "/api/v1/prewarm", None).await {
