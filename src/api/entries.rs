@@ -296,10 +296,12 @@ async fn publish_entry(
     editor: web::Data<Editor>,
     path: web::Path<(String, String)>,
     req: actix_web::HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
+    limit: web::Data<super::BodyLimit>,
 ) -> Result<HttpResponse, AppError> {
     let (type_name, id) = path.into_inner();
     let id = parse_id(&type_name, &id)?;
+    let body = super::read_body(payload, &limit).await?;
     let at = publish_request(&req, &body)?.at;
     let entry = editor
         .publish(&type_name, id, at, if_match(req.headers())?, &who.name)

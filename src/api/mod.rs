@@ -50,6 +50,7 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
                     json_error(err, max_body_bytes).into()
                 }),
         )
+        .app_data(web::Data::new(BodyLimit(max_body_bytes)))
         .app_data(web::QueryConfig::default().error_handler(|err, _req| {
             AppError::BadRequest(format!("bad query string: {err}")).into()
         }))
@@ -61,6 +62,27 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
         .configure(tokens::routes)
         .configure(prewarm::routes)
         .service(openapi::openapi_json);
+    }
+}
+
+/// `--max-body-bytes`, for handlers that read a raw body.
+pub(crate) struct BodyLimit(pub usize);
+
+/// Reads a whole raw body within the limit; overflow and read errors are
+/// problems like every other, never actix's plain-text ones.
+pub(crate) async fn read_body(
+    payload: web::Payload,
+    limit: &BodyLimit,
+) -> Result<web::Bytes, AppError> {
+    match payload.to_bytes_limited(limit.0).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(AppError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
+        Err(_) => Err(AppError::PayloadTooLarge(format!(
+            "request body exceeds the limit of {} bytes",
+            limit.0
+        ))),
     }
 }
 

@@ -875,8 +875,35 @@ async fn bad_bodies_are_4xx_problems_and_change_nothing(store: TestStore) {
     };
     let big = format!("{{\"data\": {{\"bio\": \"{}\"}}}}", "x".repeat(5000));
     assert_problem(
-        &reply(send(big.into_bytes(), "application/json").await.unwrap()).await,
+        &reply(
+            send(big.clone().into_bytes(), "application/json")
+                .await
+                .unwrap(),
+        )
+        .await,
         StatusCode::PAYLOAD_TOO_LARGE,
+    );
+    // The publish body is read raw (it may be empty): the same limit, the
+    // same problem.
+    let too_big_publish = api
+        .app
+        .client
+        .post(format!("{url}/publish"))
+        .bearer_auth(&api.editor)
+        .header("Content-Type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    let problem = reply(too_big_publish).await;
+    assert_problem(&problem, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        problem.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4096 bytes"),
+        "{}",
+        problem.body
     );
     assert_problem(
         &reply(
