@@ -163,7 +163,8 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes the active token of that name; `NotFound` if there is none.
     async fn revoke_token(&self, name: &str) -> StoreResult<()>;
 
-    /// Records a use of the active token of that name.
+    /// Records a use of the active token of that name; nothing (and no
+    /// error) when there is none, e.g. revoked since it authenticated.
     async fn touch_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<()>;
 }
 

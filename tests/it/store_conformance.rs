@@ -1023,6 +1023,19 @@ async fn tokens_are_stored_by_hash_and_revocable(store: S) {
         store.revoke_token("desk").await,
         Err(StoreError::NotFound)
     ));
+    // Recording a use is best effort: a token revoked meanwhile, or a name
+    // never seen, is left alone without an error.
+    store.touch_token("desk", Utc::now()).await.unwrap();
+    store.touch_token("nobody", Utc::now()).await.unwrap();
+    let revoked = store.tokens().await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert!(
+        (revoked[0].last_used_at.unwrap() - used)
+            .num_milliseconds()
+            .abs()
+            < 1,
+        "a revoked token's last use stays"
+    );
     assert!(matches!(
         store.revoke_token("ghost").await,
         Err(StoreError::NotFound)

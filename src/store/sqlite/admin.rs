@@ -89,13 +89,11 @@ pub(super) fn revoke_token(tx: &Transaction<'_>, name: &str) -> StoreResult<()> 
 
 /// `NotFound` when no active token has that name (revoked meanwhile).
 pub(super) fn touch_token(tx: &Transaction<'_>, name: &str, at: DateTime<Utc>) -> StoreResult<()> {
-    let changed = tx
-        .prepare_cached(
-            "UPDATE api_tokens SET last_used_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-        )?
-        .execute(params![name, ts(at)?])?;
-    if changed == 0 {
-        return Err(StoreError::NotFound);
-    }
+    // A token revoked since the request authenticated is simply not
+    // touched: recording a use is best effort.
+    tx.prepare_cached(
+        "UPDATE api_tokens SET last_used_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+    )?
+    .execute(params![name, ts(at)?])?;
     Ok(())
 }

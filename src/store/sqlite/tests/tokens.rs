@@ -48,10 +48,8 @@ async fn token_lifecycle() {
         store.revoke_token("ci").await,
         Err(StoreError::NotFound)
     ));
-    assert!(matches!(
-        store.touch_token("ci", used).await,
-        Err(StoreError::NotFound)
-    ));
+    // Best effort: a token revoked since it authenticated is left alone.
+    store.touch_token("ci", used).await.unwrap();
     assert!(matches!(
         store.revoke_token("never").await,
         Err(StoreError::NotFound)
