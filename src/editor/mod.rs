@@ -221,8 +221,17 @@ impl Editor {
                     .iter()
                     .map(|e| format!("{}: {}", e.pointer, e.message))
                     .collect();
-                tracing::warn!(id = %entry.id, problems = %problems.join("; "), "scheduled entry cannot be published");
-                return Ok(false);
+                // Left scheduled it would be retried every tick forever and,
+                // once enough piled up, hold back every other due entry.
+                tracing::warn!(id = %entry.id, problems = %problems.join("; "), "scheduled entry cannot be published; schedule cancelled");
+                let op = EntryOp::Unschedule {
+                    id: entry.id,
+                    expected_version: Some(entry.version),
+                };
+                return match self.store.write(Write::new(op, "scheduler")).await {
+                    Ok(_) | Err(StoreError::Conflict { .. } | StoreError::NotFound) => Ok(false),
+                    Err(e) => Err(e.into()),
+                };
             }
             Err(e) => return Err(e),
         };

@@ -67,6 +67,7 @@ pub struct Revision {
     pub entry_id: EntryId,
     pub version: i64,
     /// What the change was: `create`, `update`, `publish`, `schedule`,
+    /// `unschedule` (a due entry that could no longer be published),
     /// `unpublish` or `delete`.
     pub action: String,
     pub slug: String,
@@ -195,6 +196,12 @@ pub enum EntryOp {
         id: EntryId,
         expected_version: Option<i64>,
         at: DateTime<Utc>,
+    },
+    /// Cancel a scheduled publish; the entry goes back to published (if a
+    /// version is live) or draft, its working copy kept.
+    Unschedule {
+        id: EntryId,
+        expected_version: Option<i64>,
     },
     /// Withdraw the published snapshot (and any scheduled publish).
     Unpublish {

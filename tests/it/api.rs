@@ -24,6 +24,7 @@ on_both_backends!(
     unpublish_and_delete_append_events,
     revisions_list_every_version_with_its_author,
     scheduled_publish_fires_once,
+    a_scheduled_entry_that_can_no_longer_publish_is_unscheduled,
     content_types_are_described,
     bad_bodies_are_4xx_problems_and_change_nothing,
     unique_fields_refuse_a_value_already_used,
@@ -773,6 +774,73 @@ async fn revisions_list_every_version_with_its_author(store: TestStore) {
             .await,
         StatusCode::NOT_FOUND,
     );
+}
+
+async fn a_scheduled_entry_that_can_no_longer_publish_is_unscheduled(store: TestStore) {
+    let api = setup_with(store, |c| ServeConfig {
+        schedule_every: Duration::from_millis(200),
+        ..c
+    })
+    .await;
+    let mut teams = Vec::new();
+    for slug in ["rovers", "united"] {
+        let id = api.created_id("team", slug, json!({"name": slug})).await;
+        let r = api
+            .call(
+                Method::POST,
+                &format!("/api/v1/entries/team/{id}/publish"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        teams.push(id);
+    }
+    let id = api
+        .created_id(
+            "match",
+            "rovers-v-united",
+            json!({"home_team": teams[0], "away_team": teams[1],
+                   "competition": "Cup", "kickoff": "2026-05-30T18:00:00Z"}),
+        )
+        .await;
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+    let r = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/entries/match/{id}/publish"),
+            Some(json!({"at": at.to_rfc3339()})),
+        )
+        .await;
+    assert_eq!(r.body["status"], "scheduled", "{}", r.body);
+    // Its home team is withdrawn before it is due: it can no longer go live.
+    let r = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/entries/team/{}/unpublish", teams[0]),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let path = format!("/api/v1/entries/match/{id}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = api.call(Method::GET, &path, None).await;
+        if now.body["status"] != "scheduled" {
+            assert_eq!(now.body["status"], "draft", "{}", now.body);
+            assert!(now.body["publish_at"].is_null());
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never unscheduled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let revisions = api.app.store.revisions(id.parse().unwrap()).await.unwrap();
+    let last = revisions.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.author.as_str()),
+        ("unschedule", "scheduler")
+    );
+    assert!(revisions.iter().all(|r| r.action != "publish"));
 }
 
 async fn scheduled_publish_fires_once(store: TestStore) {

@@ -25,6 +25,7 @@ on_both_backends!(
     publish_copies_the_working_copy_to_the_published_snapshot,
     published_slugs_are_unique_per_type,
     schedule_marks_the_entry_due_later,
+    unschedule_returns_to_the_state_before,
     unpublish_withdraws_the_snapshot,
     delete_removes_the_entry_but_keeps_its_history,
     revisions_record_every_change_with_its_author,
@@ -378,6 +379,91 @@ async fn schedule_marks_the_entry_due_later(store: S) {
             .unwrap()
             .is_empty()
     );
+}
+
+fn schedule_op(id: EntryId, expected: i64) -> Write {
+    Write::new(
+        EntryOp::Schedule {
+            id,
+            expected_version: Some(expected),
+            at: Utc::now() + chrono::Duration::seconds(60),
+        },
+        "alice",
+    )
+}
+
+fn unschedule_op(id: EntryId, expected: i64) -> Write {
+    Write::new(
+        EntryOp::Unschedule {
+            id,
+            expected_version: Some(expected),
+        },
+        "scheduler",
+    )
+}
+
+async fn unschedule_returns_to_the_state_before(store: S) {
+    // A draft scheduled, then unscheduled: a draft again.
+    let draft = created(&store, "article", "draft", json!({"v": 1})).await;
+    store.write(schedule_op(draft.id, 1)).await.unwrap();
+    let back = store
+        .write(unschedule_op(draft.id, 2))
+        .await
+        .unwrap()
+        .entry
+        .unwrap();
+    assert_eq!(back.status, EntryStatus::Draft);
+    assert_eq!(back.version, 3);
+    assert!(back.publish_at.is_none());
+    assert_eq!(back.data, json!({"v": 1}), "the working copy is kept");
+    let revisions = store.revisions(draft.id).await.unwrap();
+    let last = revisions.last().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.author.as_str()),
+        ("unschedule", "scheduler")
+    );
+    assert!(matches!(
+        store.write(unschedule_op(draft.id, 3)).await,
+        Err(StoreError::InvalidState(_))
+    ));
+
+    // A live entry with a scheduled update: still live, unchanged.
+    let live = created(&store, "article", "live", json!({"v": 1})).await;
+    publish(&store, live.id, Some(1)).await.unwrap();
+    store
+        .write(Write::new(
+            EntryOp::Update {
+                id: live.id,
+                expected_version: Some(2),
+                slug: "live".into(),
+                data: json!({"v": 2}),
+            },
+            "alice",
+        ))
+        .await
+        .unwrap();
+    store.write(schedule_op(live.id, 3)).await.unwrap();
+    let back = store
+        .write(unschedule_op(live.id, 4))
+        .await
+        .unwrap()
+        .entry
+        .unwrap();
+    assert_eq!(back.status, EntryStatus::Published);
+    assert_eq!(back.published_data, Some(json!({"v": 1})));
+    assert_eq!(back.data, json!({"v": 2}));
+    assert!(
+        store
+            .due_scheduled(Utc::now() + chrono::Duration::days(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A stale version changes nothing.
+    assert!(matches!(
+        store.write(unschedule_op(live.id, 4)).await,
+        Err(StoreError::Conflict { .. })
+    ));
 }
 
 async fn unpublish_withdraws_the_snapshot(store: S) {

@@ -161,6 +161,26 @@ async fn entry_op(
                 "schedule",
             )
         }
+        EntryOp::Unschedule {
+            id,
+            expected_version,
+        } => {
+            let current = lock_entry(tx, *id, *expected_version).await?;
+            if current.status != EntryStatus::Scheduled {
+                return Err(StoreError::InvalidState("entry is not scheduled".into()));
+            }
+            let sql = concat!(
+                "UPDATE entries SET publish_at = NULL, \
+                 status = CASE WHEN published_data IS NULL THEN 'draft' ELSE 'published' END, \
+                 version = version + 1, updated_at = $2 WHERE id = $1",
+                returning_entry!()
+            );
+            let params: [&(dyn ToSql + Sync); 2] = [id, &now];
+            (
+                returning(tx, sql, &params, &current.type_name, &current.slug).await?,
+                "unschedule",
+            )
+        }
         EntryOp::Unpublish {
             id,
             expected_version,

@@ -132,6 +132,23 @@ fn apply_op(tx: &Transaction<'_>, op: &EntryOp, stamp: Stamp<'_>) -> StoreResult
             expected_version,
             at,
         } => schedule(tx, *id, *expected_version, *at, stamp),
+        EntryOp::Unschedule {
+            id,
+            expected_version,
+        } => {
+            let current = current(tx, *id, *expected_version)?;
+            if current.status != EntryStatus::Scheduled {
+                return Err(StoreError::InvalidState("entry is not scheduled".into()));
+            }
+            tx.prepare_cached(
+                "UPDATE entries SET publish_at = NULL, \
+                 status = CASE WHEN published_data IS NULL THEN 'draft' ELSE 'published' END, \
+                 version = version + 1, updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id.to_string(), now])?;
+            record(tx, &current, "unschedule", stamp)?;
+            Ok(Touched::kept(*id))
+        }
         EntryOp::Unpublish {
             id,
             expected_version,
