@@ -26,8 +26,10 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// `expected` is what the client asked for: a version, or the
+    /// `If-Match` header as sent.
     #[error("the entry is at version {found}, not {expected}")]
-    VersionMismatch { expected: i64, found: i64 },
+    VersionMismatch { expected: String, found: i64 },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -96,9 +98,10 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => AppError::NotFound("no such entry".into()),
-            StoreError::Conflict { expected, found } => {
-                AppError::VersionMismatch { expected, found }
-            }
+            StoreError::Conflict { expected, found } => AppError::VersionMismatch {
+                expected: expected.to_string(),
+                found,
+            },
             StoreError::Duplicate(what) => AppError::Conflict(format!("{what} already exists")),
             StoreError::InvalidState(why) => AppError::Conflict(why),
             e @ StoreError::Unavailable(_) => AppError::Unavailable(e),

@@ -8,7 +8,7 @@ use std::fmt;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use crate::editor::Editor;
+use crate::editor::{Editor, IfMatch};
 use crate::error::AppError;
 use crate::store::EntryId;
 
@@ -181,7 +181,13 @@ async fn publish(
         .await
         .map_err(|e| anyhow::anyhow!("creating demo {type_name} {slug:?}: {}", describe(&e)))?;
     editor
-        .publish(type_name, entry.id, None, Some(entry.version), AUTHOR)
+        .publish(
+            type_name,
+            entry.id,
+            None,
+            &IfMatch::version(entry.version),
+            AUTHOR,
+        )
         .await
         .map_err(|e| anyhow::anyhow!("publishing demo {type_name} {slug:?}: {}", describe(&e)))?;
     Ok(entry.id)

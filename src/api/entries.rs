@@ -10,7 +10,7 @@ use super::auth::Principal;
 use super::model::{
     CreateEntry, EntryList, EntryView, PatchEntry, PublishRequest, RevisionList, RevisionView,
 };
-use crate::editor::{Editor, Patch};
+use crate::editor::{Editor, IfMatch, Patch};
 use crate::error::AppError;
 use crate::store::{Entry, EntryQuery, EntryStatus};
 
@@ -40,26 +40,15 @@ fn parse_id(type_name: &str, raw: &str) -> Result<Uuid, AppError> {
     Uuid::parse_str(raw).map_err(|_| AppError::NotFound(format!("no {type_name} entry {raw:?}")))
 }
 
-/// `If-Match: "<version>"`; `*` (or no header) means any version.
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
+/// `If-Match: "<version>"` (or a list, or `*`); none means any version.
+fn if_match(headers: &HeaderMap) -> Result<IfMatch, AppError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
+        return Ok(IfMatch::Any);
     };
-    let bad = || {
-        AppError::BadRequest(
-            "If-Match must be an entry version in quotes, as in the ETag (e.g. \"3\")".into(),
-        )
-    };
-    let value = value.to_str().map_err(|_| bad())?.trim();
-    if value == "*" {
-        return Ok(None);
-    }
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(Some)
-        .ok_or_else(bad)
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::BadRequest("If-Match is not visible ASCII".into()))?;
+    IfMatch::parse(value).map_err(AppError::BadRequest)
 }
 
 #[utoipa::path(
@@ -239,7 +228,7 @@ async fn patch_entry(
         data: body.data,
     };
     let entry = editor
-        .update(&type_name, id, patch, if_match(req.headers())?, &who.name)
+        .update(&type_name, id, patch, &if_match(req.headers())?, &who.name)
         .await?;
     Ok(entry_response(HttpResponse::Ok(), entry))
 }
@@ -268,7 +257,7 @@ async fn delete_entry(
     let (type_name, id) = path.into_inner();
     let id = parse_id(&type_name, &id)?;
     editor
-        .delete(&type_name, id, if_match(req.headers())?, &who.name)
+        .delete(&type_name, id, &if_match(req.headers())?, &who.name)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -304,7 +293,7 @@ async fn publish_entry(
     let body = super::read_body(payload, &limit).await?;
     let at = publish_request(&req, &body)?.at;
     let entry = editor
-        .publish(&type_name, id, at, if_match(req.headers())?, &who.name)
+        .publish(&type_name, id, at, &if_match(req.headers())?, &who.name)
         .await?;
     Ok(entry_response(HttpResponse::Ok(), entry))
 }
@@ -355,7 +344,7 @@ async fn unpublish_entry(
     let (type_name, id) = path.into_inner();
     let id = parse_id(&type_name, &id)?;
     let entry = editor
-        .unpublish(&type_name, id, if_match(req.headers())?, &who.name)
+        .unpublish(&type_name, id, &if_match(req.headers())?, &who.name)
         .await?;
     Ok(entry_response(HttpResponse::Ok(), entry))
 }

@@ -3,6 +3,7 @@
 //! references, then one store write carrying the revision and, for changes
 //! readers can see, the event that announces them. Nothing here speaks HTTP.
 
+mod precondition;
 pub mod scheduler;
 
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use crate::content_types::{ContentType, ContentTypes, FieldError, validate_slug}
 use crate::error::AppError;
 use crate::publish::{Change, Publisher};
 use crate::store::{Entry, EntryId, EntryOp, EntryStatus, Store, StoreError, Write};
+
+pub use self::precondition::IfMatch;
 
 /// How often a write without `If-Match` is retried when another writer
 /// changed the entry between our read and our write.
@@ -108,13 +111,13 @@ impl Editor {
         type_name: &str,
         id: EntryId,
         patch: Patch,
-        if_match: Option<i64>,
+        if_match: &IfMatch,
         author: &str,
     ) -> Result<Entry, AppError> {
         let ty = self.content_type(type_name)?;
         for _ in 0..MERGE_RETRIES {
             let current = self.get(type_name, id).await?;
-            check_version(&current, if_match)?;
+            if_match.check(&current)?;
             let slug = patch.slug.clone().unwrap_or_else(|| current.slug.clone());
             let merged = merge(&current.data, &patch.data);
             let data = self.validated(ty, &slug, &merged, Some(id)).await?;
@@ -126,7 +129,7 @@ impl Editor {
             };
             match self.store.write(Write::new(op, author)).await {
                 Ok(outcome) => return entry_of(outcome.entry),
-                Err(StoreError::Conflict { .. }) if if_match.is_none() => continue,
+                Err(StoreError::Conflict { .. }) if if_match.is_any() => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -141,12 +144,12 @@ impl Editor {
         type_name: &str,
         id: EntryId,
         at: Option<DateTime<Utc>>,
-        if_match: Option<i64>,
+        if_match: &IfMatch,
         author: &str,
     ) -> Result<Entry, AppError> {
         self.content_type(type_name)?;
         let current = self.get(type_name, id).await?;
-        check_version(&current, if_match)?;
+        if_match.check(&current)?;
         let current = self.ready_to_publish(current, author).await?;
         let expected_version = Some(current.version);
         let outcome = match at {
@@ -246,11 +249,11 @@ impl Editor {
         &self,
         type_name: &str,
         id: EntryId,
-        if_match: Option<i64>,
+        if_match: &IfMatch,
         author: &str,
     ) -> Result<Entry, AppError> {
         let current = self.get(type_name, id).await?;
-        check_version(&current, if_match)?;
+        if_match.check(&current)?;
         if current.status == EntryStatus::Draft {
             return Err(AppError::Conflict(format!(
                 "{type_name} entry {id} is not published"
@@ -275,11 +278,11 @@ impl Editor {
         &self,
         type_name: &str,
         id: EntryId,
-        if_match: Option<i64>,
+        if_match: &IfMatch,
         author: &str,
     ) -> Result<(), AppError> {
         let current = self.get(type_name, id).await?;
-        check_version(&current, if_match)?;
+        if_match.check(&current)?;
         let op = EntryOp::Delete {
             id,
             expected_version: Some(current.version),
@@ -411,16 +414,6 @@ impl Editor {
     }
 }
 
-fn check_version(current: &Entry, if_match: Option<i64>) -> Result<(), AppError> {
-    match if_match {
-        Some(expected) if expected != current.version => Err(AppError::VersionMismatch {
-            expected,
-            found: current.version,
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// The entry as it will be once its working copy is published.
 fn published_state(current: &Entry) -> Entry {
     let now = Utc::now();
@@ -438,9 +431,9 @@ fn published_state(current: &Entry) -> Entry {
 
 /// A version conflict the client did not ask about (no `If-Match`) is a
 /// plain conflict to retry (409), not a failed precondition (412).
-fn concurrent_change<T>(result: Result<T, AppError>, if_match: Option<i64>) -> Result<T, AppError> {
+fn concurrent_change<T>(result: Result<T, AppError>, if_match: &IfMatch) -> Result<T, AppError> {
     match result {
-        Err(AppError::VersionMismatch { .. }) if if_match.is_none() => Err(AppError::Conflict(
+        Err(AppError::VersionMismatch { .. }) if if_match.is_any() => Err(AppError::Conflict(
             "the entry changed while this request was handled; try again".into(),
         )),
         other => other,

@@ -540,8 +540,45 @@ async fn patch_merges_and_honours_if_match(store: TestStore) {
         )
         .await;
     assert_problem(&bad_if_match, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_if_match.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("If-Match"),
+        "{}",
+        bad_if_match.body
+    );
+    // If-Match compares strongly (RFC 9110): a weak tag never matches, even
+    // the current version's.
+    let weak = api
+        .call_as(
+            &api.editor,
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {"name": "Weak"}})),
+            Some("W/\"3\""),
+        )
+        .await;
+    assert_problem(&weak, StatusCode::PRECONDITION_FAILED);
+    assert!(
+        weak.body["detail"].as_str().unwrap().contains("W/\"3\""),
+        "{}",
+        weak.body
+    );
     let after = api.call(Method::GET, &path, None).await;
     assert_eq!(after.body["version"], 3, "refused patches change nothing");
+    // A list matches if any of its tags does.
+    let listed = api
+        .call_as(
+            &api.editor,
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {"name": "Listed"}})),
+            Some("\"1\", W/\"2\", \"3\""),
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["version"], 4);
 }
 
 async fn racing_editors_with_if_match_exactly_one_wins(store: TestStore) {

@@ -125,7 +125,11 @@ async fn concurrent_migrations_on_a_fresh_database_both_succeed() {
     let b = PgStore::connect(&db.url).await.expect("pool b");
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     let applied = ra.expect("node a migrates") + rb.expect("node b migrates");
-    assert_eq!(applied, migrations(), "exactly one node applies each migration");
+    assert_eq!(
+        applied,
+        migrations(),
+        "exactly one node applies each migration"
+    );
     a.ping().await.expect("ping");
     assert_eq!(b.count_entries().await.expect("the schema is there"), 0);
 }
