@@ -22,7 +22,7 @@ use crate::content_types::ContentTypes;
 use crate::error::AppError;
 use crate::render::{RenderError, Renderer, Snapshot};
 use crate::store::{
-    Entry, EntryOp, NewEvent, Page, PageWrite, Store, StoreError, Write, WriteOutcome,
+    Entry, EntryId, EntryOp, NewEvent, Page, PageWrite, Store, StoreError, Write, WriteOutcome,
 };
 
 /// Attempts at rendering a change before giving up on concurrent writers.
@@ -121,6 +121,7 @@ impl Publisher {
                 &snapshot,
             );
             let base = snapshot.seq;
+            let shown = dependencies(&self.types, &plan, &snapshot);
             let pages = self.render(&plan, Arc::new(snapshot)).await?;
             let mut keys: Vec<String> = Vec::new();
             if let Some(e) = change.before.as_ref().or(change.after.as_ref()) {
@@ -128,7 +129,8 @@ impl Publisher {
             }
             let write = Write::new(change.op.clone(), change.author.clone())
                 .with_event(event(change.kind, &pages, keys))
-                .with_pages(pages, Some(base));
+                .with_pages(pages, Some(base))
+                .with_dependencies(shown);
             match self.write_and_apply(write).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(StoreError::PagesOutdated { path, newer, .. }) => {
@@ -172,11 +174,13 @@ impl Publisher {
         for _ in 0..ATTEMPTS {
             let snapshot = self.snapshot().await?;
             let base = snapshot.seq;
+            let shown = dependencies(&self.types, plan, &snapshot);
             let pages = self.render(plan, Arc::new(snapshot)).await?;
             let count = pages.len();
             let write = Write::new(EntryOp::None, "render")
                 .with_event(event("render", &pages, Vec::new()))
-                .with_pages(pages, Some(base));
+                .with_pages(pages, Some(base))
+                .with_dependencies(shown);
             match self.write_and_apply(write).await {
                 Ok(_) => return Ok(count),
                 Err(StoreError::PagesOutdated { .. }) => continue,
@@ -299,6 +303,24 @@ enum RenderJob {
 /// the edge should purge: the entries whose pages were written and the
 /// listings. Type and field keys are left out on purpose: one live score
 /// must not purge every match page at the CDN.
+/// The entries whose published state the plan's entry pages show: each
+/// rendered entry and those it refers to. (Listings and related lists need
+/// no entry here: a change to an entry they show re-renders them, so the
+/// paths already collide.)
+fn dependencies(types: &ContentTypes, plan: &Plan, snapshot: &Snapshot) -> Vec<EntryId> {
+    let mut shown = BTreeSet::new();
+    for id in &plan.entries {
+        shown.insert(*id);
+        let Some(entry) = snapshot.get(*id) else {
+            continue;
+        };
+        if let (Some(ty), Some(data)) = (types.get(&entry.type_name), &entry.published_data) {
+            shown.extend(ty.references(data).into_iter().map(|r| r.id));
+        }
+    }
+    shown.into_iter().collect()
+}
+
 fn event(kind: &str, pages: &[PageWrite], mut keys: Vec<String>) -> NewEvent {
     let mut paths = Vec::with_capacity(pages.len());
     for p in pages {

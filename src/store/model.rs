@@ -228,6 +228,11 @@ pub struct Write {
     /// same paths, so the caller re-renders instead of overwriting a listing
     /// with one that misses a concurrent publish.
     pub pages_base_seq: Option<i64>,
+    /// Entries the pages show (the rendered entries and those they refer
+    /// to). With `pages_base_seq`, a later event about one of them also
+    /// makes the write `PagesOutdated`: a referenced team renamed meanwhile
+    /// must not leave its old name on a page no later event re-renders.
+    pub depends_on: Vec<EntryId>,
 }
 
 impl Write {
@@ -238,6 +243,7 @@ impl Write {
             event: None,
             pages: Vec::new(),
             pages_base_seq: None,
+            depends_on: Vec::new(),
         }
     }
 
@@ -249,6 +255,11 @@ impl Write {
     pub fn with_pages(mut self, pages: Vec<PageWrite>, base_seq: Option<i64>) -> Self {
         self.pages = pages;
         self.pages_base_seq = base_seq;
+        self
+    }
+
+    pub fn with_dependencies(mut self, entries: Vec<EntryId>) -> Self {
+        self.depends_on = entries;
         self
     }
 }

@@ -37,6 +37,7 @@ on_both_backends!(
     a_failed_write_leaves_nothing_behind,
     pages_are_written_with_their_event,
     outdated_pages_are_refused,
+    pages_showing_an_entry_changed_since_are_refused,
     recent_pages_come_newest_first_with_their_size,
     tokens_are_stored_by_hash_and_revocable,
     content_types_are_recorded,
@@ -1005,6 +1006,52 @@ async fn recent_pages_come_newest_first_with_their_size(store: S) {
     let sizes: Vec<i64> = recent.iter().map(|p| p.bytes).collect();
     assert_eq!(sizes, [4 + 6, 3 + 6, 2 + 6]);
     assert_eq!(store.recent_pages(2).await.unwrap().len(), 2, "limit holds");
+}
+
+async fn pages_showing_an_entry_changed_since_are_refused(store: S) {
+    let team = created(&store, "team", "rovers", json!({"name": "Rovers"})).await;
+    let publish_team = |expected: i64| {
+        Write::new(
+            EntryOp::Publish {
+                id: team.id,
+                expected_version: Some(expected),
+            },
+            "a",
+        )
+        .with_event(event("publish", &["/teams/rovers"]))
+    };
+    let base = store.write(publish_team(1)).await.unwrap().seq.unwrap();
+    // An article page that shows the team's name, rendered at `base`...
+    let article = created(&store, "article", "preview", json!({})).await;
+    let article_pages = |shown: Vec<EntryId>| {
+        Write::new(EntryOp::None, "b")
+            .with_event(event("render", &["/news/preview"]))
+            .with_pages(
+                vec![PageWrite::Upsert(page("/news/preview", "Rovers"))],
+                Some(base),
+            )
+            .with_dependencies(shown)
+    };
+    // ...while the team is renamed: no path in common with the article.
+    let renamed = store.write(publish_team(2)).await.unwrap().seq.unwrap();
+
+    let err = store
+        .write(article_pages(vec![article.id, team.id]))
+        .await
+        .unwrap_err();
+    match err {
+        StoreError::PagesOutdated { base: b, newer, .. } => {
+            assert_eq!((b, newer), (base, renamed));
+        }
+        other => panic!("expected PagesOutdated, got {other:?}"),
+    }
+    assert!(
+        store.page("/news/preview").await.unwrap().is_none(),
+        "nothing written"
+    );
+    // Pages that do not show the renamed team are current.
+    store.write(article_pages(vec![article.id])).await.unwrap();
+    assert!(store.page("/news/preview").await.unwrap().is_some());
 }
 
 async fn outdated_pages_are_refused(store: S) {

@@ -59,6 +59,7 @@ async fn apply_in(
 
     if let Some(base) = write.pages_base_seq {
         check_pages_current(tx, write, base).await?;
+        check_dependencies_current(tx, &write.depends_on, base).await?;
     }
     for page in &write.pages {
         write_page(tx, page, seq, now).await?;
@@ -317,6 +318,36 @@ async fn check_pages_current(tx: &Transaction<'_>, write: &Write, base: i64) -> 
             let newer: i64 = row.try_get(0).map_err(pg_error)?;
             let path: String = row.try_get(1).map_err(pg_error)?;
             Err(StoreError::PagesOutdated { base, newer, path })
+        }
+    }
+}
+
+/// Refuses pages rendered before a later event about an entry they show.
+async fn check_dependencies_current(
+    tx: &Transaction<'_>,
+    entries: &[EntryId],
+    base: i64,
+) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let sql = "SELECT seq, entry_id FROM events WHERE seq > $1 AND entry_id = ANY($2::uuid[]) \
+               ORDER BY seq LIMIT 1";
+    let statement = tx.prepare_cached(sql).await.map_err(pg_error)?;
+    let row = tx
+        .query_opt(&statement, &[&base, &entries])
+        .await
+        .map_err(pg_error)?;
+    match row {
+        None => Ok(()),
+        Some(row) => {
+            let newer: i64 = row.try_get(0).map_err(pg_error)?;
+            let entry: EntryId = row.try_get(1).map_err(pg_error)?;
+            Err(StoreError::PagesOutdated {
+                base,
+                newer,
+                path: format!("(entry {entry}, shown on them)"),
+            })
         }
     }
 }

@@ -29,6 +29,7 @@ pub(super) fn apply(tx: &Transaction<'_>, write: Write) -> StoreResult<WriteOutc
     };
     if let Some(base) = write.pages_base_seq {
         check_pages_current(tx, base, &write.pages)?;
+        check_dependencies_current(tx, base, &write.depends_on)?;
     }
     if let (Some(event), Some(seq)) = (&write.event, seq) {
         insert_event(tx, seq, event, touched.event_entry, &now)?;
@@ -315,6 +316,36 @@ fn check_pages_current(tx: &Transaction<'_>, base: i64, pages: &[PageWrite]) -> 
         .optional()?;
     match newer {
         Some((newer, path)) => Err(StoreError::PagesOutdated { base, newer, path }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses pages rendered before a later event about an entry they show.
+fn check_dependencies_current(
+    tx: &Transaction<'_>,
+    base: i64,
+    entries: &[EntryId],
+) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = entries.iter().map(ToString::to_string).collect();
+    let newer: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT seq, entry_id FROM events \
+             WHERE seq > ?1 AND entry_id IN (SELECT value FROM json_each(?2)) \
+             ORDER BY seq LIMIT 1",
+        )?
+        .query_row(params![base, json(&ids)?], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    match newer {
+        Some((newer, entry)) => Err(StoreError::PagesOutdated {
+            base,
+            newer,
+            path: format!("(entry {entry}, shown on them)"),
+        }),
         None => Ok(()),
     }
 }
