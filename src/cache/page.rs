@@ -1,9 +1,14 @@
 //! `CachedPage`: a stored page turned, once, into everything a response
 //! needs. Bodies become `Bytes` (a hit clones a reference count, never the
 //! data) and every header value is formatted here, at insert time, so the
-//! request path only copies pre-built values into the response.
+//! request path only copies pre-built values into the response. Laid out
+//! for memory too (`examples/cache_memory.rs` measures it): values most
+//! pages share are kept once per process, and everything else a page holds
+//! (bodies, its own header values) is one exact allocation.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -19,10 +24,14 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe
      img-src 'self' data: https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 pub const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
 
-/// Memory a cached entry costs beyond its bodies and header values: the
-/// struct, the `Arc`s, moka's own node and the index entry. A round figure;
-/// it only has to keep many tiny pages from looking free.
+/// Memory a cached entry costs beyond its bodies, its own header values and
+/// the `CachedPage` struct: allocator headers, the `Arc` and `Bytes`
+/// reference counts, moka's node and the index entry. Measured (glibc
+/// malloc, `examples/cache_memory.rs`), rounded up.
 const ENTRY_OVERHEAD: usize = 512;
+/// Distinct shared header values kept before new ones stop being shared;
+/// real sites have a few content types and a policy per content type.
+const SHARED_VALUES_MAX: usize = 256;
 /// First wait before retrying a failed refresh; doubles per failure.
 const RETRY_MIN_MS: u64 = 100;
 /// Longest wait between refresh attempts while the store fails.
@@ -159,8 +168,68 @@ impl CachedPage {
             headers,
             weight: 0,
         };
+        cached.compact();
         cached.weight = cached.measure();
         cached
+    }
+
+    /// Re-lays the page for memory. The content type and the cache
+    /// policy's three values become process-wide `'static` values (shared
+    /// by every page of a type, and cloned per response without a reference
+    /// count). The bodies and the values only this page has (ETags, keys,
+    /// Last-Modified) are copied end to end into one exact allocation that
+    /// each slices: rendered bodies carry spare capacity a `Bytes` would
+    /// keep, and each separate `Bytes` costs an allocator header plus a
+    /// shared count allocated on its first clone (the first response).
+    fn compact(&mut self) {
+        let h = &mut self.headers;
+        for value in [
+            &mut h.content_type,
+            &mut h.cache_control,
+            &mut h.cdn_cache_control,
+            &mut h.surrogate_control,
+        ] {
+            if let Some(shared) = shared_value(value) {
+                *value = shared;
+            }
+        }
+        let (mut bodies, mut values) = (Vec::with_capacity(3), Vec::with_capacity(6));
+        for rep in [
+            Some(&mut self.identity),
+            self.br.as_mut(),
+            self.gzip.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            bodies.push(&mut rep.body);
+            values.extend(rep.etag.as_mut());
+        }
+        values.extend(h.surrogate_key.as_mut());
+        values.extend(h.cache_tag.as_mut());
+        values.push(&mut h.last_modified);
+        let len = bodies.iter().map(|b| b.len()).sum::<usize>()
+            + values.iter().map(|v| v.len()).sum::<usize>();
+        let mut packed = Vec::with_capacity(len);
+        for body in &bodies {
+            packed.extend_from_slice(body);
+        }
+        for value in &values {
+            packed.extend_from_slice(value.as_bytes());
+        }
+        let packed = Bytes::from(packed);
+        let mut start = 0;
+        let mut next = |len: usize| {
+            start += len;
+            packed.slice(start - len..start)
+        };
+        for body in bodies {
+            *body = next(body.len());
+        }
+        for value in values {
+            *value = HeaderValue::from_maybe_shared(next(value.len()))
+                .expect("the bytes of a valid header value");
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -274,6 +343,8 @@ impl CachedPage {
         self.weight
     }
 
+    /// The bodies, the page's own header values (shared ones cost it
+    /// nothing), the struct and the fixed overhead around it.
     fn measure(&self) -> u32 {
         let reps = [Some(&self.identity), self.br.as_ref(), self.gzip.as_ref()];
         let bodies: usize = reps
@@ -283,10 +354,6 @@ impl CachedPage {
             .sum();
         let h = &self.headers;
         let headers: usize = [
-            Some(&h.content_type),
-            Some(&h.cache_control),
-            Some(&h.cdn_cache_control),
-            Some(&h.surrogate_control),
             h.surrogate_key.as_ref(),
             h.cache_tag.as_ref(),
             Some(&h.last_modified),
@@ -295,7 +362,8 @@ impl CachedPage {
         .flatten()
         .map(|v| v.len())
         .sum();
-        u32::try_from(bodies + headers + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+        let total = bodies + headers + std::mem::size_of::<CachedPage>() + ENTRY_OVERHEAD;
+        u32::try_from(total).unwrap_or(u32::MAX)
     }
 }
 
@@ -338,6 +406,28 @@ impl PageHeaders {
             referrer_policy: html.then(|| HeaderValue::from_static(REFERRER_POLICY)),
         }
     }
+}
+
+/// The process-wide `'static` copy of `value`, kept on first sight: values
+/// that depend only on a content type are the same on thousands of pages.
+/// Leaked on purpose, and bounded by [`SHARED_VALUES_MAX`]: past it (or
+/// for a value that is not visible ASCII) `None`, and the page keeps its
+/// own copy.
+fn shared_value(value: &HeaderValue) -> Option<HeaderValue> {
+    static KEPT: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Mutex::default);
+    let text = value.to_str().ok()?;
+    // One set operation per critical section: a poisoned set is consistent.
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    let value: &'static str = match kept.get(text) {
+        Some(value) => value,
+        None if kept.len() < SHARED_VALUES_MAX => {
+            let leaked: &'static str = Box::leak(text.into());
+            kept.insert(leaked);
+            leaked
+        }
+        None => return None,
+    };
+    Some(HeaderValue::from_static(value))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -403,4 +493,35 @@ pub(super) fn builtin_not_found() -> CachedPage {
         },
         seq: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::testing::html_page;
+
+    #[test]
+    fn policy_values_are_shared_and_a_page_holds_one_allocation() {
+        let a = CachedPage::from_page(html_page("/a", "<p>A</p>"));
+        let b = CachedPage::from_page(html_page("/b", "<p>B</p>"));
+        let ptr = |v: &HeaderValue| v.as_bytes().as_ptr();
+        assert_eq!(ptr(&a.headers.cache_control), ptr(&b.headers.cache_control));
+        assert_eq!(ptr(&a.headers.content_type), ptr(&b.headers.content_type));
+
+        // Bodies, then ETags, keys and Last-Modified, end to end.
+        let start = a.identity.body.as_ptr() as usize;
+        let last = &a.headers.last_modified;
+        let end = ptr(last) as usize + last.len();
+        let reps = [Some(&a.identity), a.br.as_ref(), a.gzip.as_ref()];
+        let held: usize = reps
+            .iter()
+            .flatten()
+            .map(|r| r.body.len() + r.etag.as_ref().map_or(0, HeaderValue::len))
+            .sum::<usize>()
+            + a.headers.surrogate_key.as_ref().map_or(0, HeaderValue::len)
+            + a.headers.cache_tag.as_ref().map_or(0, HeaderValue::len)
+            + last.len();
+        assert_eq!(end - start, held);
+        assert_eq!(&a.br.as_ref().unwrap().body[..], b"br:<p>A</p>");
+    }
 }
