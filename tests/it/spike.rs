@@ -246,6 +246,16 @@ async fn grow_site(node: &Node, token: &str, teams: usize) {
     }
 }
 
+async fn editor_token(store: &TestStore) -> String {
+    let token = keel::auth::generate_token();
+    store
+        .store
+        .create_token("desk", Role::Editor, &keel::auth::hash_token(&token))
+        .await
+        .unwrap();
+    token
+}
+
 fn errors(seen: &[Seen]) -> Vec<&Seen> {
     seen.iter().filter(|s| s.status != 200).collect()
 }
@@ -258,12 +268,7 @@ async fn a_restarted_node_answers_from_memory_after_a_batched_warm_up() {
     let url = store.raw_url.clone();
     let a = Node::start(&url, &["--demo"]);
     a.wait_ready().await;
-    let token = keel::auth::generate_token();
-    store
-        .store
-        .create_token("desk", Role::Editor, &keel::auth::hash_token(&token))
-        .await
-        .unwrap();
+    let token = editor_token(&store).await;
     grow_site(&a, &token, 120).await;
     let paths = store.store.page_paths().await.unwrap();
     assert!(paths.len() > 280, "{} pages", paths.len());
@@ -340,12 +345,7 @@ async fn a_live_match_updated_every_second_for_a_minute_never_errs() {
     a.wait_ready().await;
     let b = Node::start(&url, &[]);
     b.wait_ready().await;
-    let token = keel::auth::generate_token();
-    store
-        .store
-        .create_token("desk", Role::Editor, &keel::auth::hash_token(&token))
-        .await
-        .unwrap();
+    let token = editor_token(&store).await;
     let live = store
         .store
         .published_entries("match")

@@ -307,19 +307,7 @@ async fn check_pages_current(tx: &Transaction<'_>, write: &Write, base: i64) -> 
     let sql = "SELECT e.seq, p.path FROM events e CROSS JOIN LATERAL unnest(e.paths) AS p(path) \
                WHERE e.seq > $1 AND e.paths && $2::text[] AND p.path = ANY($2::text[]) \
                ORDER BY e.seq DESC LIMIT 1";
-    let statement = tx.prepare_cached(sql).await.map_err(pg_error)?;
-    let row = tx
-        .query_opt(&statement, &[&base, &paths])
-        .await
-        .map_err(pg_error)?;
-    match row {
-        None => Ok(()),
-        Some(row) => {
-            let newer: i64 = row.try_get(0).map_err(pg_error)?;
-            let path: String = row.try_get(1).map_err(pg_error)?;
-            Err(StoreError::PagesOutdated { base, newer, path })
-        }
-    }
+    refuse_if_newer(tx, sql, &paths, base, |path: String| path).await
 }
 
 /// Refuses pages rendered before a later event about an entry they show.
@@ -333,20 +321,39 @@ async fn check_dependencies_current(
     }
     let sql = "SELECT seq, entry_id FROM events WHERE seq > $1 AND entry_id = ANY($2::uuid[]) \
                ORDER BY seq LIMIT 1";
+    refuse_if_newer(tx, sql, &entries, base, |entry: EntryId| {
+        format!("(entry {entry}, shown on them)")
+    })
+    .await
+}
+
+/// Runs `sql` (`$1`: the base seq, `$2`: `items`; selects a later event's
+/// seq and what it touched); `PagesOutdated` naming that if there is one.
+async fn refuse_if_newer<I, T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    items: &I,
+    base: i64,
+    describe: impl FnOnce(T) -> String,
+) -> StoreResult<()>
+where
+    I: ToSql + Sync,
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
     let statement = tx.prepare_cached(sql).await.map_err(pg_error)?;
     let row = tx
-        .query_opt(&statement, &[&base, &entries])
+        .query_opt(&statement, &[&base, items])
         .await
         .map_err(pg_error)?;
     match row {
         None => Ok(()),
         Some(row) => {
             let newer: i64 = row.try_get(0).map_err(pg_error)?;
-            let entry: EntryId = row.try_get(1).map_err(pg_error)?;
+            let what: T = row.try_get(1).map_err(pg_error)?;
             Err(StoreError::PagesOutdated {
                 base,
                 newer,
-                path: format!("(entry {entry}, shown on them)"),
+                path: describe(what),
             })
         }
     }
