@@ -1,9 +1,15 @@
 //! `CachedPage`: a stored page turned, once, into everything a response
 //! needs. Bodies become `Bytes` (a hit clones a reference count, never the
 //! data) and every header value is formatted here, at insert time, so the
-//! request path only copies pre-built values into the response.
+//! request path only copies pre-built values into the response. A page's
+//! own values and its bodies sit in one allocation under one reference
+//! count; values many pages share (content types, cache policies) are
+//! `'static` and cost a hit no reference count at all.
 
+use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -27,6 +33,10 @@ const ENTRY_OVERHEAD: usize = 512;
 const RETRY_MIN_MS: u64 = 100;
 /// Longest wait between refresh attempts while the store fails.
 const RETRY_MAX_MS: u64 = 5_000;
+/// Most distinct shared values made `'static`: they come from the content
+/// types' cache policies and content types, a handful per site, so the cap
+/// only bounds the memory should that ever stop being true.
+const MAX_SHARED_VALUES: usize = 256;
 
 /// A content coding a page is stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,28 +128,37 @@ impl CachedPage {
             tracing::warn!(path = %page.path, status = page.status, "page has an invalid status; serving 200");
             StatusCode::OK
         });
-        let representation = |body: Vec<u8>, suffix: &str| {
-            (!body.is_empty()).then(|| Representation {
-                body: Bytes::from(body),
-                etag: etag_value(&page.etag, suffix),
-            })
-        };
-        let identity = Representation {
-            body: Bytes::from(page.identity),
-            etag: etag_value(&page.etag, ""),
-        };
-        if identity.etag.is_none() {
+        // The small values first, side by side, then the bodies: a hit
+        // writes every header of a page from a few adjacent cache lines.
+        let mut block = Block::default();
+        let valid_etag = valid_etag(&page.etag);
+        if !valid_etag {
             tracing::warn!(path = %page.path, "page etag is not a valid entity tag; sent without one");
         }
-        let br = representation(page.br, "-br");
-        let gzip = representation(page.gzip, "-gz");
+        let mut etag =
+            |suffix: &str| valid_etag.then(|| block.push(format!("\"{}{suffix}\"", page.etag)));
+        let etags = [etag(""), etag("-br"), etag("-gz")];
         let headers = PageHeaders::build(
+            &mut block,
             &page.path,
             &page.content_type,
             &page.cache_policy,
             &page.surrogate_keys,
             page.last_modified,
         );
+        let [identity_etag, br_etag, gzip_etag] = etags;
+        let identity = (block.push(&page.identity), identity_etag);
+        let br = (!page.br.is_empty()).then(|| (block.push(&page.br), br_etag));
+        let gzip = (!page.gzip.is_empty()).then(|| (block.push(&page.gzip), gzip_etag));
+        let block = block.freeze();
+        let representation = |(body, etag): (Range<usize>, Option<Range<usize>>)| Representation {
+            body: block.slice(body),
+            etag: etag.map(|e| block.value(e)),
+        };
+        let identity = representation(identity);
+        let br = br.map(representation);
+        let gzip = gzip.map(representation);
+        let headers = headers.resolve(&block);
         let fetched_at = Instant::now();
         let policy = &page.cache_policy;
         let mut cached = CachedPage {
@@ -299,15 +318,29 @@ impl CachedPage {
     }
 }
 
+/// The page's own header values, as places in its [`Block`].
+struct OwnHeaders {
+    surrogate_key: Option<Range<usize>>,
+    cache_tag: Option<Range<usize>>,
+    last_modified: Range<usize>,
+}
+
+/// [`PageHeaders`] whose page-specific values still wait for the block.
+struct PendingHeaders {
+    shared: PageHeaders,
+    own: OwnHeaders,
+}
+
 impl PageHeaders {
     fn build(
+        block: &mut Block,
         path: &str,
         content_type: &str,
         policy: &CachePolicy,
         keys: &[String],
         last_modified: DateTime<Utc>,
-    ) -> PageHeaders {
-        let content_type = HeaderValue::from_str(content_type).unwrap_or_else(|_| {
+    ) -> PendingHeaders {
+        let content_type = shared_value(content_type).unwrap_or_else(|| {
             tracing::warn!(path, "page content type is not a valid header value");
             HeaderValue::from_static("application/octet-stream")
         });
@@ -318,26 +351,102 @@ impl PageHeaders {
             "stale-while-revalidate={}, stale-if-error={}",
             policy.stale_while_revalidate, policy.stale_if_error
         );
+        let policy_value = |value: String| shared_value(&value).expect("visible ASCII only");
         let keys = usable_keys(path, keys);
-        PageHeaders {
+        let own = OwnHeaders {
+            surrogate_key: (!keys.is_empty()).then(|| block.push(keys.join(" "))),
+            cache_tag: (!keys.is_empty()).then(|| block.push(keys.join(","))),
+            last_modified: block.push(http_date(last_modified)),
+        };
+        let shared = PageHeaders {
             content_type,
-            cache_control: formatted(format!(
+            cache_control: policy_value(format!(
                 "public, max-age={}, {stale}",
                 policy.browser_max_age
             )),
-            cdn_cache_control: formatted(format!(
+            cdn_cache_control: policy_value(format!(
                 "public, max-age={}, {stale}",
                 policy.edge_max_age
             )),
-            surrogate_control: formatted(format!("max-age={}, {stale}", policy.edge_max_age)),
-            surrogate_key: (!keys.is_empty()).then(|| formatted(keys.join(" "))),
-            cache_tag: (!keys.is_empty()).then(|| formatted(keys.join(","))),
-            last_modified: formatted(http_date(last_modified)),
+            surrogate_control: policy_value(format!("max-age={}, {stale}", policy.edge_max_age)),
+            surrogate_key: None,
+            cache_tag: None,
+            // Replaced in `resolve`.
+            last_modified: HeaderValue::from_static(""),
             content_security_policy: html
                 .then(|| HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
             referrer_policy: html.then(|| HeaderValue::from_static(REFERRER_POLICY)),
+        };
+        PendingHeaders { shared, own }
+    }
+}
+
+impl PendingHeaders {
+    fn resolve(self, block: &Frozen) -> PageHeaders {
+        let PendingHeaders { shared, own } = self;
+        PageHeaders {
+            surrogate_key: own.surrogate_key.map(|r| block.value(r)),
+            cache_tag: own.cache_tag.map(|r| block.value(r)),
+            last_modified: block.value(own.last_modified),
+            ..shared
         }
     }
+}
+
+/// Everything specific to one page (bodies, ETags, keys, date) written
+/// into one buffer, then cut into `Bytes` and header values that share its
+/// single allocation: a hit touches one reference count and adjacent
+/// memory instead of a dozen scattered allocations.
+#[derive(Default)]
+struct Block {
+    buf: Vec<u8>,
+}
+
+impl Block {
+    fn push(&mut self, bytes: impl AsRef<[u8]>) -> Range<usize> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes.as_ref());
+        start..self.buf.len()
+    }
+
+    fn freeze(self) -> Frozen {
+        Frozen(Bytes::from(self.buf))
+    }
+}
+
+struct Frozen(Bytes);
+
+impl Frozen {
+    fn slice(&self, range: Range<usize>) -> Bytes {
+        self.0.slice(range)
+    }
+
+    /// For values built here from numbers and checked keys and tags, which
+    /// are always visible ASCII.
+    fn value(&self, range: Range<usize>) -> HeaderValue {
+        HeaderValue::from_maybe_shared(self.slice(range)).expect("built from visible ASCII only")
+    }
+}
+
+/// A header value many pages carry, as a `'static` one: cloning it for a
+/// response then costs no reference count. `None` if `value` cannot be a
+/// header value. Past [`MAX_SHARED_VALUES`] distinct values, new ones are
+/// allocated per page instead.
+fn shared_value(value: &str) -> Option<HeaderValue> {
+    static SHARED: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    HeaderValue::from_str(value).ok()?;
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    let set = shared.get_or_insert_with(HashSet::new);
+    let kept = match set.get(value) {
+        Some(kept) => *kept,
+        None if set.len() < MAX_SHARED_VALUES => {
+            let kept: &'static str = Box::leak(value.into());
+            set.insert(kept);
+            kept
+        }
+        None => return HeaderValue::from_str(value).ok(),
+    };
+    Some(HeaderValue::from_static(kept))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -349,20 +458,13 @@ pub fn http_date(at: DateTime<Utc>) -> String {
     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
-/// For values built here from numbers and checked keys, which are always
-/// visible ASCII.
-fn formatted(value: String) -> HeaderValue {
-    HeaderValue::try_from(value).expect("built from visible ASCII only")
-}
-
-/// `"{etag}{suffix}"` if `etag` is a valid opaque tag (RFC 9110 §8.8.3:
-/// visible characters except `"`).
-fn etag_value(etag: &str, suffix: &str) -> Option<HeaderValue> {
-    let valid = !etag.is_empty()
+/// Whether `etag` is a valid opaque tag (RFC 9110 §8.8.3: visible
+/// characters except `"`), so `"{etag}{suffix}"` can be sent.
+fn valid_etag(etag: &str) -> bool {
+    !etag.is_empty()
         && etag
             .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
-    valid.then(|| formatted(format!("\"{etag}{suffix}\"")))
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b))
 }
 
 /// Keys go into space- and comma-separated lists, so a key may only hold
