@@ -185,7 +185,7 @@ pub async fn observe_request(
     if let Some(metrics) = metrics {
         let elapsed = start.elapsed().as_secs_f64();
         let status = res.status();
-        match res.request().match_pattern() {
+        match route_pattern(res.request()) {
             Some(route) => {
                 metrics
                     .http_requests
@@ -204,6 +204,21 @@ pub async fn observe_request(
         }
     }
     Ok(res)
+}
+
+/// The pattern of the route that matches the request, `None` for a public
+/// page. `match_pattern` walks every route again (regexes included), which
+/// costs a page hit more than its lookup; a GET the router handed to the
+/// default service without consuming any of its path matched no pattern
+/// (only a method guard can turn a matching route down, and every route
+/// guarded so answers GET), so it is known to be a page without the walk.
+fn route_pattern(req: &actix_web::HttpRequest) -> Option<String> {
+    let path = req.match_info();
+    let unrouted = path.unprocessed().len() == path.as_str().len();
+    if unrouted && req.method() == actix_web::http::Method::GET {
+        return None;
+    }
+    req.match_pattern()
 }
 
 /// The route label of public pages served by the cache (any path that no
@@ -243,7 +258,76 @@ impl PageSeries {
 
 #[cfg(test)]
 mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::test::{self as actix_test, TestRequest};
+    use actix_web::{App, HttpResponse, web};
+
     use super::*;
+
+    /// Every label the middleware records after these requests, as
+    /// `route status` pairs.
+    async fn labels_after(requests: Vec<TestRequest>) -> Vec<String> {
+        let metrics = web::Data::new(Metrics::new());
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(metrics.clone())
+                .wrap(from_fn(observe_request))
+                .route("/metrics", web::get().to(HttpResponse::Ok))
+                .service(web::resource("/api/v1/content/{tail:.*}").to(HttpResponse::Ok))
+                .service(
+                    web::scope("/api/v1")
+                        .route("/entries/{type}", web::post().to(HttpResponse::Created)),
+                )
+                .default_service(web::to(HttpResponse::NotFound)),
+        )
+        .await;
+        for req in requests {
+            actix_test::call_service(&app, req.to_request()).await;
+        }
+        // Lines such as `keel_http_requests_total{route="page",status="404"} 2`.
+        let prefix = format!("{HTTP_REQUESTS_TOTAL}{{route=\"");
+        let mut labels: Vec<String> = metrics
+            .render()
+            .lines()
+            .filter(|line| !line.ends_with(" 0"))
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .filter_map(|rest| {
+                let (route, rest) = rest.split_once("\",status=\"")?;
+                let (status, _) = rest.split_once('"')?;
+                Some(format!("{route} {status}"))
+            })
+            .collect();
+        labels.sort();
+        labels
+    }
+
+    #[actix_web::test]
+    async fn requests_are_labelled_by_route_pattern_and_pages_as_page() {
+        use actix_web::http::Method;
+        let get = TestRequest::get;
+        let labels = labels_after(vec![
+            get().uri("/teams/rovers"),
+            get().uri("/caf%C3%A9?x=1"),
+            get().uri("/metrics"),
+            // Turned down by the GET guard, answered by the default service,
+            // still labelled by the pattern its path matches.
+            TestRequest::default().method(Method::HEAD).uri("/metrics"),
+            get().uri("/api/v1/content/team/rovers"),
+            TestRequest::post().uri("/api/v1/entries/team"),
+            get().uri("/api/v1/nowhere"),
+        ])
+        .await;
+        assert_eq!(
+            labels,
+            [
+                "/api/v1/content/{tail:.*} 200",
+                "/api/v1/entries/{type} 201",
+                "/metrics 200",
+                "/metrics 404",
+                "page 404",
+            ]
+        );
+    }
 
     #[test]
     fn every_contract_name_is_exported() {

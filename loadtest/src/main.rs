@@ -160,6 +160,12 @@ struct Args {
     #[arg(long, default_value_t = 5000)]
     max_paths: usize,
 
+    /// Request only the paths in this file (one per line, hottest first)
+    /// instead of discovering the site: any HTTP server can then be the
+    /// target (with --no-prewarm, --zipf-s 0 for uniform traffic).
+    #[arg(long, conflicts_with = "seed")]
+    paths: Option<PathBuf>,
+
     /// Seed of the request mix, for repeatable runs.
     #[arg(long, default_value_t = 1)]
     rng_seed: u64,
@@ -235,7 +241,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         None
     };
 
-    let site = site::discover(&api, chrono::Utc::now(), args.max_paths).await?;
+    let site = match &args.paths {
+        Some(file) => site::from_file(file)?,
+        None => site::discover(&api, chrono::Utc::now(), args.max_paths).await?,
+    };
     eprintln!(
         "site: {} paths, {} live matches ({})",
         site.paths.len(),

@@ -76,6 +76,44 @@ pub async fn discover(api: &Api, now: DateTime<Utc>, max_paths: usize) -> anyhow
     }
 }
 
+/// The paths listed in `file`, one per line, hottest first; blank lines
+/// are skipped.
+pub fn from_file(file: &std::path::Path) -> anyhow::Result<Site> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("--paths {}: {e}", file.display()))?;
+    Site::from_listed(&text).map_err(|e| anyhow::anyhow!("--paths {}: {e}", file.display()))
+}
+
+impl Site {
+    fn from_listed(text: &str) -> Result<Site, String> {
+        let mut paths = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (i, line) in text.lines().map(str::trim).enumerate() {
+            if line.is_empty() || !seen.insert(line) {
+                continue;
+            }
+            if !line.starts_with('/') {
+                return Err(format!(
+                    "line {}: {line:?} is not a path starting with /",
+                    i + 1
+                ));
+            }
+            paths.push(SitePath {
+                path: line.to_string(),
+                heat: i as f64,
+            });
+        }
+        if paths.is_empty() {
+            return Err("no paths listed".into());
+        }
+        Ok(Site::from_paths(
+            paths,
+            Vec::new(),
+            "listed with --paths".into(),
+        ))
+    }
+}
+
 async fn discover_by_api(api: &Api, now: DateTime<Utc>) -> anyhow::Result<Site> {
     let types = api.json(Method::GET, "/api/v1/content-types", None).await?;
     let mut paths = Vec::new();
@@ -366,6 +404,16 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
+
+    #[test]
+    fn listed_paths_keep_their_order_and_reject_non_paths() {
+        let site = Site::from_listed("/b\n\n/a\n/b\n").unwrap();
+        let paths: Vec<&str> = site.paths.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["/b", "/a"]);
+        let err = Site::from_listed("/a\nteams/x\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(Site::from_listed("\n").is_err());
+    }
 
     #[test]
     fn zipf_sends_most_requests_to_the_few_hottest_paths() {

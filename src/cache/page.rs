@@ -1,14 +1,15 @@
 //! `CachedPage`: a stored page turned, once, into everything a response
 //! needs. Bodies become `Bytes` (a hit clones a reference count, never the
 //! data) and every header value is formatted here, at insert time, so the
-//! request path only copies pre-built values into the response. Laid out
-//! for memory too (`examples/cache_memory.rs` measures it): values most
-//! pages share are kept once per process, and everything else a page holds
-//! (bodies, its own header values) is one exact allocation.
+//! request path only copies pre-built values into the response. A page's
+//! own values and its bodies sit in one allocation under one reference
+//! count; values many pages share (content types, cache policies) are
+//! `'static` and cost a hit no reference count at all.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -29,13 +30,14 @@ pub const REFERRER_POLICY: &str = "strict-origin-when-cross-origin";
 /// reference counts, moka's node and the index entry. Measured (glibc
 /// malloc, `examples/cache_memory.rs`), rounded up.
 const ENTRY_OVERHEAD: usize = 512;
-/// Distinct shared header values kept before new ones stop being shared;
-/// real sites have a few content types and a policy per content type.
-const SHARED_VALUES_MAX: usize = 256;
 /// First wait before retrying a failed refresh; doubles per failure.
 const RETRY_MIN_MS: u64 = 100;
 /// Longest wait between refresh attempts while the store fails.
 const RETRY_MAX_MS: u64 = 5_000;
+/// Most distinct shared values made `'static`: they come from the content
+/// types' cache policies and content types, a handful per site, so the cap
+/// only bounds the memory should that ever stop being true.
+const MAX_SHARED_VALUES: usize = 256;
 
 /// A content coding a page is stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,28 +129,37 @@ impl CachedPage {
             tracing::warn!(path = %page.path, status = page.status, "page has an invalid status; serving 200");
             StatusCode::OK
         });
-        let representation = |body: Vec<u8>, suffix: &str| {
-            (!body.is_empty()).then(|| Representation {
-                body: Bytes::from(body),
-                etag: etag_value(&page.etag, suffix),
-            })
-        };
-        let identity = Representation {
-            body: Bytes::from(page.identity),
-            etag: etag_value(&page.etag, ""),
-        };
-        if identity.etag.is_none() {
+        // The small values first, side by side, then the bodies: a hit
+        // writes every header of a page from a few adjacent cache lines.
+        let mut block = Block::default();
+        let valid_etag = valid_etag(&page.etag);
+        if !valid_etag {
             tracing::warn!(path = %page.path, "page etag is not a valid entity tag; sent without one");
         }
-        let br = representation(page.br, "-br");
-        let gzip = representation(page.gzip, "-gz");
+        let mut etag =
+            |suffix: &str| valid_etag.then(|| block.push(format!("\"{}{suffix}\"", page.etag)));
+        let etags = [etag(""), etag("-br"), etag("-gz")];
         let headers = PageHeaders::build(
+            &mut block,
             &page.path,
             &page.content_type,
             &page.cache_policy,
             &page.surrogate_keys,
             page.last_modified,
         );
+        let [identity_etag, br_etag, gzip_etag] = etags;
+        let identity = (block.push(&page.identity), identity_etag);
+        let br = (!page.br.is_empty()).then(|| (block.push(&page.br), br_etag));
+        let gzip = (!page.gzip.is_empty()).then(|| (block.push(&page.gzip), gzip_etag));
+        let block = block.freeze();
+        let representation = |(body, etag): (Range<usize>, Option<Range<usize>>)| Representation {
+            body: block.slice(body),
+            etag: etag.map(|e| block.value(e)),
+        };
+        let identity = representation(identity);
+        let br = br.map(representation);
+        let gzip = gzip.map(representation);
+        let headers = headers.resolve(&block);
         let fetched_at = Instant::now();
         let policy = &page.cache_policy;
         let mut cached = CachedPage {
@@ -168,68 +179,8 @@ impl CachedPage {
             headers,
             weight: 0,
         };
-        cached.compact();
         cached.weight = cached.measure();
         cached
-    }
-
-    /// Re-lays the page for memory. The content type and the cache
-    /// policy's three values become process-wide `'static` values (shared
-    /// by every page of a type, and cloned per response without a reference
-    /// count). The bodies and the values only this page has (ETags, keys,
-    /// Last-Modified) are copied end to end into one exact allocation that
-    /// each slices: rendered bodies carry spare capacity a `Bytes` would
-    /// keep, and each separate `Bytes` costs an allocator header plus a
-    /// shared count allocated on its first clone (the first response).
-    fn compact(&mut self) {
-        let h = &mut self.headers;
-        for value in [
-            &mut h.content_type,
-            &mut h.cache_control,
-            &mut h.cdn_cache_control,
-            &mut h.surrogate_control,
-        ] {
-            if let Some(shared) = shared_value(value) {
-                *value = shared;
-            }
-        }
-        let (mut bodies, mut values) = (Vec::with_capacity(3), Vec::with_capacity(6));
-        for rep in [
-            Some(&mut self.identity),
-            self.br.as_mut(),
-            self.gzip.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            bodies.push(&mut rep.body);
-            values.extend(rep.etag.as_mut());
-        }
-        values.extend(h.surrogate_key.as_mut());
-        values.extend(h.cache_tag.as_mut());
-        values.push(&mut h.last_modified);
-        let len = bodies.iter().map(|b| b.len()).sum::<usize>()
-            + values.iter().map(|v| v.len()).sum::<usize>();
-        let mut packed = Vec::with_capacity(len);
-        for body in &bodies {
-            packed.extend_from_slice(body);
-        }
-        for value in &values {
-            packed.extend_from_slice(value.as_bytes());
-        }
-        let packed = Bytes::from(packed);
-        let mut start = 0;
-        let mut next = |len: usize| {
-            start += len;
-            packed.slice(start - len..start)
-        };
-        for body in bodies {
-            *body = next(body.len());
-        }
-        for value in values {
-            *value = HeaderValue::from_maybe_shared(next(value.len()))
-                .expect("the bytes of a valid header value");
-        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -367,15 +318,29 @@ impl CachedPage {
     }
 }
 
+/// The page's own header values, as places in its [`Block`].
+struct OwnHeaders {
+    surrogate_key: Option<Range<usize>>,
+    cache_tag: Option<Range<usize>>,
+    last_modified: Range<usize>,
+}
+
+/// [`PageHeaders`] whose page-specific values still wait for the block.
+struct PendingHeaders {
+    shared: PageHeaders,
+    own: OwnHeaders,
+}
+
 impl PageHeaders {
     fn build(
+        block: &mut Block,
         path: &str,
         content_type: &str,
         policy: &CachePolicy,
         keys: &[String],
         last_modified: DateTime<Utc>,
-    ) -> PageHeaders {
-        let content_type = HeaderValue::from_str(content_type).unwrap_or_else(|_| {
+    ) -> PendingHeaders {
+        let content_type = shared_value(content_type).unwrap_or_else(|| {
             tracing::warn!(path, "page content type is not a valid header value");
             HeaderValue::from_static("application/octet-stream")
         });
@@ -386,48 +351,102 @@ impl PageHeaders {
             "stale-while-revalidate={}, stale-if-error={}",
             policy.stale_while_revalidate, policy.stale_if_error
         );
+        let policy_value = |value: String| shared_value(&value).expect("visible ASCII only");
         let keys = usable_keys(path, keys);
-        PageHeaders {
+        let own = OwnHeaders {
+            surrogate_key: (!keys.is_empty()).then(|| block.push(keys.join(" "))),
+            cache_tag: (!keys.is_empty()).then(|| block.push(keys.join(","))),
+            last_modified: block.push(http_date(last_modified)),
+        };
+        let shared = PageHeaders {
             content_type,
-            cache_control: formatted(format!(
+            cache_control: policy_value(format!(
                 "public, max-age={}, {stale}",
                 policy.browser_max_age
             )),
-            cdn_cache_control: formatted(format!(
+            cdn_cache_control: policy_value(format!(
                 "public, max-age={}, {stale}",
                 policy.edge_max_age
             )),
-            surrogate_control: formatted(format!("max-age={}, {stale}", policy.edge_max_age)),
-            surrogate_key: (!keys.is_empty()).then(|| formatted(keys.join(" "))),
-            cache_tag: (!keys.is_empty()).then(|| formatted(keys.join(","))),
-            last_modified: formatted(http_date(last_modified)),
+            surrogate_control: policy_value(format!("max-age={}, {stale}", policy.edge_max_age)),
+            surrogate_key: None,
+            cache_tag: None,
+            // Replaced in `resolve`.
+            last_modified: HeaderValue::from_static(""),
             content_security_policy: html
                 .then(|| HeaderValue::from_static(CONTENT_SECURITY_POLICY)),
             referrer_policy: html.then(|| HeaderValue::from_static(REFERRER_POLICY)),
+        };
+        PendingHeaders { shared, own }
+    }
+}
+
+impl PendingHeaders {
+    fn resolve(self, block: &Frozen) -> PageHeaders {
+        let PendingHeaders { shared, own } = self;
+        PageHeaders {
+            surrogate_key: own.surrogate_key.map(|r| block.value(r)),
+            cache_tag: own.cache_tag.map(|r| block.value(r)),
+            last_modified: block.value(own.last_modified),
+            ..shared
         }
     }
 }
 
-/// The process-wide `'static` copy of `value`, kept on first sight: values
-/// that depend only on a content type are the same on thousands of pages.
-/// Leaked on purpose, and bounded by [`SHARED_VALUES_MAX`]: past it (or
-/// for a value that is not visible ASCII) `None`, and the page keeps its
-/// own copy.
-fn shared_value(value: &HeaderValue) -> Option<HeaderValue> {
-    static KEPT: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Mutex::default);
-    let text = value.to_str().ok()?;
-    // One set operation per critical section: a poisoned set is consistent.
-    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
-    let value: &'static str = match kept.get(text) {
-        Some(value) => value,
-        None if kept.len() < SHARED_VALUES_MAX => {
-            let leaked: &'static str = Box::leak(text.into());
-            kept.insert(leaked);
-            leaked
+/// Everything specific to one page (bodies, ETags, keys, date) written
+/// into one buffer, then cut into `Bytes` and header values that share its
+/// single allocation: a hit touches one reference count and adjacent
+/// memory instead of a dozen scattered allocations.
+#[derive(Default)]
+struct Block {
+    buf: Vec<u8>,
+}
+
+impl Block {
+    fn push(&mut self, bytes: impl AsRef<[u8]>) -> Range<usize> {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes.as_ref());
+        start..self.buf.len()
+    }
+
+    fn freeze(self) -> Frozen {
+        Frozen(Bytes::from(self.buf))
+    }
+}
+
+struct Frozen(Bytes);
+
+impl Frozen {
+    fn slice(&self, range: Range<usize>) -> Bytes {
+        self.0.slice(range)
+    }
+
+    /// For values built here from numbers and checked keys and tags, which
+    /// are always visible ASCII.
+    fn value(&self, range: Range<usize>) -> HeaderValue {
+        HeaderValue::from_maybe_shared(self.slice(range)).expect("built from visible ASCII only")
+    }
+}
+
+/// A header value many pages carry, as a `'static` one: cloning it for a
+/// response then costs no reference count. `None` if `value` cannot be a
+/// header value. Past [`MAX_SHARED_VALUES`] distinct values, new ones are
+/// allocated per page instead.
+fn shared_value(value: &str) -> Option<HeaderValue> {
+    static SHARED: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    HeaderValue::from_str(value).ok()?;
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    let set = shared.get_or_insert_with(HashSet::new);
+    let kept = match set.get(value) {
+        Some(kept) => *kept,
+        None if set.len() < MAX_SHARED_VALUES => {
+            let kept: &'static str = Box::leak(value.into());
+            set.insert(kept);
+            kept
         }
-        None => return None,
+        None => return HeaderValue::from_str(value).ok(),
     };
-    Some(HeaderValue::from_static(value))
+    Some(HeaderValue::from_static(kept))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -439,20 +458,13 @@ pub fn http_date(at: DateTime<Utc>) -> String {
     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
-/// For values built here from numbers and checked keys, which are always
-/// visible ASCII.
-fn formatted(value: String) -> HeaderValue {
-    HeaderValue::try_from(value).expect("built from visible ASCII only")
-}
-
-/// `"{etag}{suffix}"` if `etag` is a valid opaque tag (RFC 9110 §8.8.3:
-/// visible characters except `"`).
-fn etag_value(etag: &str, suffix: &str) -> Option<HeaderValue> {
-    let valid = !etag.is_empty()
+/// Whether `etag` is a valid opaque tag (RFC 9110 §8.8.3: visible
+/// characters except `"`), so `"{etag}{suffix}"` can be sent.
+fn valid_etag(etag: &str) -> bool {
+    !etag.is_empty()
         && etag
             .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
-    valid.then(|| formatted(format!("\"{etag}{suffix}\"")))
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b))
 }
 
 /// Keys go into space- and comma-separated lists, so a key may only hold
@@ -493,35 +505,4 @@ pub(super) fn builtin_not_found() -> CachedPage {
         },
         seq: 0,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cache::testing::html_page;
-
-    #[test]
-    fn policy_values_are_shared_and_a_page_holds_one_allocation() {
-        let a = CachedPage::from_page(html_page("/a", "<p>A</p>"));
-        let b = CachedPage::from_page(html_page("/b", "<p>B</p>"));
-        let ptr = |v: &HeaderValue| v.as_bytes().as_ptr();
-        assert_eq!(ptr(&a.headers.cache_control), ptr(&b.headers.cache_control));
-        assert_eq!(ptr(&a.headers.content_type), ptr(&b.headers.content_type));
-
-        // Bodies, then ETags, keys and Last-Modified, end to end.
-        let start = a.identity.body.as_ptr() as usize;
-        let last = &a.headers.last_modified;
-        let end = ptr(last) as usize + last.len();
-        let reps = [Some(&a.identity), a.br.as_ref(), a.gzip.as_ref()];
-        let held: usize = reps
-            .iter()
-            .flatten()
-            .map(|r| r.body.len() + r.etag.as_ref().map_or(0, HeaderValue::len))
-            .sum::<usize>()
-            + a.headers.surrogate_key.as_ref().map_or(0, HeaderValue::len)
-            + a.headers.cache_tag.as_ref().map_or(0, HeaderValue::len)
-            + last.len();
-        assert_eq!(end - start, held);
-        assert_eq!(&a.br.as_ref().unwrap().body[..], b"br:<p>A</p>");
-    }
 }

@@ -25,6 +25,12 @@ pub use self::negotiate::negotiate;
 /// The JSON delivery API shares the page rules; it is routed explicitly so
 /// that it wins over the editor API's `/api/v1` scope.
 pub const CONTENT_API_ROUTE: &str = "/api/v1/content/{tail:.*}";
+/// [`CONTENT_API_ROUTE`] as a scope and the resource within: every page
+/// request is tried against this route, and a static prefix is rejected by
+/// one comparison where the whole pattern needs a regex search (and its
+/// allocation). The route label stays the joined pattern.
+const CONTENT_API_PREFIX: &str = "/api/v1/content";
+const CONTENT_API_TAIL: &str = "/{tail:.*}";
 
 const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
 const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
@@ -42,7 +48,7 @@ const GZIP: HeaderValue = HeaderValue::from_static("gzip");
 
 /// Registers the JSON delivery API route. Call before the editor API scope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(CONTENT_API_ROUTE).to(serve));
+    cfg.service(web::scope(CONTENT_API_PREFIX).service(web::resource(CONTENT_API_TAIL).to(serve)));
 }
 
 /// Serves any path from the page cache: GET and HEAD only.

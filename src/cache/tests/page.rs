@@ -92,6 +92,38 @@ fn non_html_pages_get_no_html_policies_and_missing_encodings_fall_back() {
 }
 
 #[test]
+fn pages_share_policy_values_and_keep_their_own_in_one_block() {
+    let a = CachedPage::from_page(html_page("/matches/a", "<p>A</p>"));
+    let b = CachedPage::from_page(html_page("/matches/b", "<p>B</p>"));
+    let at = |v: &actix_web::http::header::HeaderValue| v.as_bytes().as_ptr();
+    let (ha, hb) = (a.headers(), b.headers());
+    for (x, y) in [
+        (&ha.content_type, &hb.content_type),
+        (&ha.cache_control, &hb.cache_control),
+        (&ha.cdn_cache_control, &hb.cdn_cache_control),
+        (&ha.surrogate_control, &hb.surrogate_control),
+    ] {
+        assert_eq!(at(x), at(y), "{x:?} is built once for every page");
+    }
+    // ETags, keys and date of one page lie side by side, its bodies after
+    // them in the same allocation.
+    let (_, br) = a.representation(Encoding::Brotli);
+    let (_, identity) = a.representation(Encoding::Identity);
+    let start = at(identity.etag.as_ref().expect("etag")) as usize;
+    let offset = |ptr: *const u8| (ptr as usize).wrapping_sub(start);
+    for value in [
+        br.etag.as_ref().expect("etag"),
+        ha.surrogate_key.as_ref().expect("keys"),
+        ha.cache_tag.as_ref().expect("tags"),
+        &ha.last_modified,
+    ] {
+        assert!(offset(at(value)) < 256, "{value:?} is not beside the etag");
+    }
+    assert!(offset(identity.body.as_ptr()) < 256);
+    assert!(offset(br.body.as_ptr()) < 4096);
+}
+
+#[test]
 fn values_that_cannot_be_headers_are_replaced_or_left_out() {
     let page = CachedPage::from_page(Page {
         status: 1000,

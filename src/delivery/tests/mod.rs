@@ -213,6 +213,20 @@ async fn json_pages_are_served_on_the_content_api_route() {
     let missing = send(&app, get("/api/v1/content/match/zzz").to_request()).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.header("cache-status"), Some("keel; hit"));
+    // The bare prefix, and a longer segment sharing it, are not the route.
+    for path in ["/api/v1/content", "/api/v1/contents/match/a"] {
+        let other = send(&app, get(path).to_request()).await;
+        assert_eq!(other.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(other.header("cache-status"), Some("keel; hit"), "{path}");
+    }
+}
+
+#[test]
+fn the_content_route_is_its_scope_and_resource_joined() {
+    assert_eq!(
+        format!("{}{}", super::CONTENT_API_PREFIX, super::CONTENT_API_TAIL),
+        super::CONTENT_API_ROUTE
+    );
 }
 
 #[actix_web::test]

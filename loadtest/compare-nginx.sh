@@ -1,0 +1,428 @@
+#!/usr/bin/env bash
+# keel against nginx on cache hits, as an SRE runs it on a fresh Debian machine:
+#
+#   loadtest/compare-nginx.sh [--no-goal] [--rounds N] [--duration 15s] [--rate RPS]
+#
+# Installs what is missing (nginx, libnginx-mod-http-brotli-static, wrk; as
+# root or through `sudo -n`), builds keel and keel-loadtest in release mode,
+# starts keel on the embedded store in a temporary directory, publishes 1,000
+# team pages through the editor API, exports the exact bytes keel serves for
+# each (br, gzip, identity) into an nginx docroot, and starts nginx twice on
+# it (brotli_static + gzip_static, one worker, with and without
+# open_file_cache). Every server runs pinned to CPU 0 (`taskset -c 0`, keel
+# with `--workers 1`), the load generator on CPU 1.
+#
+# Scenarios: hot (one page) and random (the 1,000 pages, uniformly), each
+# with `wrk -t1 -c64 --latency -H 'Accept-Encoding: br'`, the servers in
+# alternation (A B C A B C), medians of the rounds. Then keel-loadtest's
+# open model at a fixed rate (--rate) over the random set against keel and
+# the better nginx. Prints a table and the ratio keel/nginx against the
+# better nginx of each scenario; exits 1 when keel is below 1.0x or its p99
+# is worse (unless --no-goal), 2 when the comparison could not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+goal=1
+rounds=2
+duration=15s
+rate=20000
+pages=1000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-goal) goal=0; shift ;;
+    --rounds) rounds="${2:?--rounds needs a number}"; shift 2 ;;
+    --duration) duration="${2:?--duration needs a time like 15s}"; shift 2 ;;
+    --rate) rate="${2:?--rate needs requests per second}"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$rounds" in ''|*[!0-9]*|0) echo "--rounds must be a positive integer" >&2; exit 2 ;; esac
+case "$rate" in ''|*[!0-9]*|0) echo "--rate must be a positive integer" >&2; exit 2 ;; esac
+
+log() { echo "==> $*" >&2; }
+die() { echo "error: $*" >&2; exit 2; }
+
+# --- packages --------------------------------------------------------------
+brotli_module=/usr/lib/nginx/modules/ngx_http_brotli_static_module.so
+missing=()
+command -v nginx >/dev/null || missing+=(nginx)
+[ -f "$brotli_module" ] || missing+=(libnginx-mod-http-brotli-static)
+command -v wrk >/dev/null || missing+=(wrk)
+command -v curl >/dev/null || missing+=(curl)
+command -v jq >/dev/null || missing+=(jq)
+command -v taskset >/dev/null || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  if [ "$(id -u)" = 0 ]; then as_root=(); else as_root=(sudo -n); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq </dev/null
+  "${as_root[@]}" apt-get install -y -qq "${missing[@]}" </dev/null >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ "$(nproc)" -ge 2 ] || die "needs 2 CPUs: the servers on CPU 0, the load generator on CPU 1"
+
+# --- work directory and cleanup --------------------------------------------
+work=$(mktemp -d "${TMPDIR:-/tmp}/keel-vs-nginx.XXXXXX")
+# nginx's workers may run as another user: they must read the docroot.
+chmod 755 "$work"
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Below Linux's ephemeral range (32768-60999 by default), where the seeding's
+# and wrk's own connections take their ports.
+free_port() {
+  local p
+  while :; do
+    p=$(( 20000 + RANDOM % 12000 ))
+    port_in_use "$p" || { echo "$p"; return; }
+  done
+}
+wait_port() { # pid port
+  for _ in $(seq 1 100); do
+    kill -0 "$1" 2>/dev/null || return 1
+    port_in_use "$2" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- keel ------------------------------------------------------------------
+log "building keel and keel-loadtest (release)"
+cargo build --release --quiet -p keel -p keel-loadtest --bin keel --bin keel-loadtest
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+cp "$target_dir/release/keel" "$target_dir/release/keel-loadtest" "$work/"
+keel="$work/keel"
+export KEEL_DATABASE_URL="sqlite://$work/keel.db"
+export KEEL_CONTENT_TYPES="$repo/content-types"
+export KEEL_LOG="${KEEL_LOG:-warn}"
+"$keel" migrate >/dev/null
+token=$("$keel" token create --name "compare-$$" --role admin)
+
+keel_pid=""
+keel_port=""
+start_keel() { # extra args (e.g. taskset prefix) in "$@"
+  local try
+  for try in 1 2 3 4 5; do
+    keel_port=$(free_port)
+    "$@" "$keel" serve --workers 1 --listen "127.0.0.1:$keel_port" >>"$work/keel.log" 2>&1 &
+    keel_pid=$!
+    pids+=("$keel_pid")
+    # Either it listens or it exits (the port was taken meanwhile).
+    wait_port "$keel_pid" "$keel_port" && break
+    wait "$keel_pid" 2>/dev/null || true
+    [ "$try" = 5 ] && { tail -n 40 "$work/keel.log" >&2; die "keel did not start"; }
+  done
+  for _ in $(seq 1 300); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$keel_port/readyz")" = 200 ] && return 0
+    sleep 0.2
+  done
+  die "keel was not ready within 60 s"
+}
+stop_keel() {
+  kill "$keel_pid"
+  wait "$keel_pid" 2>/dev/null || true
+}
+
+# --- seed: 1,000 published team pages ---------------------------------------
+# Unpinned while seeding: each publish renders and brotli-compresses (q11).
+start_keel
+log "publishing $pages team pages through the editor API"
+seed_started=$(date +%s)
+cat >"$work/seed-one.sh" <<'EOF'
+#!/usr/bin/env bash
+# seed-one.sh BASE_URL TOKEN I: creates and publishes team number I, whose
+# bio is a few KB of markdown that differs from team to team.
+set -euo pipefail
+base=$1 token=$2 i=$3
+cities=(Harbour Northgate Valley Riverside Eastport Highland Westbrook Southend Kingsford Lakeside)
+nicks=(City Rovers Athletic United Town Wanderers Albion Rangers)
+grounds=("Mill Lane" "the Quayside" "Station Road" "Church Meadow" "the Old Showground" "Castle Park")
+colours=("red and white" "blue and gold" "green hoops" "black and amber" "claret and sky blue" "all white")
+city=${cities[$((i % 10))]} nick=${nicks[$((i / 10 % 8))]}
+name="$city $nick $i"
+founded=$((1860 + i % 150))
+ground=${grounds[$((i % 6))]} colour=${colours[$((i / 6 % 6))]}
+bio="## History\n\n$name were founded in $founded by workers from the $city docks, who played their first matches on a field behind ${ground}. The club joined the county league in $((founded + 12)) and turned professional $((i % 40 + 10)) years later, playing in $colour from the first season.\n\n"
+for season in $(seq $((1990 + i % 7)) 3 2024); do
+  bio+="In **$season** the side finished $(( (i * season) % 18 + 1 ))th, scoring $(( (i + season) % 50 + 30 )) goals; the cup run ended in round $(( season % 5 + 1 )) against $([ $((season % 2)) = 0 ] && echo "a top-flight side" || echo "local rivals"), watched by $(( (i * 37 + season) % 20000 + 4000 )) at ${ground}.\n\n"
+done
+bio+="## Ground\n\n- Capacity: $(( i * 97 % 30000 + 5000 ))\n- Record attendance: $(( i * 131 % 40000 + 9000 ))\n- Pitch: $(( 100 + i % 6 )) x $(( 64 + i % 5 )) m\n\n## Honours\n\n1. County Cup ($(( founded + 20 + i % 30 )))\n2. League One runners-up ($(( 1950 + i % 70 )))\n3. Regional Shield ($(( 1960 + i % 60 )))\n\n> “A club is its town on a Saturday afternoon.” — a former captain, $(( 1970 + i % 50 ))\n"
+slug="team-$i"
+body="{\"slug\":\"$slug\",\"data\":{\"name\":\"$name\",\"country\":\"England\",\"founded\":$founded,\"bio\":\"$bio\"}}"
+created=$(curl -sS --fail-with-body -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d "$body" "$base/api/v1/entries/team")
+id=$(printf '%s' "$created" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
+[ -n "$id" ] || { echo "create $slug: $created" >&2; exit 1; }
+curl -sS --fail-with-body -o /dev/null -X POST -H "Authorization: Bearer $token" \
+  "$base/api/v1/entries/team/$id/publish"
+echo "/teams/$slug"
+EOF
+chmod +x "$work/seed-one.sh"
+seq 1 "$pages" | xargs -P 8 -I{} "$work/seed-one.sh" "http://127.0.0.1:$keel_port" "$token" {} \
+  | sort -t- -k2 -n >"$work/paths.txt" || die "seeding failed"
+[ "$(wc -l <"$work/paths.txt")" = "$pages" ] || die "seeded $(wc -l <"$work/paths.txt") of $pages pages"
+log "published $pages pages in $(( $(date +%s) - seed_started )) s"
+hot_path=$(head -n 1 "$work/paths.txt")
+
+# Restart pinned: the measured keel is a node booted on a populated store,
+# warmed by its own boot warm-up (and the export below).
+stop_keel
+start_keel taskset -c 0
+
+# --- export what keel serves into an nginx docroot --------------------------
+# Each page is stored at its exact path (no extension, so no try_files), and
+# its encodings beside it as PATH.br and PATH.gz, as brotli_static and
+# gzip_static look them up.
+log "exporting keel's bytes for nginx"
+docroot="$work/docroot"
+mkdir -p "$docroot"
+export_encoding() { # accept-encoding suffix expected-content-encoding
+  local config="$work/curl-$2.cfg"
+  : >"$config"
+  while read -r path; do
+    mkdir -p "$docroot$(dirname "$path")"
+    printf 'url = "http://127.0.0.1:%s%s"\noutput = "%s%s%s"\n' \
+      "$keel_port" "$path" "$docroot" "$path" "$2" >>"$config"
+  done <"$work/paths.txt"
+  curl -s -H "Accept-Encoding: $1" -K "$config" -w '%{http_code} %header{content-encoding}\n' \
+    >"$work/export-$2.txt"
+  local bad
+  bad=$(grep -cvx "200 $3" "$work/export-$2.txt" || true)
+  [ "$bad" = 0 ] || die "$bad pages were not served as '200 $3' for Accept-Encoding: $1"
+}
+export_encoding identity "" ""
+export_encoding br .br br
+export_encoding gzip .gz gzip
+chmod -R a+rX "$docroot"
+du -sh --apparent-size "$docroot" | sed 's/^/    docroot: /' >&2
+printf '    hot page %s: %s B identity, %s B br, %s B gzip\n' "$hot_path" \
+  "$(stat -c %s "$docroot$hot_path")" "$(stat -c %s "$docroot$hot_path.br")" \
+  "$(stat -c %s "$docroot$hot_path.gz")" >&2
+
+# --- nginx -----------------------------------------------------------------
+start_nginx() { # name open_file_cache-directives
+  local dir="$work/$1" port
+  port=$(free_port)
+  mkdir -p "$dir"
+  local user_line=""
+  # As root, nginx's worker runs as nobody (its group differs by distribution).
+  [ "$(id -u)" = 0 ] && user_line="user nobody $(id -gn nobody);"
+  cat >"$dir/nginx.conf" <<EOF
+load_module $brotli_module;
+$user_line
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # For pages of a few KB, reading into a buffer and one writev costs nginx
+  # less than sendfile (with tcp_nopush, Debian's default: two setsockopt,
+  # writev and sendfile per response): measured 10 against 12 us of CPU per
+  # response, so the reference is nginx at its best.
+  sendfile off;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+  client_body_temp_path $dir/tmp;
+  proxy_temp_path $dir/tmp;
+  fastcgi_temp_path $dir/tmp;
+  uwsgi_temp_path $dir/tmp;
+  scgi_temp_path $dir/tmp;
+  types {}
+  default_type "text/html; charset=utf-8";
+  $2
+  server {
+    listen 127.0.0.1:$port;
+    root $docroot;
+    brotli_static on;
+    gzip_static on;
+    gzip_vary on;
+    location = /readyz { return 200 "ok\n"; }
+  }
+}
+EOF
+  taskset -c 0 "$nginx_bin" -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  wait_port "$pid" "$port" || { cat "$dir/error.log" "$dir/stdout.log" >&2; die "nginx ($1) did not start"; }
+  eval "port_$1=$port pid_$1=$pid"
+}
+start_nginx nginx_ofc "open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s; open_file_cache_min_uses 1; open_file_cache_errors on;"
+start_nginx nginx ""
+port_keel=$keel_port
+pid_keel=$keel_pid
+
+# Both serve the same bytes: check one page of each scenario.
+for path in "$hot_path" "$(tail -n 1 "$work/paths.txt")"; do
+  a=$(curl -s -H 'Accept-Encoding: br' "http://127.0.0.1:$port_keel$path" | cksum)
+  b=$(curl -s -H 'Accept-Encoding: br' "http://127.0.0.1:$port_nginx_ofc$path" | cksum)
+  [ "$a" = "$b" ] || die "nginx and keel send different bytes for $path"
+  [ "$(curl -s -o /dev/null -w '%header{content-encoding}' -H 'Accept-Encoding: br' \
+    "http://127.0.0.1:$port_nginx$path")" = br ] || die "nginx did not send $path.br"
+done
+
+# --- wrk -------------------------------------------------------------------
+cat >"$work/random.lua" <<EOF
+-- Uniformly random over the listed paths; requests built once per thread.
+local requests = {}
+function init(args)
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  for path in io.lines("$work/paths.txt") do
+    requests[#requests + 1] = wrk.format("GET", path, { ["Accept-Encoding"] = "br" })
+  end
+end
+function request()
+  return requests[math.random(#requests)]
+end
+EOF
+servers=(keel nginx_ofc nginx)
+declare -A label=([keel]="keel (--workers 1)" [nginx_ofc]="nginx, open_file_cache on" [nginx]="nginx, open_file_cache off")
+
+# wrk's latency in ms from "99%    1.23ms".
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    printf "%.3f", n }'
+}
+# CPU time (user + system, clock ticks) of a server: the process and its
+# children (nginx's worker). Per response, it is what the server costs
+# whatever else the machine runs, which req/s on a shared machine is not.
+server_ticks() { # pid
+  local pids=("$1")
+  mapfile -t -O 1 pids < <(cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '$4 == p { print $1 }')
+  local p total=0 u s
+  for p in "${pids[@]}"; do
+    read -r u s < <(awk '{ print $14, $15 }' "/proc/$p/stat" 2>/dev/null || echo 0 0)
+    total=$(( total + u + s ))
+  done
+  echo "$total"
+}
+run_wrk() { # server scenario round
+  local port_var="port_$1" pid_var="pid_$1" out="$work/wrk-$1-$2-$3.txt" args=()
+  if [ "$2" = hot ]; then args=("http://127.0.0.1:${!port_var}$hot_path")
+  else args=(-s "$work/random.lua" "http://127.0.0.1:${!port_var}/"); fi
+  taskset -c 1 wrk -t1 -c64 -d2s -H 'Accept-Encoding: br' "${args[@]}" >/dev/null
+  local ticks0 ticks1
+  ticks0=$(server_ticks "${!pid_var}")
+  taskset -c 1 wrk -t1 -c64 -d"$duration" --latency -H 'Accept-Encoding: br' "${args[@]}" >"$out"
+  ticks1=$(server_ticks "${!pid_var}")
+  local rps p99 errors requests cpu
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  requests=$(awk '/requests in/ { print $1 }' "$out")
+  cpu=$(awk -v t=$(( ticks1 - ticks0 )) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+  errors=$(grep 'Non-2xx' "$out" || true)
+  [ -z "$errors" ] || die "wrk got responses other than 200 from $1 ($2): $errors"
+  errors=$(grep 'Socket errors' "$out" || true)
+  [ -z "$errors" ] || echo "    warning: $1 ($2): $errors" >&2
+  echo "$rps $p99 $cpu" >>"$work/results-$1-$2"
+  printf '    round %s %-6s %-28s %10.0f req/s  p99 %6.2f ms  %6.2f us CPU/response\n' \
+    "$3" "$2" "${label[$1]}" "$rps" "$p99" "$cpu" >&2
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+log "wrk: ${#servers[@]} servers x 2 scenarios x $rounds rounds of $duration, alternating"
+for round in $(seq 1 "$rounds"); do
+  for scenario in hot random; do
+    for server in "${servers[@]}"; do
+      run_wrk "$server" "$scenario" "$round"
+    done
+  done
+done
+
+declare -A rps p99 cpu
+for scenario in hot random; do
+  for server in "${servers[@]}"; do
+    rps[$server-$scenario]=$(cut -d' ' -f1 "$work/results-$server-$scenario" | median)
+    p99[$server-$scenario]=$(cut -d' ' -f2 "$work/results-$server-$scenario" | median)
+    cpu[$server-$scenario]=$(cut -d' ' -f3 "$work/results-$server-$scenario" | median)
+  done
+done
+# The reference is the better nginx of each scenario (more req/s).
+declare -A best
+for scenario in hot random; do
+  best[$scenario]=$(awk -v a="${rps[nginx_ofc-$scenario]}" -v b="${rps[nginx-$scenario]}" \
+    'BEGIN { print (a >= b) ? "nginx_ofc" : "nginx" }')
+done
+
+# --- keel-loadtest: open model at a fixed rate ------------------------------
+log "keel-loadtest: ${rate} req/s for $duration over the $pages pages, uniform, br"
+declare -A open_p50 open_p99 open_max open_rps open_err
+open_model() { # server
+  local port_var="port_$1" out="$work/open-$1"
+  # Exit 1 only means a goal of its own was missed (nginx has no /metrics).
+  taskset -c 1 "$work/keel-loadtest" --target "http://127.0.0.1:${!port_var}" \
+    --paths "$work/paths.txt" --no-prewarm --zipf-s 0 --unknown-share 0 \
+    --conditional-share 0 --encodings br=1 --profile "steady=${rate}rps:$duration" \
+    --out "$out" >"$out.log" 2>&1 || [ $? = 1 ] || { cat "$out.log" >&2; die "keel-loadtest failed against $1"; }
+  local phase='.phases[] | select(.name == "steady")'
+  open_rps[$1]=$(jq "$phase | .achieved_rps" "$out/report.json")
+  open_p50[$1]=$(jq "$phase | .latency_ms.p50" "$out/report.json")
+  open_p99[$1]=$(jq "$phase | .latency_ms.p99" "$out/report.json")
+  open_max[$1]=$(jq "$phase | .latency_ms.max" "$out/report.json")
+  open_err[$1]=$(jq "$phase | .error_count" "$out/report.json")
+}
+open_model keel
+open_model "${best[random]}"
+
+# --- report ----------------------------------------------------------------
+echo
+echo "keel vs nginx on cache hits: servers on CPU 0 (one worker), wrk -t1 -c64 -d$duration on CPU 1,"
+echo "Accept-Encoding: br, medians of $rounds alternating rounds; $pages team pages, hot = $hot_path"
+echo
+printf '| %-30s | %10s | %10s | %10s | %12s | %13s | %13s |\n' server "hot req/s" "hot p99 ms" \
+  "hot CPU us" "random req/s" "random p99 ms" "random CPU us"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..32})" "-----------:" "-----------:" \
+  "-----------:" "-------------:" "--------------:" "--------------:"
+for server in "${servers[@]}"; do
+  printf '| %-30s | %10.0f | %10.2f | %10.2f | %12.0f | %13.2f | %13.2f |\n' "${label[$server]}" \
+    "${rps[$server-hot]}" "${p99[$server-hot]}" "${cpu[$server-hot]}" \
+    "${rps[$server-random]}" "${p99[$server-random]}" "${cpu[$server-random]}"
+done
+echo
+echo "CPU us: the server's CPU time (user + system, its workers included) per response."
+failed=0
+ratio_line=""
+for scenario in hot random; do
+  ref=${best[$scenario]}
+  ratio=$(awk -v k="${rps[keel-$scenario]}" -v n="${rps[$ref-$scenario]}" 'BEGIN { printf "%.3f", k / n }')
+  p99_ok=$(awk -v k="${p99[keel-$scenario]}" -v n="${p99[$ref-$scenario]}" 'BEGIN { print (k <= n) ? 1 : 0 }')
+  rps_ok=$(awk -v r="$ratio" 'BEGIN { print (r >= 1.0) ? 1 : 0 }')
+  verdict=ok
+  if [ "$rps_ok" != 1 ] || [ "$p99_ok" != 1 ]; then verdict=MISS; failed=1; fi
+  ratio_line+=$(printf '%s: keel/%s = %sx req/s, p99 %.2f vs %.2f ms [%s]\n' \
+    "$scenario" "${label[$ref]}" "$ratio" "${p99[keel-$scenario]}" "${p99[$ref-$scenario]}" "$verdict")
+  ratio_line+=$'\n'
+done
+echo
+printf '%s' "$ratio_line"
+echo
+echo "Open model (keel-loadtest, ${rate} req/s offered for $duration, uniform over $pages pages, latency from the intended send time):"
+for server in keel "${best[random]}"; do
+  printf '  %-30s achieved %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  max %7.2f ms  errors %s\n' \
+    "${label[$server]}" "${open_rps[$server]}" "${open_p50[$server]}" "${open_p99[$server]}" \
+    "${open_max[$server]}" "${open_err[$server]}"
+done
+
+if [ "$goal" = 1 ] && [ "$failed" = 1 ]; then
+  echo "goal missed: keel must reach at least nginx's req/s with a p99 no worse (--no-goal to only report)" >&2
+  exit 1
+fi
