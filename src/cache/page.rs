@@ -131,7 +131,17 @@ impl CachedPage {
         });
         // The small values first, side by side, then the bodies: a hit
         // writes every header of a page from a few adjacent cache lines.
-        let mut block = Block::default();
+        // Sized up front: a buffer grown by doubling would keep up to half
+        // its size spare for the page's whole life in the cache.
+        let keys: usize = page.surrogate_keys.iter().map(|k| k.len() + 1).sum();
+        let mut block = Block::with_capacity(
+            page.identity.len()
+                + page.br.len()
+                + page.gzip.len()
+                + 3 * (page.etag.len() + 5)
+                + 2 * keys
+                + HTTP_DATE_LEN,
+        );
         let valid_etag = valid_etag(&page.etag);
         if !valid_etag {
             tracing::warn!(path = %page.path, "page etag is not a valid entity tag; sent without one");
@@ -397,19 +407,32 @@ impl PendingHeaders {
 /// into one buffer, then cut into `Bytes` and header values that share its
 /// single allocation: a hit touches one reference count and adjacent
 /// memory instead of a dozen scattered allocations.
-#[derive(Default)]
+/// `Sun, 01 Mar 2026 12:30:00 GMT`.
+const HTTP_DATE_LEN: usize = 29;
+
 struct Block {
     buf: Vec<u8>,
 }
 
 impl Block {
+    fn with_capacity(capacity: usize) -> Block {
+        Block {
+            buf: Vec::with_capacity(capacity),
+        }
+    }
+
     fn push(&mut self, bytes: impl AsRef<[u8]>) -> Range<usize> {
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes.as_ref());
         start..self.buf.len()
     }
 
-    fn freeze(self) -> Frozen {
+    fn freeze(mut self) -> Frozen {
+        // Only if the estimate was off (keys dropped as unusable): exact is
+        // what the cache's memory budget counts.
+        if self.buf.capacity() - self.buf.len() > 64 {
+            self.buf.shrink_to_fit();
+        }
         Frozen(Bytes::from(self.buf))
     }
 }
