@@ -33,6 +33,10 @@ pub struct ServeConfig {
     pub warm_share: f64,
     /// The CDN in front, to warm pre-warmed pages through; `None`: no edge.
     pub edge_url: Option<url::Url>,
+    /// How long an idle keep-alive connection is kept open.
+    pub keep_alive: Duration,
+    /// How long a client may take to send a request head.
+    pub request_timeout: Duration,
 }
 
 impl ServeConfig {
@@ -51,6 +55,8 @@ impl ServeConfig {
             prewarm_every: Duration::from_secs(30),
             warm_share: 0.5,
             edge_url: None,
+            keep_alive: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`content_types`]: schemas, checks, entry validation, listing queries.
 //! - [`store`]: the single source of truth (SQLite or PostgreSQL).
 //! - [`events`]: follows the store's event log into this node's cache.
+//! - [`front`]: the HTTP/1.1 front: answers page reads from the cache on
+//!   keel's own connection loop, hands everything else to actix-web.
 //! - [`prewarm`]: loads and pins pages before their readers arrive (windows
 //!   around kick-off, the boot warm-up, warm-up through the CDN).
 //! - [`metrics`]: every Prometheus metric, by its contract name.
@@ -27,6 +29,7 @@ pub mod delivery;
 pub mod editor;
 pub mod error;
 pub mod events;
+pub mod front;
 pub mod health;
 pub mod metrics;
 pub mod prewarm;

@@ -48,6 +48,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 prewarm_every: serve.prewarm_every,
                 warm_share: serve.warm_share,
                 edge_url: serve.edge_url,
+                keep_alive: serve.keep_alive,
+                request_timeout: serve.request_timeout,
                 ..ServeConfig::new(global.database_url()?, global.content_types.clone())
             };
             let server = Server::build(config).await?;

@@ -243,7 +243,8 @@ impl PageSeries {
         }
     }
 
-    fn observe(&self, status: u16, seconds: f64, requests: &IntCounterVec) {
+    /// Counts and times one page response.
+    pub fn observe(&self, status: u16, seconds: f64, requests: &IntCounterVec) {
         match status {
             200 => self.ok.inc(),
             304 => self.not_modified.inc(),

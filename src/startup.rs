@@ -7,10 +7,19 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::{Server as ActixServer, ServerHandle};
+use std::rc::Rc;
+
+use actix_http::HttpService;
+use actix_service::{
+    IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_factory, fn_service,
+    map_config,
+};
+use actix_web::dev::{AppConfig, Server as ActixServer, ServerHandle};
+use actix_web::http::KeepAlive;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
+use futures_util::FutureExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -22,6 +31,7 @@ use crate::content_types::ContentTypes;
 use crate::delivery;
 use crate::editor::{Editor, scheduler};
 use crate::events::{self, CommitSignal, Follower, Wakeup};
+use crate::front::{self, Front};
 use crate::health;
 use crate::metrics::{self, Metrics};
 use crate::prewarm::edge::EdgeWarmer;
@@ -168,11 +178,18 @@ impl Server {
         });
         let auth = web::Data::new(Authenticator::new(store));
         let editor_data = web::Data::new(editor.clone());
+        let timeouts = front::Timeouts {
+            keep_alive: config.keep_alive,
+            head: config.request_timeout,
+        };
+        let front = Arc::new(Front::new(cache.clone(), metrics.clone(), timeouts));
         let metrics = web::Data::from(metrics);
         let cache_data = web::Data::from(cache.clone());
         let prewarm_data = web::Data::from(prewarmer.clone());
         let max_body = config.max_body_bytes;
-        let server = HttpServer::new(move || {
+        // Runs once per worker, on the worker's thread: the app and its
+        // HTTP/1 service are per worker, everything they share is built above.
+        let app = move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(auth.clone())
@@ -188,11 +205,49 @@ impl Server {
                 .configure(delivery::routes)
                 .service(api::scope(max_body))
                 .default_service(web::to(delivery::serve))
-        })
-        .workers(config.workers)
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        };
+        let mut builder = actix_server::Server::build();
+        let graceful = builder.graceful_shutdown_signal();
+        let connections = front.clone();
+        builder = builder.workers(config.workers).disable_signals().listen(
+            "keel",
+            listener,
+            move || {
+                // Nothing reads the app's host or address (no URL is built
+                // from them), so the defaults stand in for actix-web's.
+                let app = map_config(
+                    app()
+                        .into_factory()
+                        .map_err(|err: actix_web::Error| err.error_response()),
+                    |()| AppConfig::default(),
+                );
+                let http1 = HttpService::build()
+                    .keep_alive(KeepAlive::from(timeouts.keep_alive))
+                    .client_request_timeout(timeouts.head)
+                    .h1(app);
+                let front = connections.clone();
+                fn_factory(move || {
+                    let http1 = http1.new_service(());
+                    let front = front.clone();
+                    async move {
+                        let http1 = Rc::new(http1.await?);
+                        let fallback: front::Fallback = Rc::new(move |io, peer| {
+                            let dispatch = http1.call((io, peer));
+                            Box::pin(async move {
+                                if let Err(e) = dispatch.await {
+                                    tracing::debug!(error = %e, "connection ended with an error");
+                                }
+                            })
+                        });
+                        let worker = Rc::new(front::Worker::new(front, fallback));
+                        Ok::<_, ()>(fn_service(move |stream| {
+                            front::serve_connection(worker.clone(), stream).map(Ok::<_, ()>)
+                        }))
+                    }
+                })
+            },
+        )?;
+        let server = builder.run();
         tracing::info!(addr = %config.listen.ip(), port, "listening");
 
         let (shutdown, rx) = watch::channel(false);
@@ -203,7 +258,17 @@ impl Server {
             clippy::cast_precision_loss
         )]
         let warm_budget = (config.cache_bytes as f64 * config.warm_share) as u64;
+        let mut stopped = rx.clone();
         let tasks = vec![
+            (
+                "graceful-stop",
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = graceful.notified() => front.stop(),
+                        _ = stopped.wait_for(|stop| *stop) => {}
+                    }
+                }),
+            ),
             (
                 "prewarm",
                 tokio::spawn(prewarm::run(

@@ -60,6 +60,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (migrates the database first).
@@ -121,6 +123,13 @@ pub struct ServeArgs {
     /// How often the event log is read without a notification, e.g. `5s`.
     #[arg(long, env = "KEEL_EVENT_POLL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub event_poll: std::time::Duration,
+    /// How long an idle keep-alive connection is kept open, e.g. `5s`. Behind
+    /// a CDN or load balancer, set it above their idle timeout to the origin.
+    #[arg(long, env = "KEEL_KEEP_ALIVE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub keep_alive: std::time::Duration,
+    /// How long a client may take to send a request head, e.g. `5s`.
+    #[arg(long, env = "KEEL_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
     /// How often pre-warm windows are re-checked, e.g. `30s`.
     #[arg(long, env = "KEEL_PREWARM_EVERY", default_value = "30s", value_parser = humantime::parse_duration)]
     pub prewarm_every: std::time::Duration,

@@ -5,25 +5,27 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use actix_web::http::header::{HeaderMap, HeaderValue, HttpDate, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+use actix_web::http::header::{HeaderValue, HttpDate, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+
+use super::RequestHeaders;
 
 /// True when the client's copy is current and a 304 should be sent.
 /// `etag` is the selected representation's quoted tag; `last_modified` its
 /// Unix seconds and `last_modified_value` the header we send for it.
-pub fn not_modified(
-    headers: &HeaderMap,
+pub fn not_modified<H: RequestHeaders + ?Sized>(
+    headers: &H,
     etag: Option<&HeaderValue>,
     last_modified: i64,
     last_modified_value: &HeaderValue,
 ) -> bool {
-    let mut tags = headers.get_all(IF_NONE_MATCH).peekable();
+    let mut tags = headers.field_values(&IF_NONE_MATCH).peekable();
     if tags.peek().is_some() {
         // §13.2.2: when If-None-Match is present, If-Modified-Since is not
         // evaluated; ETags are the more precise validator.
         let etag = etag.map(HeaderValue::as_bytes);
-        return tags.any(|value| none_match_fails(value.as_bytes(), etag));
+        return tags.any(|value| none_match_fails(value, etag));
     }
-    match headers.get(IF_MODIFIED_SINCE) {
+    match headers.field_values(&IF_MODIFIED_SINCE).next() {
         Some(since) => unmodified_since(since, last_modified, last_modified_value),
         None => false,
     }
@@ -72,13 +74,16 @@ fn skip_separators(s: &[u8]) -> &[u8] {
 
 /// If-Modified-Since holds when the page changed no later than the given
 /// date. An invalid date is ignored (§13.1.3), which means "send the page".
-fn unmodified_since(since: &HeaderValue, last_modified: i64, ours: &HeaderValue) -> bool {
+fn unmodified_since(since: &[u8], last_modified: i64, ours: &HeaderValue) -> bool {
     // Browsers echo our Last-Modified back verbatim: compare bytes before
     // paying for a date parse.
-    if since.as_bytes() == ours.as_bytes() {
+    if since == ours.as_bytes() {
         return true;
     }
-    let Some(date) = since.to_str().ok().and_then(|s| s.parse::<HttpDate>().ok()) else {
+    let Some(date) = std::str::from_utf8(since)
+        .ok()
+        .and_then(|s| s.parse::<HttpDate>().ok())
+    else {
         return false;
     };
     match SystemTime::from(date).duration_since(UNIX_EPOCH) {
@@ -90,7 +95,7 @@ fn unmodified_since(since: &HeaderValue, last_modified: i64, ours: &HeaderValue)
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::HeaderName;
+    use actix_web::http::header::{HeaderMap, HeaderName};
 
     use super::*;
 

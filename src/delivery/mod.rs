@@ -38,9 +38,10 @@ const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
 
 // Constant header values. `from_static` is const, so each use is a plain
 // copy of a static slice: nothing is parsed or allocated per request.
-const CACHE_STATUS_HIT: HeaderValue = HeaderValue::from_static("keel; hit");
-const CACHE_STATUS_STALE: HeaderValue = HeaderValue::from_static("keel; hit; fwd=stale");
-const CACHE_STATUS_FETCHED: HeaderValue = HeaderValue::from_static("keel; fwd=miss; stored");
+pub(crate) const CACHE_STATUS_HIT: HeaderValue = HeaderValue::from_static("keel; hit");
+pub(crate) const CACHE_STATUS_STALE: HeaderValue = HeaderValue::from_static("keel; hit; fwd=stale");
+pub(crate) const CACHE_STATUS_FETCHED: HeaderValue =
+    HeaderValue::from_static("keel; fwd=miss; stored");
 const VARY_ACCEPT_ENCODING: HeaderValue = HeaderValue::from_static("accept-encoding");
 const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 const BR: HeaderValue = HeaderValue::from_static("br");
@@ -49,6 +50,21 @@ const GZIP: HeaderValue = HeaderValue::from_static("gzip");
 /// Registers the JSON delivery API route. Call before the editor API scope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope(CONTENT_API_PREFIX).service(web::resource(CONTENT_API_TAIL).to(serve)));
+}
+
+/// The request header fields a page response depends on (Accept-Encoding,
+/// If-None-Match, If-Modified-Since), read from actix's map on the framework
+/// path and from the parsed head on keel's own HTTP/1.1 front
+/// ([`crate::front`]), so both answer by the same rules.
+pub trait RequestHeaders {
+    /// Every line of the field `name`, in the order received.
+    fn field_values<'a>(&'a self, name: &HeaderName) -> impl Iterator<Item = &'a [u8]>;
+}
+
+impl RequestHeaders for HeaderMap {
+    fn field_values<'a>(&'a self, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+        self.get_all(name).map(HeaderValue::as_bytes)
+    }
 }
 
 /// Serves any path from the page cache: GET and HEAD only.
@@ -66,9 +82,19 @@ pub async fn serve(req: HttpRequest, cache: web::Data<PageCache>) -> HttpRespons
     }
 }
 
-/// The response for `page` given the request headers. For HEAD the body is
-/// still attached: actix-http sends its length and drops the bytes.
-pub fn respond(headers: &HeaderMap, page: &CachedPage, cache_status: HeaderValue) -> HttpResponse {
+/// What to send for one page request: decided once by [`reply`], written
+/// by either front.
+pub struct Reply<'p> {
+    /// The page's own status, or 304 when the client's copy is current.
+    pub status: StatusCode,
+    pub encoding: Encoding,
+    pub rep: &'p Representation,
+    pub headers: &'p PageHeaders,
+}
+
+/// Chooses the representation of `page` and whether the client's copy is
+/// current.
+pub fn reply<'p, H: RequestHeaders + ?Sized>(headers: &H, page: &'p CachedPage) -> Reply<'p> {
     let (encoding, rep) = page.representation(negotiate(headers, page));
     let h = page.headers();
     // Validators describe the current representation of the resource, which
@@ -80,74 +106,92 @@ pub fn respond(headers: &HeaderMap, page: &CachedPage, cache_status: HeaderValue
             page.last_modified(),
             &h.last_modified,
         );
-    if fresh {
-        not_modified_response(rep, h, cache_status)
+    Reply {
+        status: if fresh {
+            StatusCode::NOT_MODIFIED
+        } else {
+            page.status()
+        },
+        encoding,
+        rep,
+        headers: h,
+    }
+}
+
+impl Reply<'_> {
+    /// Calls `f` with every header field of the response but the framing
+    /// ones (Content-Length, Date, Connection), in the order sent: one list
+    /// for both fronts. A 304 carries the validators and cache policy only
+    /// (RFC 9110 §15.4.5).
+    pub fn for_each_header(
+        &self,
+        cache_status: &HeaderValue,
+        mut f: impl FnMut(&HeaderName, &HeaderValue),
+    ) {
+        let h = self.headers;
+        if self.status == StatusCode::NOT_MODIFIED {
+            if let Some(etag) = &self.rep.etag {
+                f(&ETAG, etag);
+            }
+            f(&CACHE_CONTROL, &h.cache_control);
+            f(&CDN_CACHE_CONTROL, &h.cdn_cache_control);
+            f(&SURROGATE_CONTROL, &h.surrogate_control);
+            f(&LAST_MODIFIED, &h.last_modified);
+            f(&VARY, &VARY_ACCEPT_ENCODING);
+            f(&CACHE_STATUS, cache_status);
+            return;
+        }
+        f(&CONTENT_TYPE, &h.content_type);
+        f(&CACHE_CONTROL, &h.cache_control);
+        f(&CDN_CACHE_CONTROL, &h.cdn_cache_control);
+        f(&SURROGATE_CONTROL, &h.surrogate_control);
+        if let Some(keys) = &h.surrogate_key {
+            f(&SURROGATE_KEY, keys);
+        }
+        if let Some(tags) = &h.cache_tag {
+            f(&CACHE_TAG, tags);
+        }
+        f(&LAST_MODIFIED, &h.last_modified);
+        if let Some(etag) = &self.rep.etag {
+            f(&ETAG, etag);
+        }
+        match self.encoding {
+            Encoding::Brotli => f(&CONTENT_ENCODING, &BR),
+            Encoding::Gzip => f(&CONTENT_ENCODING, &GZIP),
+            Encoding::Identity => {}
+        }
+        f(&VARY, &VARY_ACCEPT_ENCODING);
+        f(&X_CONTENT_TYPE_OPTIONS, &NOSNIFF);
+        if let Some(csp) = &h.content_security_policy {
+            f(&CONTENT_SECURITY_POLICY, csp);
+        }
+        if let Some(policy) = &h.referrer_policy {
+            f(&REFERRER_POLICY, policy);
+        }
+        f(&CACHE_STATUS, cache_status);
+    }
+}
+
+/// The response for `page` given the request headers. For HEAD the body is
+/// still attached: actix-http sends its length and drops the bytes.
+pub fn respond<H: RequestHeaders + ?Sized>(
+    headers: &H,
+    page: &CachedPage,
+    cache_status: HeaderValue,
+) -> HttpResponse {
+    let reply = reply(headers, page);
+    let mut res = if reply.status == StatusCode::NOT_MODIFIED {
+        HttpResponse::new(StatusCode::NOT_MODIFIED)
     } else {
-        full_response(page.status(), encoding, rep, h, cache_status)
-    }
-}
-
-// Both builders `append` to the response's map: it comes cleared from
-// actix's pool, so no duplicate can exist, and `append` skips building the
-// `Removed` that `insert` returns (a third of the cost of each header).
-
-fn not_modified_response(
-    rep: &Representation,
-    h: &PageHeaders,
-    cache_status: HeaderValue,
-) -> HttpResponse {
-    let mut res = HttpResponse::new(StatusCode::NOT_MODIFIED);
+        // A `Bytes` clone: a reference count, not a copy of the page.
+        HttpResponse::with_body(reply.status, reply.rep.body.clone()).map_into_boxed_body()
+    };
     let out = res.headers_mut();
-    if let Some(etag) = &rep.etag {
-        out.append(ETAG, etag.clone());
-    }
-    out.append(CACHE_CONTROL, h.cache_control.clone());
-    out.append(CDN_CACHE_CONTROL, h.cdn_cache_control.clone());
-    out.append(SURROGATE_CONTROL, h.surrogate_control.clone());
-    out.append(LAST_MODIFIED, h.last_modified.clone());
-    out.append(VARY, VARY_ACCEPT_ENCODING);
-    out.append(CACHE_STATUS, cache_status);
-    res
-}
-
-fn full_response(
-    status: StatusCode,
-    encoding: Encoding,
-    rep: &Representation,
-    h: &PageHeaders,
-    cache_status: HeaderValue,
-) -> HttpResponse {
-    // A `Bytes` clone: a reference count, not a copy of the page.
-    let mut res = HttpResponse::with_body(status, rep.body.clone()).map_into_boxed_body();
-    let out = res.headers_mut();
-    out.append(CONTENT_TYPE, h.content_type.clone());
-    out.append(CACHE_CONTROL, h.cache_control.clone());
-    out.append(CDN_CACHE_CONTROL, h.cdn_cache_control.clone());
-    out.append(SURROGATE_CONTROL, h.surrogate_control.clone());
-    if let Some(keys) = &h.surrogate_key {
-        out.append(SURROGATE_KEY, keys.clone());
-    }
-    if let Some(tags) = &h.cache_tag {
-        out.append(CACHE_TAG, tags.clone());
-    }
-    out.append(LAST_MODIFIED, h.last_modified.clone());
-    if let Some(etag) = &rep.etag {
-        out.append(ETAG, etag.clone());
-    }
-    match encoding {
-        Encoding::Brotli => out.append(CONTENT_ENCODING, BR),
-        Encoding::Gzip => out.append(CONTENT_ENCODING, GZIP),
-        Encoding::Identity => {}
-    }
-    out.append(VARY, VARY_ACCEPT_ENCODING);
-    out.append(X_CONTENT_TYPE_OPTIONS, NOSNIFF);
-    if let Some(csp) = &h.content_security_policy {
-        out.append(CONTENT_SECURITY_POLICY, csp.clone());
-    }
-    if let Some(policy) = &h.referrer_policy {
-        out.append(REFERRER_POLICY, policy.clone());
-    }
-    out.append(CACHE_STATUS, cache_status);
+    // `append`: the map comes cleared from actix's pool, so no duplicate can
+    // exist, and `append` skips building the `Removed` that `insert` returns.
+    reply.for_each_header(&cache_status, |name, value| {
+        out.append(name.clone(), value.clone());
+    });
     res
 }
 
@@ -159,6 +203,9 @@ fn method_not_allowed() -> HttpResponse {
         .body("method not allowed\n")
 }
 
+/// The body of the 503 for a miss the store could not answer.
+pub const UNAVAILABLE_BODY: &str = "temporarily unavailable, retry shortly\n";
+
 /// A miss the store could not answer. Short retry hint, never stored by a
 /// cache: the edge keeps serving its stale copy (stale-if-error) instead.
 fn unavailable() -> HttpResponse {
@@ -166,5 +213,5 @@ fn unavailable() -> HttpResponse {
         .insert_header((RETRY_AFTER, "5"))
         .insert_header((CACHE_CONTROL, "no-store"))
         .content_type(mime::TEXT_PLAIN_UTF_8)
-        .body("temporarily unavailable, retry shortly\n")
+        .body(UNAVAILABLE_BODY)
 }

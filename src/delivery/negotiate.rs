@@ -2,8 +2,9 @@
 //! is stored in. Runs on every request, so it scans the header bytes in place
 //! and never allocates.
 
-use actix_web::http::header::{ACCEPT_ENCODING, HeaderMap};
+use actix_web::http::header::ACCEPT_ENCODING;
 
+use super::RequestHeaders;
 use crate::cache::{CachedPage, Encoding};
 
 /// A q-value in thousandths: RFC 9110 §12.4.2 allows three decimals, so
@@ -28,8 +29,8 @@ struct Preferences {
 }
 
 /// Picks the representation of `page` to send for these request headers.
-pub fn negotiate(headers: &HeaderMap, page: &CachedPage) -> Encoding {
-    let mut values = headers.get_all(ACCEPT_ENCODING).peekable();
+pub fn negotiate<H: RequestHeaders + ?Sized>(headers: &H, page: &CachedPage) -> Encoding {
+    let mut values = headers.field_values(&ACCEPT_ENCODING).peekable();
     // No field: any coding is acceptable, but identity is what every
     // client (and every tool a human points at us) can read.
     if values.peek().is_none() {
@@ -37,7 +38,7 @@ pub fn negotiate(headers: &HeaderMap, page: &CachedPage) -> Encoding {
     }
     let mut prefs = Preferences::default();
     for value in values {
-        prefs.add(value.as_bytes());
+        prefs.add(value);
     }
     prefs.choose(page.has(Encoding::Brotli), page.has(Encoding::Gzip))
 }

@@ -351,26 +351,13 @@ async fn after_warm_up_readers_cost_no_database_queries() {
     let token = app.token("desk", Role::Editor).await;
     let mut paths = Vec::new();
     for i in 0..100 {
-        let r = app
-            .api(reqwest::Method::POST, "/api/v1/entries/team", &token)
-            .json(&json!({"slug": format!("team-{i}"), "data": {"name": format!("Team {i}")}}))
-            .send()
-            .await
-            .unwrap();
-        let id = r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let p = app
-            .api(
-                reqwest::Method::POST,
-                &format!("/api/v1/entries/team/{id}/publish"),
-                &token,
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(p.status(), 200);
+        app.publish_new(
+            &token,
+            "team",
+            &format!("team-{i}"),
+            json!({"name": format!("Team {i}")}),
+        )
+        .await;
         paths.push(format!("/teams/team-{i}"));
         paths.push(format!("/api/v1/content/team/team-{i}"));
     }

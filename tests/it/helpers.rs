@@ -243,6 +243,41 @@ impl TestApp {
         self.get("/metrics").await.text().await.expect("metrics")
     }
 
+    /// Creates an entry of type `ty` through the editor API and publishes
+    /// it; returns its id.
+    pub async fn publish_new(
+        &self,
+        token: &str,
+        ty: &str,
+        slug: &str,
+        data: serde_json::Value,
+    ) -> String {
+        let created = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/entries/{ty}"),
+                token,
+            )
+            .json(&serde_json::json!({"slug": slug, "data": data}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(created.status(), 201, "create {ty} {slug}");
+        let body: serde_json::Value = created.json().await.expect("json");
+        let id = body["id"].as_str().expect("id").to_owned();
+        let published = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/api/v1/entries/{ty}/{id}/publish"),
+                token,
+            )
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(published.status(), 200, "publish {ty} {slug}");
+        id
+    }
+
     /// A request to the API with a bearer token.
     pub fn api(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client

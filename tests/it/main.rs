@@ -6,6 +6,7 @@ mod cli;
 mod delivery;
 mod failover;
 mod follower;
+mod front;
 mod helpers;
 mod prewarm;
 mod server;
