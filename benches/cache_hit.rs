@@ -1,12 +1,17 @@
 //! The cache-hit request path in process, for a realistic 40 KB match page:
-//! `service/*` goes through actix's service stack (routing, extraction,
-//! handler) with `init_service`/`call_service`; `direct/*` calls the cache
-//! lookup and response builder alone. Neither includes the socket or the
-//! HTTP/1 codec, which wrk measures.
+//! `front/*` is what serves readers, keel's HTTP/1.1 front from the raw
+//! request bytes to the response bytes (parse, lookup, negotiation,
+//! headers, body, metrics); `service/*` goes through actix's service stack
+//! (routing, extraction, handler) with `init_service`/`call_service`, the
+//! path of requests the front hands over; `direct/*` calls the cache lookup
+//! and response builder alone. None includes the socket, which wrk measures.
 //!
 //! Run: `cargo bench --bench cache_hit`.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header::{ACCEPT_ENCODING, HeaderMap, HeaderValue, IF_NONE_MATCH};
 use actix_web::middleware::from_fn;
@@ -15,10 +20,10 @@ use actix_web::{App, web};
 use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use keel::cache::{Lookup, PageCache};
-use keel::delivery;
 use keel::metrics::Metrics;
 use keel::store::sqlite::SqliteStore;
 use keel::store::{CachePolicy, Page, PageWrite, Store};
+use keel::{delivery, front};
 
 const PATH: &str = "/matches/2026-03-01-rovers-v-united";
 const ETAG: &str = "5f1e3a9c0b7d2e48";
@@ -128,6 +133,41 @@ fn bench(c: &mut Criterion) {
             ],
         ),
     ];
+
+    let front = Arc::new(front::Front::new(
+        cache.clone().into_inner(),
+        Arc::new(Metrics::new()),
+        front::Timeouts {
+            keep_alive: Duration::from_secs(5),
+            head: Duration::from_secs(5),
+        },
+    ));
+    let no_fallback: front::Fallback = Rc::new(|_, _| Box::pin(async {}));
+    let worker = front::Worker::new(front, no_fallback);
+    let mut group = c.benchmark_group("front");
+    for (name, headers) in &cases {
+        let raw: String = headers.iter().fold(
+            format!("GET {PATH} HTTP/1.1\r\nHost: keel.test\r\nUser-Agent: bench\r\n"),
+            |raw, (n, v)| format!("{raw}{n}: {v}\r\n"),
+        ) + "\r\n";
+        // Reused like a connection's output buffer.
+        let out = Cell::new(Vec::with_capacity(64 * 1024));
+        group.bench_function(*name, |b| {
+            b.to_async(&rt).iter(|| {
+                let (worker, raw, out) = (&worker, raw.as_bytes(), &out);
+                async move {
+                    let mut buf = out.take();
+                    buf.clear();
+                    let answer = front::answer(worker, raw, &mut buf).await;
+                    assert!(matches!(answer, front::Answer::Page { .. }));
+                    let len = buf.len();
+                    out.replace(buf);
+                    std::hint::black_box(len)
+                }
+            })
+        });
+    }
+    group.finish();
 
     let mut group = c.benchmark_group("service");
     for (name, headers) in &cases {

@@ -186,10 +186,15 @@ impl PageCache {
     /// Finds the page for a raw request path. Never touches the store for a
     /// path outside the index or already cached.
     pub async fn lookup(&self, path: &str) -> Lookup {
+        self.lookup_at(path, Instant::now()).await
+    }
+
+    /// [`lookup`](Self::lookup) with the caller's clock reading: the front
+    /// reads the clock once per request, for this and its metrics.
+    pub async fn lookup_at(&self, path: &str, now: Instant) -> Lookup {
         if let Some(page) = self.pages.get(path).await {
-            // One clock read and one atomic load: the whole freshness cost
-            // of a hit.
-            let now = Instant::now();
+            // One atomic load besides the comparison: the whole freshness
+            // cost of a hit.
             if page.freshness_at(now, self.verified()) == Freshness::Fresh {
                 self.counters.hit.inc();
                 return Lookup::Hit(page);

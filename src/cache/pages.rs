@@ -12,11 +12,16 @@ use moka::future::Cache;
 use super::CachedPage;
 
 type Pinned = HashMap<Arc<str>, Arc<CachedPage>>;
+/// foldhash, randomly seeded per process: paths are hashed on every request
+/// and SipHash (the default) cost a hit more than the probe. Only published
+/// paths are ever inserted, so lookups of hostile paths cannot crowd a bucket.
+type Hasher = foldhash::fast::RandomState;
+pub(super) type PageMap = Cache<Arc<str>, Arc<CachedPage>, Hasher>;
 
 /// Cheap to clone: both parts are shared.
 #[derive(Clone)]
 pub(super) struct Pages {
-    cache: Cache<Arc<str>, Arc<CachedPage>>,
+    cache: PageMap,
     pinned: Arc<RwLock<Pinned>>,
 }
 
@@ -29,14 +34,14 @@ impl Pages {
                 let key = u32::try_from(key.len()).unwrap_or(u32::MAX);
                 page.weight().saturating_add(key)
             })
-            .build();
+            .build_with_hasher(Hasher::default());
         Pages {
             cache,
             pinned: Arc::new(RwLock::new(HashMap::new())),
         }
     }
 
-    pub(super) fn moka(&self) -> &Cache<Arc<str>, Arc<CachedPage>> {
+    pub(super) fn moka(&self) -> &PageMap {
         &self.cache
     }
 

@@ -5,6 +5,8 @@
 //! to actix-web, so the front never answers what the router would send
 //! elsewhere, and never has to understand more of HTTP than a page read.
 
+use std::mem::MaybeUninit;
+
 use httparse::{Header, Request, Status};
 
 /// Header lines a page request may carry before it is left to actix-web
@@ -36,10 +38,11 @@ pub struct Head<'b, 'h> {
     pub headers: &'h [Header<'b>],
 }
 
-/// Parses the request at the start of `buf`.
-pub fn parse<'b, 'h>(buf: &'b [u8], headers: &'h mut [Header<'b>]) -> Parsed<'b, 'h> {
-    let mut req = Request::new(headers);
-    let len = match req.parse(buf) {
+/// Parses the request at the start of `buf`; `headers` need not be
+/// initialised.
+pub fn parse<'b, 'h>(buf: &'b [u8], headers: &'h mut [MaybeUninit<Header<'b>>]) -> Parsed<'b, 'h> {
+    let mut req = Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, headers) {
         Ok(Status::Complete(len)) => len,
         Ok(Status::Partial) => return Parsed::Partial,
         // Malformed, or more header lines than MAX_HEADERS: actix-web
@@ -162,12 +165,14 @@ impl crate::delivery::RequestHeaders for [Header<'_>] {
 
 #[cfg(test)]
 mod tests {
-    use httparse::EMPTY_HEADER;
-
     use super::*;
 
+    fn headers<'b>() -> [MaybeUninit<Header<'b>>; MAX_HEADERS] {
+        [const { MaybeUninit::uninit() }; MAX_HEADERS]
+    }
+
     fn page(raw: &str) -> Option<(usize, bool, String, bool, bool)> {
-        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = headers();
         match parse(raw.as_bytes(), &mut headers) {
             Parsed::Page(h) => Some((
                 h.len,
@@ -181,7 +186,7 @@ mod tests {
     }
 
     fn is_other(raw: &str) -> bool {
-        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = headers();
         matches!(parse(raw.as_bytes(), &mut headers), Parsed::Other)
     }
 
@@ -198,7 +203,7 @@ mod tests {
 
     #[test]
     fn an_incomplete_head_asks_for_more() {
-        let mut headers = [EMPTY_HEADER; MAX_HEADERS];
+        let mut headers = headers();
         assert!(matches!(
             parse(b"GET /teams/rovers HTTP/1.1\r\nHost:", &mut headers),
             Parsed::Partial

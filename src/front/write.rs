@@ -4,7 +4,7 @@
 //! formatted per request but the body length.
 
 use std::cell::Cell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
@@ -23,28 +23,34 @@ const DATE_LEN: usize = 29;
 
 /// The `Date` field value, formatted once per second per worker.
 pub struct DateCache {
-    second: Cell<u64>,
+    /// When the wall clock reaches its next second, on the monotonic clock
+    /// the front already reads per request.
+    next: Cell<Option<Instant>>,
     value: Cell<[u8; DATE_LEN]>,
 }
 
 impl DateCache {
     pub fn new() -> DateCache {
         DateCache {
-            second: Cell::new(u64::MAX),
+            next: Cell::new(None),
             value: Cell::new([b' '; DATE_LEN]),
         }
     }
 
-    fn now(&self) -> [u8; DATE_LEN] {
-        let now = SystemTime::now();
-        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if second != self.second.get() {
-            let formatted = httpdate::fmt_http_date(now);
+    /// The value to send at `now`.
+    pub fn at(&self, now: Instant) -> [u8; DATE_LEN] {
+        if self.next.get().is_none_or(|next| now >= next) {
+            let wall = SystemTime::now();
+            let formatted = httpdate::fmt_http_date(wall);
             let mut value = [b' '; DATE_LEN];
             let n = formatted.len().min(DATE_LEN);
             value[..n].copy_from_slice(&formatted.as_bytes()[..n]);
             self.value.set(value);
-            self.second.set(second);
+            let into_second = wall
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let to_next = Duration::from_secs(1) - Duration::from_nanos(u64::from(into_second));
+            self.next.set(Some(now + to_next));
         }
         self.value.get()
     }
@@ -66,7 +72,7 @@ pub fn page(
     reply: &Reply<'_>,
     cache_status: &HeaderValue,
     framing: Framing,
-    date: &DateCache,
+    date: &[u8],
 ) -> Option<Bytes> {
     status_line(out, reply.status);
     reply.for_each_header(cache_status, |name, value| {
@@ -91,7 +97,7 @@ pub fn page(
 
 /// Appends the 503 for a miss the store could not answer: retry soon, never
 /// stored by a cache (the edge keeps serving its stale copy instead).
-pub fn unavailable(out: &mut Vec<u8>, framing: Framing, date: &DateCache) {
+pub fn unavailable(out: &mut Vec<u8>, framing: Framing, date: &[u8]) {
     status_line(out, StatusCode::SERVICE_UNAVAILABLE);
     field(out, b"content-type", b"text/plain; charset=utf-8");
     field(out, b"retry-after", b"5");
@@ -104,7 +110,7 @@ pub fn unavailable(out: &mut Vec<u8>, framing: Framing, date: &DateCache) {
 
 /// Appends the 408 for a head that did not arrive in time; the connection
 /// is closed after it.
-pub fn request_timeout(out: &mut Vec<u8>, date: &DateCache) {
+pub fn request_timeout(out: &mut Vec<u8>, date: &[u8]) {
     status_line(out, StatusCode::REQUEST_TIMEOUT);
     let framing = Framing {
         http10: false,
@@ -131,12 +137,12 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// The framing fields (length, date, connection) and the blank line. A
 /// HEAD response still states the length a GET's body would have.
-fn finish(out: &mut Vec<u8>, content_length: Option<usize>, framing: Framing, date: &DateCache) {
+fn finish(out: &mut Vec<u8>, content_length: Option<usize>, framing: Framing, date: &[u8]) {
     if let Some(len) = content_length {
         let mut digits = itoa::Buffer::new();
         field(out, b"content-length", digits.format(len).as_bytes());
     }
-    field(out, b"date", &date.now());
+    field(out, b"date", date);
     match (framing.http10, framing.keep_alive) {
         (false, false) => field(out, b"connection", b"close"),
         (true, true) => field(out, b"connection", b"keep-alive"),
