@@ -14,6 +14,8 @@
 
 mod head;
 mod rewind;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::mem::MaybeUninit;

@@ -1,0 +1,106 @@
+//! One request at a time through [`answer`], without a socket: the bytes a
+//! page read produces for a hit, a HEAD, a miss the store cannot answer, and
+//! what the front leaves to actix-web. Connections (pipelining, timeouts,
+//! hand-over) are tested over TCP in `tests/it/front.rs`.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Answer, Fallback, Front, Timeouts, Worker, answer};
+use crate::cache::testing::{Fixture, html_page};
+
+async fn worker() -> (Fixture, Worker) {
+    let fx = Fixture::new().await;
+    let cache = Arc::new(fx.cache());
+    fx.publish(vec![html_page("/", "home"), html_page("/cold", "cold")])
+        .await;
+    cache.load_index().await.expect("index");
+    // "/" is cached, "/cold" only known to be published.
+    cache.lookup("/").await;
+    let timeouts = Timeouts {
+        keep_alive: Duration::from_secs(5),
+        head: Duration::from_secs(5),
+    };
+    let front = Arc::new(Front::new(cache, fx.metrics.clone(), timeouts));
+    let fallback: Fallback = Rc::new(|_, _| Box::pin(async {}));
+    (fx, Worker::new(front, fallback))
+}
+
+/// The response text and how many request bytes it consumed.
+async fn ask(worker: &Worker, raw: &str) -> (String, usize) {
+    let mut out = Vec::new();
+    match answer(worker, raw.as_bytes(), &mut out).await {
+        Answer::Page {
+            consumed, large, ..
+        } => {
+            assert!(large.is_none(), "fixture pages are small");
+            (String::from_utf8(out).expect("ASCII"), consumed)
+        }
+        Answer::Partial => panic!("partial: {raw:?}"),
+        Answer::Other => panic!("left to actix-web: {raw:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_hit_is_the_page_with_its_framing_and_one_request_consumed() {
+    let (_fx, worker) = worker().await;
+    let first = "GET / HTTP/1.1\r\nAccept-Encoding: br\r\n\r\n";
+    let (res, consumed) = ask(&worker, &format!("{first}GET / HTTP/1.1\r\n")).await;
+    assert_eq!(consumed, first.len());
+    assert!(res.starts_with("HTTP/1.1 200 OK\r\n"), "{res}");
+    for line in [
+        "content-encoding: br\r\n",
+        "cache-status: keel; hit\r\n",
+        "content-length: 7\r\n",
+        "vary: accept-encoding\r\n",
+    ] {
+        assert!(res.contains(line), "{line:?} in {res}");
+    }
+    assert!(res.contains("\r\ndate: ") && !res.contains("connection:"));
+    assert!(res.ends_with("\r\n\r\nbr:home"), "{res}");
+}
+
+#[tokio::test]
+async fn a_head_states_the_length_and_sends_no_body() {
+    let (_fx, worker) = worker().await;
+    let (res, _) = ask(&worker, "HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert!(res.contains("content-length: 4\r\n"), "{res}");
+    assert!(res.contains("connection: close\r\n"));
+    assert!(res.ends_with("\r\n\r\n"), "no body: {res}");
+}
+
+#[tokio::test]
+async fn a_miss_the_store_cannot_answer_is_503_never_stored() {
+    let (fx, worker) = worker().await;
+    fx.break_pages_table();
+    let (res, _) = ask(&worker, "GET /cold HTTP/1.1\r\n\r\n").await;
+    assert!(
+        res.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{res}"
+    );
+    assert!(res.contains("retry-after: 5\r\n"));
+    assert!(res.contains("cache-control: no-store\r\n"));
+    assert!(res.ends_with(crate::delivery::UNAVAILABLE_BODY), "{res}");
+    assert_eq!(
+        fx.metrics
+            .http_requests
+            .with_label_values(&["page", "503"])
+            .get(),
+        1,
+        "counted under the page route"
+    );
+}
+
+#[tokio::test]
+async fn requests_for_actix_web_and_partial_heads_are_not_answered() {
+    let (_fx, worker) = worker().await;
+    let mut out = Vec::new();
+    for raw in ["POST / HTTP/1.1\r\n\r\n", "GET /metrics HTTP/1.1\r\n\r\n"] {
+        let answered = answer(&worker, raw.as_bytes(), &mut out).await;
+        assert!(matches!(answered, Answer::Other), "{raw}");
+    }
+    let answered = answer(&worker, b"GET / HTTP/1.1\r\nHost", &mut out).await;
+    assert!(matches!(answered, Answer::Partial));
+    assert!(out.is_empty(), "nothing written");
+}
