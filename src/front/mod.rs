@@ -304,6 +304,11 @@ impl Connection {
         if !self.out.is_empty() {
             let result = self.stream.write_all(&self.out).await;
             self.out.clear();
+            // A burst of pipelined responses may have grown the buffer; an
+            // idle connection (a CDN keeps many) should not keep it.
+            if self.out.capacity() > 4 * READ_CHUNK {
+                self.out = Vec::with_capacity(READ_CHUNK);
+            }
             result?;
         }
         Ok(())
