@@ -5,9 +5,8 @@
 //! tests share this path, so tests run the real server.
 
 use std::net::TcpListener;
-use std::sync::Arc;
-
 use std::rc::Rc;
+use std::sync::Arc;
 
 use actix_http::HttpService;
 use actix_service::{
