@@ -9,6 +9,8 @@ use std::mem::MaybeUninit;
 
 use httparse::{Header, Request, Status};
 
+use crate::content_types::RESERVED_PATHS;
+
 /// Header lines a page request may carry before it is left to actix-web
 /// (whose own limit is higher; proxies and browsers send about 20).
 pub const MAX_HEADERS: usize = 64;
@@ -118,13 +120,21 @@ pub fn is_page_path(path: &str) -> bool {
     if bytes.first() != Some(&b'/') || !bytes.iter().all(|&b| is_plain(b)) {
         return false;
     }
-    if let Some(rest) = path.strip_prefix("/api") {
-        return rest.starts_with("/v1/content/");
+    if path.starts_with(CONTENT_API) {
+        return true;
     }
-    !["/healthz", "/readyz", "/metrics", "/preview"]
+    // The paths no content type may claim, and the preview route, which a
+    // type may share a first segment with (it answers drafts, so it is not
+    // reserved from types).
+    !RESERVED_PATHS
         .iter()
+        .chain(&[PREVIEW])
         .any(|route| path.starts_with(route))
 }
+
+/// The JSON delivery API: below the reserved `/api`, but delivery's.
+const CONTENT_API: &str = "/api/v1/content/";
+const PREVIEW: &str = "/preview";
 
 /// RFC 3986 `pchar` and `/`, without `%`: unreserved, sub-delims, `:`, `@`.
 fn is_plain(b: u8) -> bool {
@@ -252,6 +262,25 @@ mod tests {
         let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
         assert!(is_other(&format!("GET / HTTP/1.1\r\n{many}\r\n")));
         assert!(page("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_some());
+    }
+
+    #[test]
+    fn every_documented_api_route_but_the_content_api_is_left_to_actix() {
+        use utoipa::OpenApi as _;
+        let doc = crate::api::openapi::ApiDoc::openapi();
+        let mut checked = 0;
+        for path in doc.paths.paths.keys() {
+            // A concrete path for each pattern: `{type}` -> `x`.
+            let concrete: String = path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let delivery = concrete.starts_with(CONTENT_API);
+            assert_eq!(is_page_path(&concrete), delivery, "{path}");
+            checked += 1;
+        }
+        assert!(checked > 5, "the document lists the API");
     }
 
     #[test]

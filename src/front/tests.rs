@@ -104,3 +104,20 @@ async fn requests_for_actix_web_and_partial_heads_are_not_answered() {
     assert!(matches!(answered, Answer::Partial));
     assert!(out.is_empty(), "nothing written");
 }
+
+#[tokio::test]
+async fn after_a_graceful_stop_begins_responses_close_their_connection() {
+    let (_fx, worker) = worker().await;
+    worker.front.stop();
+    let mut out = Vec::new();
+    let answered = answer(&worker, b"GET / HTTP/1.1\r\n\r\n", &mut out).await;
+    assert!(matches!(
+        answered,
+        Answer::Page {
+            keep_alive: false,
+            ..
+        }
+    ));
+    let res = String::from_utf8(out).expect("ASCII");
+    assert!(res.contains("connection: close\r\n"), "{res}");
+}
