@@ -14,7 +14,7 @@
 # same response size; informational). Every server runs pinned to CPU 0
 # (`taskset -c 0`, keel with `--workers 1`), the load generator on CPU 1;
 # while measuring, every other task and interrupt that can leave CPU 0 is
-# moved off it and put back at the end (--no-shield keeps them).
+# moved off it and put back at the end (--no-shield leaves them).
 #
 # Scenarios: hot (one page) and random (the 1,000 pages, uniformly), each
 # with `wrk -t1 -c64 --latency -H 'Accept-Encoding: br'`, the servers in
@@ -76,10 +76,11 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 # A p99 over 64 queued connections is decided by the few milliseconds the
 # server's core spends on something else: here the kernel's DAMON and RCU
 # threads, and the machine's own services (a broker's schedulers wake every
-# few ms). So while measuring, every task and interrupt that may run
-# elsewhere is moved off CPU 0 (what `cset shield` does), the same for every
-# server, and put back on exit. Per-CPU kernel threads and the timer tick
-# stay; so does the hypervisor, whose steal time is reported per run.
+# few ms). So while measuring, every task but the servers', and every
+# interrupt, is moved off CPU 0 (what `cset shield` does), the same for
+# every server, and put back on exit. Per-CPU kernel threads (they cannot
+# move) and the timer tick stay; so does the hypervisor, whose steal time is
+# reported per run.
 shielded=()
 without_cpu0() { # cpu-list: the same list without CPU 0 ("" when only 0)
   awk -v l="$1" 'BEGIN {
@@ -93,13 +94,23 @@ without_cpu0() { # cpu-list: the same list without CPU 0 ("" when only 0)
     print out }'
 }
 shield_cpu0() {
-  local status tid list rest moved=0 irqs=0 irq
+  local status tid tgid list rest moved=0 irqs=0 irq others
+  others=$(without_cpu0 "0-$(( $(nproc) - 1 ))")
+  # The servers under test (and nginx's workers, their children) stay.
+  local -A server=()
+  for tgid in "${pids[@]}" $(awk -v p=" ${pids[*]} " 'index(p, " " $4 " ") { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
+    server[$tgid]=1
+  done
   for status in /proc/[0-9]*/task/[0-9]*/status; do
+    tgid=${status#/proc/}; tgid=${tgid%%/*}
+    [ -z "${server[$tgid]:-}" ] || continue
     tid=${status%/status}; tid=${tid##*/}
     list=$(awk '$1 == "Cpus_allowed_list:" { print $2 }' "$status" 2>/dev/null) || continue
-    case "$list" in 0,*|0-*) ;; *) continue ;; esac
+    case "$list" in 0|0,*|0-*) ;; *) continue ;; esac
+    # A task bound to CPU 0 alone goes to the others too (a broker binds its
+    # schedulers to CPUs); per-CPU kernel threads refuse, and stay.
     rest=$(without_cpu0 "$list")
-    [ -n "$rest" ] || continue
+    [ -n "$rest" ] || rest=$others
     if "${as_root[@]}" taskset -pc "$rest" "$tid" >/dev/null 2>&1; then
       shielded+=("task $tid $list"); moved=$((moved + 1))
     fi
@@ -108,7 +119,7 @@ shield_cpu0() {
     irq=${list%/smp_affinity_list}; irq=${irq##*/}
     read -r list <"$list" 2>/dev/null || continue
     case "$list" in 0,*|0-*|0) ;; *) continue ;; esac
-    rest=$(without_cpu0 "$list"); [ -n "$rest" ] || rest=$(without_cpu0 "0-$(( $(nproc) - 1 ))")
+    rest=$(without_cpu0 "$list"); [ -n "$rest" ] || rest=$others
     if echo "$rest" | "${as_root[@]}" tee "/proc/irq/$irq/smp_affinity_list" >/dev/null 2>&1; then
       shielded+=("irq $irq $list"); irqs=$((irqs + 1))
     fi
