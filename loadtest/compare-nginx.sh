@@ -14,7 +14,8 @@
 # same response size; informational). Every server runs pinned to CPU 0
 # (`taskset -c 0`, keel with `--workers 1`), the load generator on CPU 1;
 # while measuring, every other task and interrupt that can leave CPU 0 is
-# moved off it and put back at the end (--no-shield leaves them).
+# moved off it and put back at the end (--no-shield leaves them), and keel
+# is paused (SIGSTOP) while the others are measured.
 #
 # Scenarios: hot (one page) and random (the 1,000 pages, uniformly), each
 # with `wrk -t1 -c64 --latency -H 'Accept-Encoding: br'`, the servers in
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
     --duration) duration="${2:?--duration needs a time like 15s}"; shift 2 ;;
     --rate) rate="${2:?--rate needs requests per second}"; shift 2 ;;
     --no-shield) shield=0; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -150,6 +151,7 @@ cleanup() {
   local pid
   unshield
   for pid in "${pids[@]}"; do
+    kill -CONT "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
   done
   for pid in "${pids[@]}"; do
@@ -395,6 +397,18 @@ for server in "${servers[@]}"; do
     "$(curl -s -D - -o /dev/null -H 'Accept-Encoding: br' "http://127.0.0.1:${!port_var}$hot_path" | wc -c)" >&2
 done
 
+# keel's own background work (the event-log follower's poll, the
+# scheduler's tick: about half a millisecond a second) runs on CPU 0 as
+# well. It counts in keel's rounds; keel is stopped (SIGSTOP) during the
+# others', so that it does not count in theirs. Idle nginx does nothing.
+wake() { # server
+  [ "$1" != keel ] || { kill -CONT "$pid_keel"; sleep 1; }
+}
+park() { # server
+  [ "$1" != keel ] || kill -STOP "$pid_keel"
+}
+park keel
+
 # wrk's latency in ms from "99%    1.23ms".
 to_ms() {
   awk -v v="$1" 'BEGIN {
@@ -419,6 +433,7 @@ run_wrk() { # server scenario round
   local port_var="port_$1" pid_var="pid_$1" out="$work/wrk-$1-$2-$3.txt" args=()
   if [ "$2" = hot ]; then args=("http://127.0.0.1:${!port_var}$hot_path")
   else args=(-s "$work/random.lua" "http://127.0.0.1:${!port_var}/"); fi
+  wake "$1"
   taskset -c 1 wrk -t1 -c64 -d2s -H 'Accept-Encoding: br' "${args[@]}" >/dev/null
   local ticks0 ticks1 steal0 steal1
   ticks0=$(server_ticks "${!pid_var}")
@@ -426,6 +441,7 @@ run_wrk() { # server scenario round
   taskset -c 1 wrk -t1 -c64 -d"$duration" --latency -H 'Accept-Encoding: br' "${args[@]}" >"$out"
   steal1=$(cpu0_steal)
   ticks1=$(server_ticks "${!pid_var}")
+  park "$1"
   local rps p99 errors requests cpu
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
   p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -475,11 +491,13 @@ done
 # at most 1 ms late (p99).
 open_run() { # server rate duration out
   local port_var="port_$1"
+  wake "$1"
   # Exit 1 only means a goal of its own was missed (nginx has no /metrics).
   taskset -c 1 "$work/keel-loadtest" --target "http://127.0.0.1:${!port_var}" \
     --paths "$work/paths.txt" --no-prewarm --zipf-s 0 --unknown-share 0 \
     --conditional-share 0 --encodings br=1 --profile "steady=${2}rps:$3" \
     --out "$4" >"$4.log" 2>&1 || [ $? = 1 ] || { cat "$4.log" >&2; die "keel-loadtest failed against $1"; }
+  park "$1"
 }
 # "achieved p50 p99 max errors send-lag-p99" of a run's steady phase.
 open_fields() { # out
