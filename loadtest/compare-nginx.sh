@@ -125,7 +125,11 @@ shield_cpu0() {
       shielded+=("irq $irq $list"); irqs=$((irqs + 1))
     fi
   done
-  log "CPU 0 shielded: $moved tasks and $irqs interrupts moved to the other CPUs until the end (--no-shield to keep them)"
+  if [ "$moved" = 0 ]; then
+    echo "    warning: no task could leave CPU 0 (needs root or sudo -n): measuring unshielded, p99 is at the mercy of whatever else runs there" >&2
+  else
+    log "CPU 0 shielded: $moved tasks and $irqs interrupts moved to the other CPUs until the end (--no-shield to keep them)"
+  fi
 }
 unshield() {
   local entry kind id list
