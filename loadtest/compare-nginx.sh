@@ -94,12 +94,17 @@ without_cpu0() { # cpu-list: the same list without CPU 0 ("" when only 0)
     }
     print out }'
 }
+# The child processes of the given ones (nginx's workers). Through cat, which
+# goes on past a process that exits meanwhile, where mawk would stop.
+children_of() { # pid...
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v p=" $* " 'index(p, " " $4 " ") { print $1 }'
+}
 shield_cpu0() {
   local status tid tgid list rest moved=0 irqs=0 irq others
   others=$(without_cpu0 "0-$(( $(nproc) - 1 ))")
   # The servers under test (and nginx's workers, their children) stay.
   local -A server=()
-  for tgid in "${pids[@]}" $(awk -v p=" ${pids[*]} " 'index(p, " " $4 " ") { print $1 }' /proc/[0-9]*/stat 2>/dev/null); do
+  for tgid in "${pids[@]}" $(children_of "${pids[@]}"); do
     server[$tgid]=1
   done
   for status in /proc/[0-9]*/task/[0-9]*/status; do
@@ -425,7 +430,7 @@ to_ms() {
 # whatever else the machine runs, which req/s on a shared machine is not.
 server_ticks() { # pid
   local pids=("$1")
-  mapfile -t -O 1 pids < <(cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '$4 == p { print $1 }')
+  mapfile -t -O 1 pids < <(children_of "$1")
   local p total=0 u s
   for p in "${pids[@]}"; do
     read -r u s < <(awk '{ print $14, $15 }' "/proc/$p/stat" 2>/dev/null || echo 0 0)
