@@ -16,7 +16,7 @@ use std::time::Duration;
 use actix_web::http::header::{ACCEPT_ENCODING, HeaderMap, HeaderValue, IF_NONE_MATCH};
 use actix_web::middleware::from_fn;
 use actix_web::test::{self, TestRequest};
-use actix_web::{App, web};
+use actix_web::{App, HttpResponse, web};
 use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use keel::cache::{Lookup, PageCache};
@@ -137,13 +137,15 @@ fn bench(c: &mut Criterion) {
     let front = Arc::new(front::Front::new(
         cache.clone().into_inner(),
         Arc::new(Metrics::new()),
-        front::Timeouts {
+        front::Limits {
             keep_alive: Duration::from_secs(5),
             head: Duration::from_secs(5),
+            send: Duration::from_secs(60),
+            max_body: 1024 * 1024,
         },
     ));
-    let no_fallback: front::Fallback = Rc::new(|_, _| Box::pin(async {}));
-    let worker = front::Worker::new(front, no_fallback);
+    let no_app: front::App = Rc::new(|_| Box::pin(async { HttpResponse::NotFound().finish() }));
+    let worker = front::Worker::new(front, no_app);
     let mut group = c.benchmark_group("front");
     for (name, headers) in &cases {
         let raw: String = headers.iter().fold(

@@ -35,8 +35,17 @@ pub struct ServeConfig {
     pub edge_url: Option<url::Url>,
     /// How long an idle keep-alive connection is kept open.
     pub keep_alive: Duration,
-    /// How long a client may take to send a request head.
+    /// How long a client may take to send a request head, and the longest
+    /// pause allowed while it sends a body.
     pub request_timeout: Duration,
+    /// How long a response may wait on a client that reads nothing before
+    /// the connection is closed (nginx's `send_timeout`).
+    pub send_timeout: Duration,
+    /// Listen backlog; `None`: the kernel's `net.core.somaxconn`.
+    pub backlog: Option<u32>,
+    /// A second listener for the operations endpoints (`/metrics`,
+    /// `/healthz`, `/readyz`); when set, `/metrics` leaves the public one.
+    pub ops_listen: Option<SocketAddr>,
 }
 
 impl ServeConfig {
@@ -57,6 +66,9 @@ impl ServeConfig {
             edge_url: None,
             keep_alive: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(60),
+            backlog: None,
+            ops_listen: None,
         }
     }
 }

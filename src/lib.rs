@@ -11,12 +11,13 @@
 //! - [`content_types`]: schemas, checks, entry validation, listing queries.
 //! - [`store`]: the single source of truth (SQLite or PostgreSQL).
 //! - [`events`]: follows the store's event log into this node's cache.
-//! - [`front`]: the HTTP/1.1 front: answers page reads from the cache on
-//!   keel's own connection loop, hands everything else to actix-web.
+//! - [`front`]: the HTTP/1.1 server: owns every connection, checks every
+//!   request by one set of rules, answers page reads from the cache and
+//!   passes the rest to the actix-web app one request at a time.
 //! - [`prewarm`]: loads and pins pages before their readers arrive (windows
 //!   around kick-off, the boot warm-up, warm-up through the CDN).
 //! - [`metrics`]: every Prometheus metric, by its contract name.
-//! - [`health`]: `/healthz` and `/readyz`.
+//! - [`health`]: `/healthz` and `/readyz`; [`panics`]: panic reporting.
 //! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
 
 pub mod api;
@@ -32,6 +33,7 @@ pub mod events;
 pub mod front;
 pub mod health;
 pub mod metrics;
+pub mod panics;
 pub mod prewarm;
 pub mod publish;
 pub mod render;

@@ -37,6 +37,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let global = args.global;
     match args.command {
         Command::Serve(serve) => {
+            keel::panics::install();
             let config = ServeConfig {
                 listen: serve.listen,
                 workers: serve.workers.unwrap_or_else(default_workers).max(1),
@@ -50,6 +51,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 edge_url: serve.edge_url,
                 keep_alive: serve.keep_alive,
                 request_timeout: serve.request_timeout,
+                send_timeout: serve.send_timeout,
+                backlog: serve.backlog,
+                ops_listen: serve.ops_listen,
                 ..ServeConfig::new(global.database_url()?, global.content_types.clone())
             };
             let server = Server::build(config).await?;

@@ -19,6 +19,8 @@ pub const RENDER_DURATION_SECONDS: &str = "keel_render_duration_seconds";
 pub const EVENTS_APPLIED_TOTAL: &str = "keel_events_applied_total";
 pub const EVENT_SEQ: &str = "keel_event_seq";
 pub const INVALIDATION_LAG_SECONDS: &str = "keel_invalidation_lag_seconds";
+pub const HTTP_REJECTED_TOTAL: &str = "keel_http_rejected_total";
+pub const PANICS_TOTAL: &str = "keel_panics_total";
 
 /// Latency buckets from 50 µs (a cache hit) to 10 s (a stuck query).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -46,6 +48,11 @@ pub struct Metrics {
     pub events_applied: IntCounter,
     pub event_seq: IntGauge,
     pub invalidation_lag: Histogram,
+    /// Requests the HTTP front refused, by reason (malformed, too large,
+    /// ...): a client's fault, so counted here and logged at debug only.
+    pub http_rejected: IntCounterVec,
+    /// Panics in the process ([`crate::panics`]), caught up at each scrape.
+    panics: IntCounter,
     pub pages: PageSeries,
 }
 
@@ -118,6 +125,19 @@ impl Metrics {
                 .buckets(LAG_BUCKETS.to_vec()),
             )
             .expect("valid metric"),
+            http_rejected: IntCounterVec::new(
+                Opts::new(
+                    HTTP_REJECTED_TOTAL,
+                    "Requests refused by the HTTP front, by reason",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            panics: IntCounter::new(
+                PANICS_TOTAL,
+                "Panics in the process (each closed a connection)",
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register();
@@ -125,7 +145,7 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
             Box::new(self.cache_requests.clone()),
@@ -138,6 +158,8 @@ impl Metrics {
             Box::new(self.events_applied.clone()),
             Box::new(self.event_seq.clone()),
             Box::new(self.invalidation_lag.clone()),
+            Box::new(self.http_rejected.clone()),
+            Box::new(self.panics.clone()),
         ];
         for c in collectors {
             self.registry.register(c).expect("metric names are unique");
@@ -150,6 +172,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        // The hook cannot reach a registry; the count catches up here.
+        let panics = crate::panics::count();
+        self.panics.inc_by(panics.saturating_sub(self.panics.get()));
         let mut out = Vec::with_capacity(8 * 1024);
         let encoder = TextEncoder::new();
         if let Err(e) = encoder.encode(&self.registry.gather(), &mut out) {
@@ -339,6 +364,7 @@ mod tests {
         m.db_queries.with_label_values(&["page"]).inc();
         m.db_duration.with_label_values(&["page"]).observe(0.001);
         m.invalidation_lag.observe(0.01);
+        m.http_rejected.with_label_values(&["malformed"]).inc();
         let text = m.render();
         for name in [
             HTTP_REQUESTS_TOTAL,
@@ -353,6 +379,8 @@ mod tests {
             EVENTS_APPLIED_TOTAL,
             EVENT_SEQ,
             INVALIDATION_LAG_SECONDS,
+            HTTP_REJECTED_TOTAL,
+            PANICS_TOTAL,
         ] {
             assert!(text.contains(name), "{name} missing");
         }

@@ -4,21 +4,20 @@
 //! event follower and the pre-warm: boot warm-up, then pinning rounds). `main` and the integration
 //! tests share this path, so tests run the real server.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_http::HttpService;
-use actix_service::{
-    IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_factory, fn_service,
-    map_config,
-};
-use actix_web::dev::{AppConfig, Server as ActixServer, ServerHandle};
-use actix_web::http::KeepAlive;
+use actix_http::Request;
+use actix_service::{IntoServiceFactory, Service, ServiceFactory, fn_factory, fn_service};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Server as ActixServer, ServerHandle, ServiceResponse};
 use actix_web::middleware::from_fn;
-use actix_web::{App, web};
+use actix_web::{App, HttpResponse, web};
 use anyhow::Context;
 use futures_util::FutureExt;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -60,6 +59,8 @@ pub struct AppState {
 
 pub struct Server {
     port: u16,
+    /// The operations listener's port, when there is one.
+    ops_port: Option<u16>,
     server: ActixServer,
     shutdown: watch::Sender<bool>,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
@@ -131,8 +132,11 @@ impl Server {
             cache.clone(),
             edge,
         ));
-        let listener = TcpListener::bind(config.listen)
-            .with_context(|| format!("binding {}", config.listen))?;
+        let listener = listen(config.listen, config.backlog)?;
+        let ops_listener = config
+            .ops_listen
+            .map(|addr| listen(addr, config.backlog))
+            .transpose()?;
         let following = Following {
             follower,
             wakeup,
@@ -151,10 +155,14 @@ impl Server {
             breaker,
             prewarmer,
         };
-        Self::start(config, listener, parts)
+        Self::start(config, (listener, ops_listener), parts)
     }
 
-    fn start(config: ServeConfig, listener: TcpListener, parts: Parts) -> anyhow::Result<Server> {
+    fn start(
+        config: ServeConfig,
+        (listener, ops_listener): (TcpListener, Option<TcpListener>),
+        parts: Parts,
+    ) -> anyhow::Result<Server> {
         let Parts {
             store,
             types,
@@ -177,77 +185,85 @@ impl Server {
         });
         let auth = web::Data::new(Authenticator::new(store));
         let editor_data = web::Data::new(editor.clone());
-        let timeouts = front::Timeouts {
+        let limits = front::Limits {
             keep_alive: config.keep_alive,
             head: config.request_timeout,
+            send: config.send_timeout,
+            max_body: config.max_body_bytes,
         };
-        let front = Arc::new(Front::new(cache.clone(), metrics.clone(), timeouts));
+        let front = Arc::new(Front::new(cache.clone(), metrics.clone(), limits));
         let metrics = web::Data::from(metrics);
         let cache_data = web::Data::from(cache.clone());
         let prewarm_data = web::Data::from(prewarmer.clone());
         let max_body = config.max_body_bytes;
-        // Runs once per worker, on the worker's thread: the app and its
-        // HTTP/1 service are per worker, everything they share is built above.
-        let app = move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(auth.clone())
-                .app_data(editor_data.clone())
-                .app_data(metrics.clone())
-                .app_data(cache_data.clone())
-                .app_data(prewarm_data.clone())
-                .wrap(from_fn(metrics::observe_request))
-                .configure(health::routes)
-                .route("/metrics", web::get().to(metrics::metrics_endpoint))
-                .service(api::preview::preview)
-                // Before the editor scope, which would claim all of /api/v1.
-                .configure(delivery::routes)
-                .service(api::scope(max_body))
-                .default_service(web::to(delivery::serve))
+        // With a separate operations listener, the metrics leave the
+        // public one; health stays on both, for load balancers.
+        let public_metrics = config.ops_listen.is_none();
+        // Runs once per worker, on the worker's thread: the app is per
+        // worker, everything it shares is built above.
+        let app = {
+            let (state, metrics) = (state.clone(), metrics.clone());
+            move || {
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(auth.clone())
+                    .app_data(editor_data.clone())
+                    .app_data(metrics.clone())
+                    .app_data(cache_data.clone())
+                    .app_data(prewarm_data.clone())
+                    .wrap(from_fn(metrics::observe_request))
+                    .configure(health::routes)
+                    .configure(|cfg| {
+                        if public_metrics {
+                            cfg.route("/metrics", web::get().to(metrics::metrics_endpoint));
+                        }
+                    })
+                    .service(api::preview::preview)
+                    // Before the editor scope, which would claim all of /api/v1.
+                    .configure(delivery::routes)
+                    .service(api::scope(max_body))
+                    .default_service(web::to(delivery::serve))
+            }
         };
         let mut builder = actix_server::Server::build();
         let graceful = builder.graceful_shutdown_signal();
-        let connections = front.clone();
-        builder = builder.workers(config.workers).disable_signals().listen(
-            "keel",
-            listener,
-            move || {
-                // Nothing reads the app's host or address (no URL is built
-                // from them), so the defaults stand in for actix-web's.
-                let app = map_config(
-                    app()
-                        .into_factory()
-                        .map_err(|err: actix_web::Error| err.error_response()),
-                    |()| AppConfig::default(),
-                );
-                let http1 = HttpService::build()
-                    .keep_alive(KeepAlive::from(timeouts.keep_alive))
-                    .client_request_timeout(timeouts.head)
-                    .h1(app);
-                let front = connections.clone();
-                fn_factory(move || {
-                    let http1 = http1.new_service(());
-                    let front = front.clone();
-                    async move {
-                        let http1 = Rc::new(http1.await?);
-                        let fallback: front::Fallback = Rc::new(move |io, peer| {
-                            let dispatch = http1.call((io, peer));
-                            Box::pin(async move {
-                                if let Err(e) = dispatch.await {
-                                    tracing::debug!(error = %e, "connection ended with an error");
-                                }
-                            })
-                        });
-                        let worker = Rc::new(front::Worker::new(front, fallback));
-                        Ok::<_, ()>(fn_service(move |stream| {
-                            front::serve_connection(worker.clone(), stream).map(Ok::<_, ()>)
-                        }))
-                    }
-                })
-            },
-        )?;
+        builder = builder
+            .workers(config.workers)
+            .disable_signals()
+            .listen("keel", listener, {
+                let front = front.clone();
+                move || worker_service(front.clone(), true, app())
+            })?;
+        let ops_port = match ops_listener {
+            Some(ops) => {
+                let port = ops.local_addr()?.port();
+                let ops_app = move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .app_data(metrics.clone())
+                        .wrap(from_fn(metrics::observe_request))
+                        .configure(health::routes)
+                        .route("/metrics", web::get().to(metrics::metrics_endpoint))
+                };
+                let front = front.clone();
+                builder = builder.listen("keel-ops", ops, move || {
+                    worker_service(front.clone(), false, ops_app())
+                })?;
+                Some(port)
+            }
+            None => None,
+        };
         let server = builder.run();
         tracing::info!(addr = %config.listen.ip(), port, "listening");
+        match (ops_port, config.ops_listen) {
+            (Some(ops_port), Some(ops)) => {
+                tracing::info!(addr = %ops.ip(), port = ops_port, "operations endpoints listening");
+            }
+            _ if !config.listen.ip().is_loopback() => tracing::warn!(
+                "/metrics is served on the public listener; set --ops-listen to move it to a private one"
+            ),
+            _ => {}
+        }
 
         let (shutdown, rx) = watch::channel(false);
         // Rounding down is fine: the budget is a share, not an exact size.
@@ -299,6 +315,7 @@ impl Server {
         ];
         Ok(Server {
             port,
+            ops_port,
             server,
             shutdown,
             tasks,
@@ -307,6 +324,10 @@ impl Server {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops_port
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -353,6 +374,76 @@ struct Following {
     follower: Follower,
     wakeup: Wakeup,
     source: events::Source,
+}
+
+/// Binds `addr` with a listen backlog of `backlog`, or the kernel's
+/// `net.core.somaxconn` (std's `bind` uses 128, which drops the SYNs of a
+/// connection storm: a CDN reconnecting after a deploy, a spike's start).
+fn listen(addr: SocketAddr, backlog: Option<u32>) -> anyhow::Result<TcpListener> {
+    let backlog = backlog.unwrap_or_else(somaxconn);
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .context("creating a socket")?;
+    // As std does: a restarted node binds while old connections linger.
+    socket.set_reuse_address(true)?;
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("binding {addr}"))?;
+    socket
+        .listen(i32::try_from(backlog).unwrap_or(i32::MAX))
+        .with_context(|| format!("listening on {addr}"))?;
+    Ok(socket.into())
+}
+
+/// The kernel's cap on listen backlogs, which it applies silently.
+fn somaxconn() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(4096)
+}
+
+/// One worker's connection service for a listener: keel's front over the
+/// worker's instance of `app` (pages from the cache first when `pages`).
+fn worker_service<S, B>(
+    front: Arc<Front>,
+    pages: bool,
+    app: impl IntoServiceFactory<S, Request>,
+) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = (), InitError = ()>
+where
+    S: ServiceFactory<
+            Request,
+            Config = AppConfig,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let factory = app.into_factory();
+    fn_factory(move || {
+        let app = factory.new_service(AppConfig::default());
+        let front = front.clone();
+        async move {
+            let service = Rc::new(app.await?);
+            let app: front::App = Rc::new(move |request| {
+                let response = service.call(request);
+                Box::pin(async move {
+                    match response.await {
+                        Ok(response) => HttpResponse::from(response.map_into_boxed_body()),
+                        Err(err) => err.error_response(),
+                    }
+                })
+            });
+            let worker = Rc::new(if pages {
+                front::Worker::new(front, app)
+            } else {
+                front::Worker::app_only(front, app)
+            });
+            Ok::<_, ()>(fn_service(move |stream| {
+                front::serve_connection(worker.clone(), stream).map(Ok::<_, ()>)
+            }))
+        }
+    })
 }
 
 /// The write path for commands without a server (seed, render): no page

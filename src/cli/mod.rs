@@ -130,6 +130,15 @@ pub struct ServeArgs {
     /// How long a client may take to send a request head, e.g. `5s`.
     #[arg(long, env = "KEEL_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub request_timeout: std::time::Duration,
+    /// How long a response may wait on a client that reads nothing, e.g. `60s`; the connection is closed after it.
+    #[arg(long, env = "KEEL_SEND_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub send_timeout: std::time::Duration,
+    /// Listen backlog (pending connections); defaults to the kernel's net.core.somaxconn.
+    #[arg(long, env = "KEEL_BACKLOG")]
+    pub backlog: Option<u32>,
+    /// A separate listener for /metrics, /healthz and /readyz (e.g. a private interface); when set, /metrics is no longer served on --listen.
+    #[arg(long, env = "KEEL_OPS_LISTEN")]
+    pub ops_listen: Option<SocketAddr>,
     /// How often pre-warm windows are re-checked, e.g. `30s`.
     #[arg(long, env = "KEEL_PREWARM_EVERY", default_value = "30s", value_parser = humantime::parse_duration)]
     pub prewarm_every: std::time::Duration,

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Answer, Fallback, Front, Timeouts, Worker, answer};
+use super::{Answer, App, Front, Limits, Worker, answer};
 use crate::cache::testing::{Fixture, html_page};
 
 async fn worker() -> (Fixture, Worker) {
@@ -18,13 +18,15 @@ async fn worker() -> (Fixture, Worker) {
     cache.load_index().await.expect("index");
     // "/" is cached, "/cold" only known to be published.
     cache.lookup("/").await;
-    let timeouts = Timeouts {
+    let limits = Limits {
         keep_alive: Duration::from_secs(5),
         head: Duration::from_secs(5),
+        send: Duration::from_secs(5),
+        max_body: 1024,
     };
-    let front = Arc::new(Front::new(cache, fx.metrics.clone(), timeouts));
-    let fallback: Fallback = Rc::new(|_, _| Box::pin(async {}));
-    (fx, Worker::new(front, fallback))
+    let front = Arc::new(Front::new(cache, fx.metrics.clone(), limits));
+    let app: App = Rc::new(|_| Box::pin(async { actix_web::HttpResponse::Ok().finish() }));
+    (fx, Worker::new(front, app))
 }
 
 /// The response text and how many request bytes it consumed.
@@ -38,15 +40,16 @@ async fn ask(worker: &Worker, raw: &str) -> (String, usize) {
             (String::from_utf8(out).expect("ASCII"), consumed)
         }
         Answer::Partial => panic!("partial: {raw:?}"),
-        Answer::Other => panic!("left to actix-web: {raw:?}"),
+        Answer::App(_) => panic!("left to the app: {raw:?}"),
+        Answer::Reject(r) => panic!("refused: {raw:?}: {r:?}"),
     }
 }
 
 #[tokio::test]
 async fn a_hit_is_the_page_with_its_framing_and_one_request_consumed() {
     let (_fx, worker) = worker().await;
-    let first = "GET / HTTP/1.1\r\nAccept-Encoding: br\r\n\r\n";
-    let (res, consumed) = ask(&worker, &format!("{first}GET / HTTP/1.1\r\n")).await;
+    let first = "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br\r\n\r\n";
+    let (res, consumed) = ask(&worker, &format!("{first}GET / HTTP/1.1\r\nHost: a\r\n")).await;
     assert_eq!(consumed, first.len());
     assert!(res.starts_with("HTTP/1.1 200 OK\r\n"), "{res}");
     for line in [
@@ -64,7 +67,11 @@ async fn a_hit_is_the_page_with_its_framing_and_one_request_consumed() {
 #[tokio::test]
 async fn a_head_states_the_length_and_sends_no_body() {
     let (_fx, worker) = worker().await;
-    let (res, _) = ask(&worker, "HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    let (res, _) = ask(
+        &worker,
+        "HEAD / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(res.contains("content-length: 4\r\n"), "{res}");
     assert!(res.contains("connection: close\r\n"));
     assert!(res.ends_with("\r\n\r\n"), "no body: {res}");
@@ -74,7 +81,7 @@ async fn a_head_states_the_length_and_sends_no_body() {
 async fn a_miss_the_store_cannot_answer_is_503_never_stored() {
     let (fx, worker) = worker().await;
     fx.break_pages_table();
-    let (res, _) = ask(&worker, "GET /cold HTTP/1.1\r\n\r\n").await;
+    let (res, _) = ask(&worker, "GET /cold HTTP/1.1\r\nHost: a\r\n\r\n").await;
     assert!(
         res.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
         "{res}"
@@ -93,14 +100,19 @@ async fn a_miss_the_store_cannot_answer_is_503_never_stored() {
 }
 
 #[tokio::test]
-async fn requests_for_actix_web_and_partial_heads_are_not_answered() {
+async fn requests_for_the_app_refusals_and_partial_heads_are_not_answered() {
     let (_fx, worker) = worker().await;
     let mut out = Vec::new();
-    for raw in ["POST / HTTP/1.1\r\n\r\n", "GET /metrics HTTP/1.1\r\n\r\n"] {
+    for raw in [
+        "POST / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
         let answered = answer(&worker, raw.as_bytes(), &mut out).await;
-        assert!(matches!(answered, Answer::Other), "{raw}");
+        assert!(matches!(answered, Answer::App(_)), "{raw}");
     }
-    let answered = answer(&worker, b"GET / HTTP/1.1\r\nHost", &mut out).await;
+    let answered = answer(&worker, b"GET / HTTP/1.1\r\n\r\n", &mut out).await;
+    assert!(matches!(answered, Answer::Reject(_)), "no Host");
+    let answered = answer(&worker, b"GET / HTTP/1.1\r\nHost: a\r\nHost", &mut out).await;
     assert!(matches!(answered, Answer::Partial));
     assert!(out.is_empty(), "nothing written");
 }
@@ -110,7 +122,7 @@ async fn after_a_graceful_stop_begins_responses_close_their_connection() {
     let (_fx, worker) = worker().await;
     worker.front.stop();
     let mut out = Vec::new();
-    let answered = answer(&worker, b"GET / HTTP/1.1\r\n\r\n", &mut out).await;
+    let answered = answer(&worker, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", &mut out).await;
     assert!(matches!(
         answered,
         Answer::Page {

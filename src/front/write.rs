@@ -1,16 +1,19 @@
 //! Response bytes for the front: status line, the header fields delivery
-//! chose ([`Reply::for_each_header`]), the framing fields, then the body.
-//! Values are copied from the page's pre-built header values; nothing is
+//! chose ([`Reply::for_each_header`]) or the app's response carries, the
+//! framing fields, then the body. Framing (length, chunking, `Date`,
+//! `Connection`) is always the front's, never a handler's. For pages,
+//! values are copied from the page's pre-built header values; nothing is
 //! formatted per request but the body length.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 
 use bytes::Bytes;
 
+use super::reject::Rejection;
 use crate::delivery::{Reply, UNAVAILABLE_BODY};
 
 /// Bodies up to this size are copied behind their head, so pipelined
@@ -80,11 +83,11 @@ pub fn page(
     });
     // RFC 9110 §8.6: a 304 has no content; actix-web sends no length either.
     if reply.status == StatusCode::NOT_MODIFIED {
-        finish(out, None, framing, date);
+        finish(out, Content::Unframed, framing, date);
         return None;
     }
     let body = &reply.rep.body;
-    finish(out, Some(body.len()), framing, date);
+    finish(out, Content::Length(body.len() as u64), framing, date);
     if framing.head_only {
         None
     } else if body.len() <= COPY_BODY_MAX {
@@ -102,23 +105,110 @@ pub fn unavailable(out: &mut Vec<u8>, framing: Framing, date: &[u8]) {
     field(out, b"content-type", b"text/plain; charset=utf-8");
     field(out, b"retry-after", b"5");
     field(out, b"cache-control", b"no-store");
-    finish(out, Some(UNAVAILABLE_BODY.len()), framing, date);
+    finish(
+        out,
+        Content::Length(UNAVAILABLE_BODY.len() as u64),
+        framing,
+        date,
+    );
     if !framing.head_only {
         out.extend_from_slice(UNAVAILABLE_BODY.as_bytes());
     }
 }
 
-/// Appends the 408 for a head that did not arrive in time; the connection
-/// is closed after it.
-pub fn request_timeout(out: &mut Vec<u8>, date: &[u8]) {
-    status_line(out, StatusCode::REQUEST_TIMEOUT);
+/// How a response's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// No framing field: no body (1xx, 204, 304), or one that ends when
+    /// the connection closes (HTTP/1.0).
+    Unframed,
+    Length(u64),
+    Chunked,
+}
+
+/// Appends the problem answering a refused request; the connection is
+/// closed after it.
+pub fn rejection(out: &mut Vec<u8>, rejection: &Rejection, head_only: bool, date: &[u8]) {
+    let body = rejection.body();
+    status_line(out, rejection.reason.status());
+    field(out, b"content-type", b"application/problem+json");
+    field(out, b"cache-control", b"no-store");
     let framing = Framing {
         http10: false,
         keep_alive: false,
-        head_only: false,
+        head_only,
     };
-    finish(out, Some(0), framing, date);
+    finish(out, Content::Length(body.len() as u64), framing, date);
+    if !head_only {
+        out.extend_from_slice(&body);
+    }
 }
+
+/// Appends the 500 sent when a handler panicked; the connection is closed
+/// after it.
+pub fn internal_error(out: &mut Vec<u8>, head_only: bool, date: &[u8]) {
+    const BODY: &[u8] = br#"{"type":"/problems/internal","title":"Internal error","status":500,"detail":"the server failed to handle the request","code":"internal"}"#;
+    status_line(out, StatusCode::INTERNAL_SERVER_ERROR);
+    field(out, b"content-type", b"application/problem+json");
+    field(out, b"cache-control", b"no-store");
+    let framing = Framing {
+        http10: false,
+        keep_alive: false,
+        head_only,
+    };
+    finish(out, Content::Length(BODY.len() as u64), framing, date);
+    if !head_only {
+        out.extend_from_slice(BODY);
+    }
+}
+
+/// Appends an app response's head: its status and fields, minus the
+/// framing fields, which the front writes from `content`.
+pub fn app_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    content: Content,
+    framing: Framing,
+    date: &[u8],
+) {
+    status_line(out, status);
+    for (name, value) in headers {
+        let framing_field = *name == header::CONTENT_LENGTH
+            || *name == header::TRANSFER_ENCODING
+            || *name == header::CONNECTION
+            || *name == header::DATE
+            || name.as_str() == "keep-alive";
+        if !framing_field {
+            field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    finish(out, content, framing, date);
+}
+
+/// Appends one chunk of a chunked body (RFC 9112 §7.1); an empty `data`
+/// is the last chunk.
+pub fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+    let mut size = [0u8; 16];
+    let mut at = size.len();
+    let mut n = data.len();
+    loop {
+        at -= 1;
+        size[at] = b"0123456789abcdef"[n % 16];
+        n /= 16;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&size[at..]);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The interim response that lets an `Expect: 100-continue` client send
+/// its body.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 fn status_line(out: &mut Vec<u8>, status: StatusCode) {
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -137,10 +227,14 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// The framing fields (length, date, connection) and the blank line. A
 /// HEAD response still states the length a GET's body would have.
-fn finish(out: &mut Vec<u8>, content_length: Option<usize>, framing: Framing, date: &[u8]) {
-    if let Some(len) = content_length {
-        let mut digits = itoa::Buffer::new();
-        field(out, b"content-length", digits.format(len).as_bytes());
+fn finish(out: &mut Vec<u8>, content: Content, framing: Framing, date: &[u8]) {
+    match content {
+        Content::Length(len) => {
+            let mut digits = itoa::Buffer::new();
+            field(out, b"content-length", digits.format(len).as_bytes());
+        }
+        Content::Chunked => field(out, b"transfer-encoding", b"chunked"),
+        Content::Unframed => {}
     }
     field(out, b"date", date);
     match (framing.http10, framing.keep_alive) {
