@@ -151,6 +151,7 @@ pub async fn serve_connection(worker: Rc<Worker>, stream: TcpStream) {
         timer: Box::pin(tokio::time::sleep(limits.head)),
         last_response: Instant::now(),
         head_started: Some(Instant::now()),
+        partial: None,
     };
     conn.run(&worker).await;
     conn.linger().await;
@@ -268,6 +269,16 @@ struct Connection {
     /// When the first bytes of the pending head (or the last bytes of a
     /// body being read) arrived.
     head_started: Option<Instant>,
+    /// Where the last parse of an incomplete head stopped.
+    partial: Option<Partial>,
+}
+
+#[derive(Clone, Copy)]
+struct Partial {
+    /// Bytes buffered at that parse.
+    scanned: usize,
+    /// Where the last (unfinished) line began.
+    line_start: usize,
 }
 
 /// Whether the connection goes on after a request.
@@ -327,9 +338,30 @@ impl Connection {
         }
     }
 
+    /// Whether the pending head is known to be still incomplete without
+    /// parsing it again: no line ended since the last parse, and no limit
+    /// can have been crossed. A client trickling a 32 KiB head a byte at a
+    /// time would otherwise cost a parse of the whole head per byte.
+    fn still_partial(&self) -> bool {
+        let Some(Partial {
+            scanned,
+            line_start,
+        }) = self.partial
+        else {
+            return false;
+        };
+        let len = self.read.len();
+        len <= head::MAX_HEAD
+            && len - line_start <= head::MAX_FIELD_LINE.min(head::MAX_REQUEST_LINE)
+            && !self.read[scanned.min(len)..].contains(&b'\n')
+    }
+
     /// Answers every complete request in the read buffer (pipelining).
     async fn answer_buffered(&mut self, worker: &Worker) -> Served<Then> {
         while !self.read.is_empty() {
+            if self.still_partial() {
+                return Ok(Then::Continue);
+            }
             match answer(worker, &self.read, &mut self.out).await {
                 Answer::Page {
                     consumed,
@@ -338,6 +370,7 @@ impl Connection {
                     large,
                 } => {
                     self.last_response = done;
+                    self.partial = None;
                     self.read.advance(consumed);
                     self.head_started = None;
                     if let Some(body) = large {
@@ -349,9 +382,15 @@ impl Connection {
                 }
                 Answer::Partial => {
                     self.head_started.get_or_insert_with(Instant::now);
+                    let line_start = self.read.iter().rposition(|&b| b == b'\n');
+                    self.partial = Some(Partial {
+                        scanned: self.read.len(),
+                        line_start: line_start.map_or(0, |at| at + 1),
+                    });
                     return Ok(Then::Continue);
                 }
                 Answer::App(pending) => {
+                    self.partial = None;
                     let then = self.serve_app(worker, *pending).await?;
                     self.head_started = None;
                     self.last_response = Instant::now();
@@ -360,7 +399,9 @@ impl Connection {
                     }
                 }
                 Answer::Reject(rejection) => {
-                    self.reject(worker, &rejection, false);
+                    // A HEAD's answer has no body, even a refusal's.
+                    let head_only = self.read.trim_ascii_start().starts_with(b"HEAD ");
+                    self.reject(worker, &rejection, head_only);
                     return Ok(Then::Close);
                 }
             }
@@ -455,6 +496,14 @@ impl Connection {
     ) -> Served<Then> {
         let (head, body) = response.into_parts();
         let status = head.status();
+        // A handler may end the connection (`Connection: close`).
+        if head
+            .headers()
+            .get(actix_web::http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+        {
+            framing.keep_alive = false;
+        }
         let size = body.size();
         let bodiless = status.is_informational()
             || status == StatusCode::NO_CONTENT
