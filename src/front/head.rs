@@ -160,13 +160,29 @@ fn malformed(buf: &[u8], e: httparse::Error) -> Rejection {
     }
 }
 
-/// `HTTP/2.0` and other major versions get 505 (RFC 9110 §15.6.6);
-/// anything that is not a version at all is malformed.
+/// `HTTP/2.0` and other major versions get 505 (RFC 9110 §15.6.6); a
+/// newer HTTP/1 minor version is to be served as HTTP/1.1 (RFC 9112 §2.3),
+/// which the caller does by rewriting the digit; anything that is not a
+/// version at all is malformed.
 fn version_rejection(buf: &[u8]) -> Rejection {
-    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    // httparse skips empty lines before the request line.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
+    let line = buf[start..]
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
     match version {
+        // Never 0 or 1: those parse, so rewriting would not help.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => {
+            let mut rejection = Rejection::new(Reason::Version, "a newer HTTP/1 minor version");
+            rejection.newer_minor = Some(start + line.len() - 1);
+            rejection
+        }
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
@@ -684,6 +700,12 @@ mod tests {
             assert_eq!(rejected(raw), Some((400, "malformed")), "{raw:?}");
         }
         assert_eq!(rejected(b"GET / HTTP/2.0\r\n\r\n"), Some((505, "version")));
+        let mut headers = headers();
+        let newer = b"\r\nGET / HTTP/1.2\r\nHost: a\r\n\r\n";
+        match parse(newer, &mut headers) {
+            Parsed::Reject(r) => assert_eq!(r.newer_minor, Some(15), "the digit to rewrite"),
+            _ => panic!("HTTP/1.2 is flagged for rewriting"),
+        }
         assert_eq!(
             rejected(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
             Some((505, "version"))

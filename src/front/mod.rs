@@ -398,6 +398,14 @@ impl Connection {
                         return Ok(Then::Close);
                     }
                 }
+                Answer::Reject(Rejection {
+                    newer_minor: Some(at),
+                    ..
+                }) => {
+                    // Served as HTTP/1.1 from here on.
+                    self.read[at] = b'1';
+                    self.partial = None;
+                }
                 Answer::Reject(rejection) => {
                     // A HEAD's answer has no body, even a refusal's.
                     let head_only = self.read.trim_ascii_start().starts_with(b"HEAD ");

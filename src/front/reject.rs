@@ -102,6 +102,9 @@ impl Reason {
 pub struct Rejection {
     pub reason: Reason,
     pub detail: String,
+    /// For `HTTP/1.x` with x above 1: where the minor digit is, so the
+    /// request can be served as HTTP/1.1 instead (RFC 9112 §2.3).
+    pub newer_minor: Option<usize>,
 }
 
 impl Rejection {
@@ -109,6 +112,7 @@ impl Rejection {
         Rejection {
             reason,
             detail: detail.to_owned(),
+            newer_minor: None,
         }
     }
 
