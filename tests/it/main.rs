@@ -9,6 +9,7 @@ mod follower;
 mod front;
 mod helpers;
 mod hostile;
+mod ops;
 mod prewarm;
 mod server;
 mod spike;

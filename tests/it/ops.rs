@@ -1,0 +1,147 @@
+//! Issue 17, item 6, over raw sockets against the real server: a listen
+//! backlog as deep as the kernel allows, rejected requests counted by
+//! reason, and the operations endpoints on a listener of their own.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use tokio::net::TcpStream;
+
+use crate::hostile::{demo_with, refused};
+use crate::wire::{self, h11_ready};
+
+fn somaxconn() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096)
+}
+
+/// The listen backlog of the socket listening on `port`, from `ss` (its
+/// Send-Q column for a listening socket); `None` without `ss`.
+fn listen_backlog(port: u16) -> Option<u32> {
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next()?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The soft limit on open files, from `/proc/self/limits`.
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        })
+        .unwrap_or(1024)
+}
+
+fn port(addr: &str) -> u16 {
+    wire::host_port(addr)
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port")
+}
+
+// std's `TcpListener::bind` listens with a backlog of 128: a burst of new
+// connections overflows it and waits out SYN retries (1 s, then 3 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listen_backlog_follows_somaxconn_or_the_setting() {
+    let max = somaxconn();
+    let app = demo_with(|_| {}).await;
+    let configured = demo_with(|c| c.backlog = Some(300)).await;
+    match (
+        listen_backlog(port(&app.addr)),
+        listen_backlog(port(&configured.addr)),
+    ) {
+        (Some(default), Some(set)) => {
+            assert_eq!(default, max, "backlog unset: net.core.somaxconn");
+            assert_eq!(set, 300.min(max), "--backlog 300");
+        }
+        _ => eprintln!("`ss` not found: listen backlogs not read"),
+    }
+
+    // Every connection of a burst completes at once (no SYN retry), as far
+    // as this process may open files (the server's ends count too).
+    let n = 1000.min(open_files_limit().saturating_sub(300) / 2);
+    if max < 1024 {
+        eprintln!("net.core.somaxconn is {max}: no burst of {n} connections");
+        return;
+    }
+    let addr = wire::host_port(&app.addr).to_owned();
+    let started = Instant::now();
+    let conns = join_all((0..n).map(|_| TcpStream::connect(addr.as_str()))).await;
+    let took = started.elapsed();
+    let failed = conns.iter().filter(|c| c.is_err()).count();
+    assert_eq!(failed, 0, "{failed} of {n} connections failed");
+    assert!(
+        took < Duration::from_secs(1),
+        "{n} connections took {took:?} (SYN retries: the backlog overflowed)"
+    );
+    drop(conns);
+}
+
+// A log line per malformed request is a flood anyone can cause; a counter
+// by reason is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_requests_are_counted_by_reason() {
+    if !h11_ready() {
+        return;
+    }
+    let app = demo_with(|_| {}).await;
+    let malformed = b"GET / HTTP/1.1\r\nHost : keel.test\r\n\r\n";
+    let ex = wire::try_exchange(&app.addr, malformed, &["GET"]).await;
+    refused(ex, 400).expect("whitespace before the colon: 400 (RFC 9112 §5.1)");
+    let metrics = app.metrics().await;
+    let rejected: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("keel_http_rejected_total{reason=\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        rejected >= 1.0,
+        "no keel_http_rejected_total{{reason=...}} after a 400 in:\n{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("keel_http") && l.contains("_total{"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_endpoints_can_move_to_their_own_listener() {
+    let ops = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("addr")
+    };
+    let app = demo_with(|c| c.ops_listen = Some(ops)).await;
+    let client = reqwest::Client::new();
+    let get = |base: String, path: &'static str| {
+        let client = client.clone();
+        async move {
+            let url = format!("{base}{path}");
+            match client.get(&url).send().await {
+                Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+                Err(e) => panic!("nothing answers {url}: {e}"),
+            }
+        }
+    };
+    let private = format!("http://{ops}");
+    let (status, body) = get(private.clone(), "/metrics").await;
+    assert_eq!(status, 200, "/metrics on --ops-listen");
+    assert!(body.contains("keel_http_requests_total"), "{body}");
+    let (status, _) = get(app.addr.clone(), "/metrics").await;
+    assert_eq!(status, 404, "/metrics leaves the public listener");
+    for base in [&app.addr, &private] {
+        for path in ["/healthz", "/readyz"] {
+            assert_eq!(get(base.clone(), path).await.0, 200, "{base}{path}");
+        }
+    }
+}
