@@ -3,8 +3,8 @@
 //! layer answers it; `Connection: close` and HTTP/1.0 honoured on every
 //! route; oversized heads refused with 431/414 (never a panic); a send
 //! timeout for clients that stop reading; `Host` and `Content-Length`
-//! checked alike on every path. Item 6 is in `ops.rs`. Every response goes
-//! through h11 first (`wire.rs`).
+//! checked alike on every path. Item 6 is in `ops.rs`, the framing table in
+//! `framing.rs`. Every response goes through h11 first (`wire.rs`).
 
 use std::time::{Duration, Instant};
 

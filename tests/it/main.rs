@@ -6,6 +6,7 @@ mod cli;
 mod delivery;
 mod failover;
 mod follower;
+mod framing;
 mod front;
 mod helpers;
 mod hostile;

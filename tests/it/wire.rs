@@ -51,6 +51,8 @@ pub struct Response {
     /// Lowercased names (h11 lowercases them), in order.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// 1xx statuses received before it.
+    pub informational: Vec<u16>,
 }
 
 impl Response {
@@ -170,24 +172,54 @@ pub async fn talk(stream: TcpStream, pieces: &[&[u8]], pause: Duration) -> (Vec<
     (raw, closed)
 }
 
+/// What one connection carried: the bytes the server sent, whether it
+/// closed, and the methods of the requests written.
+pub struct Talk {
+    pub raw: Vec<u8>,
+    pub closed: bool,
+    pub methods: Vec<String>,
+}
+
 /// Runs h11 over the bytes of one connection.
 pub async fn check(raw: Vec<u8>, closed: bool, methods: &[&str]) -> Result<Exchange, String> {
-    let input = serde_json::json!({
-        "methods": methods,
-        "data": BASE64.encode(&raw),
-        "closed": closed,
-    })
-    .to_string();
+    let methods = methods.iter().map(|m| (*m).to_owned()).collect();
+    let talk = Talk {
+        raw,
+        closed,
+        methods,
+    };
+    check_many(vec![talk]).await.pop().expect("one result")
+}
+
+/// Runs h11 over many connections' bytes in one Python process.
+pub async fn check_many(talks: Vec<Talk>) -> Vec<Result<Exchange, String>> {
+    let input: Vec<serde_json::Value> = talks
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "methods": t.methods,
+                "data": BASE64.encode(&t.raw),
+                "closed": t.closed,
+            })
+        })
+        .collect();
+    let input = serde_json::Value::from(input).to_string();
     let output = tokio::task::spawn_blocking(move || run_script(&input))
         .await
         .expect("h11 task");
-    let out: serde_json::Value = serde_json::from_str(&output)
-        .unwrap_or_else(|e| panic!("h11_check.py printed no JSON ({e}): {output}"));
-    judge(raw, closed, &out)
+    let out: Vec<serde_json::Value> = serde_json::from_str(&output)
+        .unwrap_or_else(|e| panic!("h11_check.py printed no JSON list ({e}): {output}"));
+    assert_eq!(out.len(), talks.len(), "one result per connection");
+    talks
+        .into_iter()
+        .zip(out)
+        .map(|(t, o)| judge(t, &o))
+        .collect()
 }
 
 /// The checker's verdict on one connection as an [`Exchange`], or why not.
-fn judge(raw: Vec<u8>, closed: bool, out: &serde_json::Value) -> Result<Exchange, String> {
+fn judge(talk: Talk, out: &serde_json::Value) -> Result<Exchange, String> {
+    let Talk { raw, closed, .. } = talk;
     let shown = show(&raw);
     if let Some(error) = out["error"].as_str() {
         return Err(format!("h11: {error}; the server sent: {shown}"));
@@ -214,6 +246,12 @@ fn judge(raw: Vec<u8>, closed: bool, out: &serde_json::Value) -> Result<Exchange
             body: BASE64
                 .decode(r["body_b64"].as_str().expect("body_b64"))
                 .expect("base64 body"),
+            informational: r["informational"]
+                .as_array()
+                .expect("informational")
+                .iter()
+                .filter_map(|s| s.as_u64().and_then(|s| u16::try_from(s).ok()))
+                .collect(),
         })
         .collect();
     Ok(Exchange {

@@ -13,6 +13,9 @@ Writes JSON on stdout and always exits 0 (the Rust side asserts):
    "error": null | "<h11 RemoteProtocolError text>",
    "trailing_bytes": N}
 
+A JSON list of such objects is checked item by item and answered with a
+list of results, in order (one process for many connections).
+
 The bytes are parsed by h11 in the client role: for each method a synthetic
 well-formed request is "sent" only to advance h11's state (so it knows HEAD
 framing), then one response is read. It stops when the data runs out or when
@@ -113,10 +116,17 @@ def check(methods, data, closed):
     }
 
 
+def check_one(request):
+    data = base64.b64decode(request["data"])
+    return check(request["methods"], data, bool(request["closed"]))
+
+
 def main():
     request = json.load(sys.stdin)
-    data = base64.b64decode(request["data"])
-    result = check(request["methods"], data, bool(request["closed"]))
+    if isinstance(request, list):
+        result = [check_one(r) for r in request]
+    else:
+        result = check_one(request)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
