@@ -8,6 +8,7 @@ mod failover;
 mod follower;
 mod framing;
 mod front;
+mod fuzz;
 mod helpers;
 mod hostile;
 mod ops;
