@@ -90,6 +90,9 @@ pub fn parse<'b, 'h>(buf: &'b [u8], headers: &'h mut [MaybeUninit<Header<'b>>]) 
             "the request target is over 8 KiB",
         );
     }
+    if len > MAX_HEAD {
+        return reject(Reason::HeadTooLarge, "the request head is over 32 KiB");
+    }
     let http10 = version == Some(0);
     let fields = match Fields::read(headers, http10) {
         Ok(fields) => fields,
@@ -684,8 +687,13 @@ mod tests {
         let big: String = (0..8)
             .map(|i| format!("X-{i}: {}\r\n", "v".repeat(5000)))
             .collect();
-        let big = format!("GET / HTTP/1.1\r\nHost: a\r\n{big}");
-        assert_eq!(rejected(big.as_bytes()), Some((431, "head_too_large")));
+        let unfinished = format!("GET / HTTP/1.1\r\nHost: a\r\n{big}");
+        assert_eq!(
+            rejected(unfinished.as_bytes()),
+            Some((431, "head_too_large"))
+        );
+        let complete = format!("{unfinished}\r\n");
+        assert_eq!(rejected(complete.as_bytes()), Some((431, "head_too_large")));
     }
 
     #[test]
