@@ -3,7 +3,7 @@
 //! request bytes to the response bytes (parse, lookup, negotiation,
 //! headers, body, metrics); `service/*` goes through actix's service stack
 //! (routing, extraction, handler) with `init_service`/`call_service`, the
-//! path of requests the front hands over; `direct/*` calls the cache lookup
+//! path of requests the front passes to the app; `direct/*` calls the cache lookup
 //! and response builder alone. None includes the socket, which wrk measures.
 //!
 //! Run: `cargo bench --bench cache_hit`.

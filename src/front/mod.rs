@@ -449,31 +449,28 @@ impl Connection {
         pending: &Pending,
         limit: usize,
     ) -> Served<Result<Bytes, Rejection>> {
-        let mut chunked = match pending.body {
+        let mut reading = match pending.body {
             BodyFraming::None => return Ok(Ok(Bytes::new())),
-            BodyFraming::Length(n) if n > limit as u64 => {
-                return Ok(Err(body::too_large(limit)));
-            }
-            BodyFraming::Length(_) => None,
-            BodyFraming::Chunked => Some(Chunked::new(limit)),
+            BodyFraming::Length(n) => match usize::try_from(n) {
+                Ok(n) if n <= limit => Reading::Length(n),
+                _ => return Ok(Err(body::too_large(limit))),
+            },
+            BodyFraming::Chunked => Reading::Chunked(Chunked::new(limit)),
         };
         let mut continued = !pending.expect_continue;
         loop {
-            match (&mut chunked, pending.body) {
-                (Some(decoder), _) => match decoder.decode(&mut self.read) {
+            match &mut reading {
+                Reading::Chunked(decoder) => match decoder.decode(&mut self.read) {
                     Ok(Some(body)) => return Ok(Ok(body)),
                     Ok(None) => {}
                     Err(rejection) => return Ok(Err(rejection)),
                 },
-                (None, BodyFraming::Length(n)) => {
-                    // `n` is within the limit, a usize.
-                    let n = usize::try_from(n).unwrap_or(usize::MAX);
-                    if self.read.len() >= n {
-                        return Ok(Ok(self.read.split_to(n).freeze()));
+                Reading::Length(n) => {
+                    if self.read.len() >= *n {
+                        return Ok(Ok(self.read.split_to(*n).freeze()));
                     }
-                    self.read.reserve((n - self.read.len()).min(FLUSH_AT));
+                    self.read.reserve((*n - self.read.len()).min(FLUSH_AT));
                 }
-                (None, _) => unreachable!("a body without a length is chunked"),
             }
             if !continued {
                 // RFC 9110 §10.1.1: the client waits for this before its body.
@@ -680,6 +677,12 @@ impl Connection {
             }
         }
     }
+}
+
+/// A request body being read.
+enum Reading {
+    Length(usize),
+    Chunked(Chunked),
 }
 
 enum Filled {

@@ -1,7 +1,7 @@
 //! One request at a time through [`answer`], without a socket: the bytes a
 //! page read produces for a hit, a HEAD, a miss the store cannot answer, and
-//! what the front leaves to actix-web. Connections (pipelining, timeouts,
-//! hand-over) are tested over TCP in `tests/it/front.rs`.
+//! what the front leaves to the app. Connections (pipelining, timeouts,
+//! requests for the app) are tested over TCP in `tests/it/front.rs`.
 
 use std::rc::Rc;
 use std::sync::Arc;
