@@ -1,0 +1,209 @@
+//! A request for the app on a connection: its body read (a length or
+//! chunks, within the limit, after a `100 Continue` if asked), the app
+//! called, and its response written with the front's framing for that
+//! request.
+
+use std::time::Instant;
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::http::StatusCode;
+use bytes::{Buf, Bytes};
+
+use super::{Closed, Connection, FLUSH_AT, Filled, Served, Then};
+use crate::front::Worker;
+use crate::front::app::{self, Pending};
+use crate::front::body::{self, Chunked};
+use crate::front::head::BodyFraming;
+use crate::front::reject::{Reason, Rejection};
+use crate::front::write::{self, COPY_BODY_MAX, Content, Framing};
+
+impl Connection {
+    /// Reads the body of a request for the app, calls the app and writes
+    /// its answer.
+    pub(super) async fn serve_app(&mut self, worker: &Worker, pending: Pending) -> Served<Then> {
+        self.read.advance(pending.consumed);
+        let framing = pending.framing;
+        let body = match self
+            .read_body(&pending, worker.front.limits.max_body)
+            .await?
+        {
+            Ok(body) => body,
+            Err(rejection) => {
+                self.reject(worker, &rejection, framing.head_only);
+                return Ok(Then::Close);
+            }
+        };
+        let peer = self.stream.peer_addr().ok();
+        let Some(response) = app::call(&worker.app, pending.into_request(body, peer)).await else {
+            self.internal_error(worker, framing);
+            return Ok(Then::Close);
+        };
+        self.respond(worker, response, framing).await
+    }
+
+    /// The whole body of `pending`, or why it is refused.
+    async fn read_body(
+        &mut self,
+        pending: &Pending,
+        limit: usize,
+    ) -> Served<Result<Bytes, Rejection>> {
+        let mut reading = match pending.body {
+            BodyFraming::None => return Ok(Ok(Bytes::new())),
+            BodyFraming::Length(n) => match usize::try_from(n) {
+                Ok(n) if n <= limit => Reading::Length(n),
+                _ => return Ok(Err(body::too_large(limit))),
+            },
+            BodyFraming::Chunked => Reading::Chunked(Chunked::new(limit)),
+        };
+        let mut continued = !pending.expect_continue;
+        loop {
+            match &mut reading {
+                Reading::Chunked(decoder) => match decoder.decode(&mut self.read) {
+                    Ok(Some(body)) => return Ok(Ok(body)),
+                    Ok(None) => {}
+                    Err(rejection) => return Ok(Err(rejection)),
+                },
+                Reading::Length(n) => {
+                    if self.read.len() >= *n {
+                        return Ok(Ok(self.read.split_to(*n).freeze()));
+                    }
+                    self.read.reserve((*n - self.read.len()).min(FLUSH_AT));
+                }
+            }
+            if !continued {
+                // RFC 9110 §10.1.1: the client waits for this before its body.
+                self.out.extend_from_slice(write::CONTINUE);
+                continued = true;
+            }
+            self.flush().await?;
+            self.head_started = Some(Instant::now());
+            match self.fill().await {
+                Filled::Bytes => {}
+                Filled::Closed => return Err(Closed::Io),
+                Filled::TimedOut => {
+                    return Ok(Err(Rejection::new(
+                        Reason::Timeout,
+                        "the request body stopped arriving",
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Writes the app's response with the front's framing for this request.
+    async fn respond(
+        &mut self,
+        worker: &Worker,
+        response: actix_web::HttpResponse,
+        mut framing: Framing,
+    ) -> Served<Then> {
+        let (head, body) = response.into_parts();
+        let status = head.status();
+        // A handler may end the connection (`Connection: close`).
+        if head
+            .headers()
+            .get(actix_web::http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
+        {
+            framing.keep_alive = false;
+        }
+        let size = body.size();
+        let bodiless = status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let content = match size {
+            _ if bodiless => Content::Unframed,
+            BodySize::None => Content::Length(0),
+            BodySize::Sized(n) => Content::Length(n),
+            // HEAD: no body follows, so nothing needs to delimit it.
+            BodySize::Stream if framing.head_only => Content::Unframed,
+            // HTTP/1.0 has no chunking: the body ends with the connection.
+            BodySize::Stream if framing.http10 => {
+                framing.keep_alive = false;
+                Content::Unframed
+            }
+            BodySize::Stream => Content::Chunked,
+        };
+        let date = worker.date.at(Instant::now());
+        write::app_head(
+            &mut self.out,
+            status,
+            head.headers(),
+            content,
+            framing,
+            &date,
+        );
+        if !(bodiless || framing.head_only) {
+            self.write_body(body, content).await?;
+        }
+        Ok(if framing.keep_alive {
+            Then::Continue
+        } else {
+            Then::Close
+        })
+    }
+
+    /// Writes an app response's body as `content` frames it; a body that
+    /// fails or breaks its own declared length closes the connection.
+    async fn write_body(&mut self, body: actix_web::body::BoxBody, content: Content) -> Served<()> {
+        let mut body = match body.try_into_bytes() {
+            Ok(bytes) => {
+                return match content {
+                    Content::Chunked => {
+                        if !bytes.is_empty() {
+                            write::chunk(&mut self.out, &bytes);
+                        }
+                        write::chunk(&mut self.out, b"");
+                        Ok(())
+                    }
+                    _ if bytes.len() <= COPY_BODY_MAX => {
+                        self.out.extend_from_slice(&bytes);
+                        Ok(())
+                    }
+                    _ => self.send(&bytes).await,
+                };
+            }
+            Err(body) => std::pin::pin!(body),
+        };
+        let mut sent = 0u64;
+        loop {
+            let frame = std::future::poll_fn(|cx| body.as_mut().poll_next(cx)).await;
+            let data = match frame {
+                Some(Ok(data)) => data,
+                None => break,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "a response body failed; closing the connection");
+                    return Err(Closed::Io);
+                }
+            };
+            sent += data.len() as u64;
+            match content {
+                Content::Chunked if data.is_empty() => {}
+                Content::Chunked => write::chunk(&mut self.out, &data),
+                Content::Length(n) if sent > n => return Err(Closed::Io),
+                _ => self.out.extend_from_slice(&data),
+            }
+            if self.out.len() >= FLUSH_AT {
+                self.flush().await?;
+            }
+        }
+        match content {
+            Content::Chunked => write::chunk(&mut self.out, b""),
+            Content::Length(n) if sent != n => return Err(Closed::Io),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The answer when a handler panicked.
+    fn internal_error(&mut self, worker: &Worker, framing: Framing) {
+        let date = worker.date.at(Instant::now());
+        write::internal_error(&mut self.out, framing.head_only, &date);
+    }
+}
+
+/// A request body being read.
+enum Reading {
+    Length(usize),
+    Chunked(Chunked),
+}
