@@ -1,7 +1,8 @@
 //! One request at a time through [`answer`], without a socket: the bytes a
 //! page read produces for a hit, a HEAD, a miss the store cannot answer, and
-//! what the front leaves to the app. Connections (pipelining, timeouts,
-//! requests for the app) are tested over TCP in `tests/it/front.rs`.
+//! what the front leaves to the app; and a panicking handler over a socket.
+//! Connections (pipelining, timeouts, requests for the app) are tested over
+//! TCP in `tests/it/front.rs` and `tests/it/hostile.rs`.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -132,4 +133,53 @@ async fn after_a_graceful_stop_begins_responses_close_their_connection() {
     ));
     let res = String::from_utf8(out).expect("ASCII");
     assert!(res.contains("connection: close\r\n"), "{res}");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_costs_its_connection_not_the_worker() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (_fx, worker) = worker().await;
+    let app: App = Rc::new(|_| Box::pin(async { panic!("a handler bug") }));
+    let worker = Rc::new(Worker::new(worker.front.clone(), app));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let local = tokio::task::LocalSet::new();
+    let text = local
+        .run_until(async move {
+            let serving = tokio::task::spawn_local(async move {
+                for _ in 0..2 {
+                    let (stream, _) = listener.accept().await.expect("accept");
+                    super::serve_connection(worker.clone(), stream).await;
+                }
+            });
+            let mut texts = Vec::new();
+            for _ in 0..2 {
+                let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                client
+                    .write_all(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                    .await
+                    .expect("write");
+                let mut raw = Vec::new();
+                client.read_to_end(&mut raw).await.expect("read");
+                texts.push(String::from_utf8(raw).expect("ASCII"));
+            }
+            serving.await.expect("the worker survives");
+            texts
+        })
+        .await;
+    for res in text {
+        assert!(
+            res.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
+            "{res}"
+        );
+        assert!(res.contains("connection: close\r\n"), "{res}");
+        assert_eq!(
+            res.matches("HTTP/1.1 ").count(),
+            1,
+            "closed after it: {res}"
+        );
+    }
 }

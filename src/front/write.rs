@@ -129,8 +129,32 @@ pub enum Content {
 /// Appends the problem answering a refused request; the connection is
 /// closed after it.
 pub fn rejection(out: &mut Vec<u8>, rejection: &Rejection, head_only: bool, date: &[u8]) {
-    let body = rejection.body();
-    status_line(out, rejection.reason.status());
+    let status = rejection.reason.status();
+    closing_problem(out, status, &rejection.body(), head_only, date);
+}
+
+/// Appends the 500 sent when a handler panicked; the connection is closed
+/// after it.
+pub fn internal_error(out: &mut Vec<u8>, head_only: bool, date: &[u8]) {
+    const BODY: &[u8] = br#"{"type":"/problems/internal","title":"Internal error","status":500,"detail":"the server failed to handle the request","code":"internal"}"#;
+    closing_problem(
+        out,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        BODY,
+        head_only,
+        date,
+    );
+}
+
+/// A problem document with `connection: close`.
+fn closing_problem(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    body: &[u8],
+    head_only: bool,
+    date: &[u8],
+) {
+    status_line(out, status);
     field(out, b"content-type", b"application/problem+json");
     field(out, b"cache-control", b"no-store");
     let framing = Framing {
@@ -140,25 +164,7 @@ pub fn rejection(out: &mut Vec<u8>, rejection: &Rejection, head_only: bool, date
     };
     finish(out, Content::Length(body.len() as u64), framing, date);
     if !head_only {
-        out.extend_from_slice(&body);
-    }
-}
-
-/// Appends the 500 sent when a handler panicked; the connection is closed
-/// after it.
-pub fn internal_error(out: &mut Vec<u8>, head_only: bool, date: &[u8]) {
-    const BODY: &[u8] = br#"{"type":"/problems/internal","title":"Internal error","status":500,"detail":"the server failed to handle the request","code":"internal"}"#;
-    status_line(out, StatusCode::INTERNAL_SERVER_ERROR);
-    field(out, b"content-type", b"application/problem+json");
-    field(out, b"cache-control", b"no-store");
-    let framing = Framing {
-        http10: false,
-        keep_alive: false,
-        head_only,
-    };
-    finish(out, Content::Length(BODY.len() as u64), framing, date);
-    if !head_only {
-        out.extend_from_slice(BODY);
+        out.extend_from_slice(body);
     }
 }
 
