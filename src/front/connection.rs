@@ -55,6 +55,8 @@ pub(super) struct Connection {
     head_started: Option<Instant>,
     /// Where the last parse of an incomplete head stopped.
     partial: Option<Partial>,
+    /// The client's address, read once, for the app's requests only.
+    peer: Option<Option<std::net::SocketAddr>>,
 }
 
 #[derive(Clone, Copy)]
@@ -82,6 +84,7 @@ impl Connection {
             last_response: Instant::now(),
             head_started: Some(Instant::now()),
             partial: None,
+            peer: None,
         }
     }
 

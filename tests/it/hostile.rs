@@ -348,3 +348,39 @@ async fn a_repeated_content_length_is_refused_on_every_path() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_still_serving(&app).await;
 }
+
+// A body that stops arriving ties up its connection no longer than
+// --request-timeout allows between two reads: 408 and close. A client that
+// goes away mid-body costs nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_gets_408_and_a_dropped_one_costs_nothing() {
+    let app = demo_with(|c| c.request_timeout = Duration::from_secs(1)).await;
+    let head = "POST /api/v1/entries/team HTTP/1.1\r\nHost: keel.test\r\n\
+                Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"sl";
+    let ex = wire::try_exchange_in(
+        &app.addr,
+        &[head.as_bytes(), b"ug\": \"x\"}         "],
+        Duration::from_secs(4),
+        &["POST"],
+    )
+    .await;
+    // Had the server waited for the rest, it would answer 401 (no token).
+    refused(ex, 408).expect("a stalled body");
+
+    let addr = wire::host_port(&app.addr).to_owned();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
+            .await
+            .expect("write");
+        drop(stream);
+    }
+    assert_still_serving(&app).await;
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("keel_http_rejected_total{reason=\"timeout\"} 1"),
+        "one timeout counted, the dropped bodies none: {metrics}"
+    );
+}

@@ -33,7 +33,9 @@ impl Connection {
                 return Ok(Then::Close);
             }
         };
-        let peer = self.stream.peer_addr().ok();
+        let peer = *self
+            .peer
+            .get_or_insert_with(|| self.stream.peer_addr().ok());
         let Some(response) = app::call(&worker.app, pending.into_request(body, peer)).await else {
             self.internal_error(worker, framing);
             return Ok(Then::Close);
