@@ -21,8 +21,9 @@ use chrono::{TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use keel::cache::{Lookup, PageCache};
 use keel::metrics::Metrics;
+use keel::model::{CachePolicy, Page, PageWrite};
+use keel::store::Store;
 use keel::store::sqlite::SqliteStore;
-use keel::store::{CachePolicy, Page, PageWrite, Store};
 use keel::{delivery, front};
 
 const PATH: &str = "/matches/2026-03-01-rovers-v-united";

@@ -10,8 +10,8 @@ use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use keel::content_types::ContentTypes;
 use keel::metrics::Metrics;
+use keel::model::{Entry, EntryStatus};
 use keel::render::{Renderer, Snapshot, brotli, gzip, markdown};
-use keel::store::{Entry, EntryStatus};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

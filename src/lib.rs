@@ -8,6 +8,7 @@
 //!
 //! - [`cli`] and [`config`]: flags (and `KEEL_*` variables) -> checked config.
 //! - [`startup`]: builds and runs the server and its background tasks.
+//! - [`model`]: entries and pages, the shapes every layer shares.
 //! - [`content_types`]: schemas, checks, entry validation, listing queries.
 //! - [`store`]: the single source of truth (SQLite or PostgreSQL).
 //! - [`events`]: follows the store's event log into this node's cache.
@@ -33,6 +34,7 @@ pub mod events;
 pub mod front;
 pub mod health;
 pub mod metrics;
+pub mod model;
 pub mod panics;
 pub mod prewarm;
 pub mod publish;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::editor::{Editor, IfMatch};
 use crate::error::AppError;
-use crate::store::EntryId;
+use crate::model::EntryId;
 
 const AUTHOR: &str = "seed";
 

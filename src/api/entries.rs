@@ -12,7 +12,8 @@ use super::model::{
 };
 use crate::editor::{Editor, IfMatch, Patch};
 use crate::error::AppError;
-use crate::store::{Entry, EntryQuery, EntryStatus};
+use crate::model::{Entry, EntryStatus};
+use crate::store::EntryQuery;
 
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: u32 = 100;
@@ -410,7 +411,7 @@ async fn revisions_of(
     editor: &Editor,
     type_name: &str,
     id: Uuid,
-) -> Result<Vec<crate::store::Revision>, AppError> {
+) -> Result<Vec<crate::model::Revision>, AppError> {
     editor.content_type(type_name)?;
     let revisions = editor.store().revisions(id).await?;
     let belongs = match editor.store().entry(id).await? {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::store::{Entry, EntryStatus, Revision};
+use crate::model::{Entry, EntryStatus, Revision};
 
 /// An entry as the editor API returns it; `data` is the working copy.
 #[derive(Debug, Serialize, ToSchema)]

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::auth::Principal;
 use crate::editor::Editor;
 use crate::error::AppError;
+use crate::model::Entry;
 use crate::render::HTML;
-use crate::store::Entry;
 
 #[get("/preview/{type}/{id}")]
 pub async fn preview(

@@ -36,7 +36,8 @@ use self::pages::Pages;
 use self::refresh::Refresher;
 pub use self::warm::WarmReport;
 use crate::metrics::Metrics;
-use crate::store::{PageWrite, Store, StoreError, StoreResult};
+use crate::model::PageWrite;
+use crate::store::{Store, StoreError, StoreResult};
 
 /// What the cache knows about a path.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use actix_web::http::header::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::store::{CachePolicy, Page};
+use crate::model::{CachePolicy, Page};
 
 /// Strict policy for rendered HTML: pages carry no scripts, inline styles
 /// only, images from the site itself or any HTTPS origin.

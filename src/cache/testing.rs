@@ -9,9 +9,10 @@ use tempfile::TempDir;
 
 use super::PageCache;
 use crate::metrics::Metrics;
+use crate::model::{CachePolicy, Page, PageWrite};
 use crate::store::instrumented::Instrumented;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{CachePolicy, EntryOp, Page, PageWrite, Store, Write};
+use crate::store::{EntryOp, Store, Write};
 
 /// 2026-03-01T12:30:00Z, the Last-Modified of every fixture page.
 pub(crate) const LAST_MODIFIED_HTTP: &str = "Sun, 01 Mar 2026 12:30:00 GMT";

@@ -14,7 +14,7 @@ use super::model::{ContentType, Field, FieldKind, PrewarmRule};
 use super::query::RelatedQuery;
 use super::route::Route;
 use super::schema::{RawCache, RawField, RawType, parse_duration, parse_seconds};
-use crate::store::CachePolicy;
+use crate::model::CachePolicy;
 
 /// Every problem found so far.
 #[derive(Debug, Default)]

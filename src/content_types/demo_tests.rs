@@ -11,7 +11,7 @@ use minijinja::value::Serde;
 use serde_json::json;
 
 use super::*;
-use crate::store::{CachePolicy, Entry};
+use crate::model::{CachePolicy, Entry};
 
 fn demo() -> ContentTypes {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("content-types");
@@ -286,7 +286,7 @@ fn published_entry(type_name: &str, n: u128, data: serde_json::Value) -> Entry {
         id: uuid::Uuid::from_u128(n),
         type_name: type_name.into(),
         slug: format!("e{n}"),
-        status: crate::store::EntryStatus::Published,
+        status: crate::model::EntryStatus::Published,
         version: 1,
         data: data.clone(),
         published_slug: Some(format!("e{n}")),

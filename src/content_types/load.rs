@@ -17,7 +17,7 @@ use super::model::{ContentType, Listing};
 use super::resolve::Catalog;
 use super::schema::{RawListing, RawType};
 use super::templates::compile_templates;
-use crate::store::ContentTypeRecord;
+use crate::model::ContentTypeRecord;
 
 /// One problem in the content-types directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -167,7 +167,8 @@ pub use route::{RESERVED_PATHS, Route};
 pub use templates::DEFAULT_DATETIME_FORMAT;
 pub use validate::{FieldError, MAX_SLUG_LEN, validate_slug};
 
-use crate::store::{ContentTypeRecord, Entry, EntryId};
+use crate::model::ContentTypeRecord;
+use crate::model::{Entry, EntryId};
 
 // One `ContentTypes` is shared by every worker thread behind an `Arc`.
 const _: () = {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::query::{Query, RelatedQuery};
 use super::route::Route;
-use crate::store::{CachePolicy, EntryId};
+use crate::model::{CachePolicy, EntryId};
 
 /// One content type, e.g. `match`.
 #[derive(Debug, Clone, Serialize)]
@@ -180,7 +180,7 @@ impl Listing {
     /// True when the entry's published state appears in any of this
     /// listing's queries (ignoring `limit`, so a caller re-rendering on this
     /// answer may re-render once too often, never once too few).
-    pub fn shows(&self, entry: &crate::store::Entry) -> bool {
+    pub fn shows(&self, entry: &crate::model::Entry) -> bool {
         self.queries.values().any(|q| q.matches(entry))
     }
 }

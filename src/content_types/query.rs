@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::model::FieldKind;
 use super::validate::{FieldError, check_value, numbers_equal};
-use crate::store::{Entry, EntryId};
+use crate::model::{Entry, EntryId};
 
 /// Results per query when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;

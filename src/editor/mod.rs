@@ -13,8 +13,9 @@ use serde_json::{Map, Value};
 
 use crate::content_types::{ContentType, ContentTypes, FieldError, validate_slug};
 use crate::error::AppError;
+use crate::model::{Entry, EntryId, EntryStatus};
 use crate::publish::{Change, Publisher};
-use crate::store::{Entry, EntryId, EntryOp, EntryStatus, Store, StoreError, Write};
+use crate::store::{EntryOp, Store, StoreError, Write};
 
 pub use self::precondition::IfMatch;
 

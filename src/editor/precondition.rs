@@ -4,7 +4,7 @@
 //! request fails its precondition (412) rather than being called malformed.
 
 use crate::error::AppError;
-use crate::store::Entry;
+use crate::model::Entry;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum IfMatch {

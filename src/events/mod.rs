@@ -16,8 +16,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::cache::{LocalWrite, PageCache};
 use crate::metrics::Metrics;
+use crate::model::PageWrite;
 use crate::publish::PageSink;
-use crate::store::{Event, PageWrite, Store, StoreError};
+use crate::store::{Event, Store, StoreError};
 
 /// Events read per query while catching up.
 const BATCH: u32 = 500;

@@ -23,8 +23,9 @@ use tokio::sync::{Mutex, watch};
 use self::edge::{EdgeReport, EdgeWarmer};
 use crate::cache::{PageCache, WarmReport};
 use crate::content_types::ContentTypes;
+use crate::model::EntryId;
 use crate::render::Renderer;
-use crate::store::{EntryId, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 
 /// Most recent pages considered at boot; their bodies are only read up to
 /// the byte budget.

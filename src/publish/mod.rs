@@ -20,10 +20,9 @@ pub use plan::{Plan, plan};
 use crate::cache::LocalWrite;
 use crate::content_types::ContentTypes;
 use crate::error::AppError;
+use crate::model::{Entry, EntryId, Page, PageWrite};
 use crate::render::{RenderError, Renderer, Snapshot};
-use crate::store::{
-    Entry, EntryId, EntryOp, NewEvent, Page, PageWrite, Store, StoreError, Write, WriteOutcome,
-};
+use crate::store::{EntryOp, NewEvent, Store, StoreError, Write, WriteOutcome};
 
 /// Attempts at rendering a change before giving up on concurrent writers.
 const ATTEMPTS: usize = 8;

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::content_types::ContentTypes;
+use crate::model::{Entry, EntryId};
 use crate::render::{Renderer, Snapshot};
-use crate::store::{Entry, EntryId};
 
 /// The pages to render and the paths to remove for one change.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
-use crate::store::{CachePolicy, EntryId, Page};
+use crate::model::{CachePolicy, EntryId, Page};
 
 /// Brotli quality for stored pages: the smallest output, paid once.
 pub const BROTLI_QUALITY: u32 = 11;

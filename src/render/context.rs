@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::markdown;
 use crate::content_types::{ContentTypes, FieldKind};
-use crate::store::{Entry, EntryId};
+use crate::model::{Entry, EntryId};
 
 /// The published entries pages are rendered from. Built from the store,
 /// then adjusted in memory with the change being published, so a publish

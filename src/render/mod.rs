@@ -20,7 +20,7 @@ pub use context::Snapshot;
 
 use crate::content_types::{ContentType, ContentTypes, Listing};
 use crate::metrics::Metrics;
-use crate::store::{Entry, Page};
+use crate::model::{Entry, Page};
 
 pub const HTML: &str = "text/html; charset=utf-8";
 pub const JSON: &str = "application/json";
@@ -32,7 +32,7 @@ pub enum RenderError {
     #[error("template {template}: {message}")]
     Template { template: String, message: String },
     #[error("entry {0} has no published state")]
-    NotPublished(crate::store::EntryId),
+    NotPublished(crate::model::EntryId),
     #[error("unknown content type {0:?}")]
     UnknownType(String),
 }
@@ -182,7 +182,7 @@ impl Renderer {
                 status: 404,
                 content_type: HTML,
                 surrogate_keys: vec!["404".into()],
-                cache_policy: crate::store::CachePolicy {
+                cache_policy: crate::model::CachePolicy {
                     browser_max_age: 60,
                     edge_max_age: 60,
                     stale_while_revalidate: 60,

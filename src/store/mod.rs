@@ -6,8 +6,8 @@
 
 pub mod breaker;
 pub mod instrumented;
-mod model;
 pub mod postgres;
+mod records;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -15,9 +15,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-pub use model::*;
+pub use records::*;
 
 use crate::config::DatabaseUrl;
+use crate::model::{ContentTypeRecord, Entry, EntryId, Page, Revision};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

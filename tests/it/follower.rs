@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use keel::store::{CachePolicy, EntryOp, NewEvent, Page, PageWrite, Role, Write};
+use keel::model::{CachePolicy, Page, PageWrite};
+use keel::store::{EntryOp, NewEvent, Role, Write};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

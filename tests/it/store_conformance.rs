@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use keel::store::{
-    CachePolicy, ContentTypeRecord, EntryId, EntryOp, EntryQuery, EntryStatus, NewEvent, Page,
-    PageWrite, Role, Store, StoreError, Write,
-};
+use keel::model::ContentTypeRecord;
+use keel::model::{CachePolicy, EntryId, EntryStatus, Page, PageWrite};
+use keel::store::{EntryOp, EntryQuery, NewEvent, Role, Store, StoreError, Write};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
@@ -55,7 +54,7 @@ fn create(type_name: &str, slug: &str, data: Value) -> Write {
     )
 }
 
-async fn created(store: &S, type_name: &str, slug: &str, data: Value) -> keel::store::Entry {
+async fn created(store: &S, type_name: &str, slug: &str, data: Value) -> keel::model::Entry {
     store
         .write(create(type_name, slug, data))
         .await
@@ -93,7 +92,7 @@ async fn publish(
     store: &S,
     id: EntryId,
     expected: Option<i64>,
-) -> Result<keel::store::Entry, StoreError> {
+) -> Result<keel::model::Entry, StoreError> {
     store
         .write(Write::new(
             EntryOp::Publish {
@@ -694,7 +693,7 @@ async fn entries_are_found_by_a_field_value(store: S) {
     .await;
     created(&store, "team", "b", json!({"code": "CIT", "rank": 30})).await;
     created(&store, "match", "c", json!({"code": "ROV"})).await;
-    let ids = |v: Vec<keel::store::Entry>| v.into_iter().map(|e| e.slug).collect::<Vec<_>>();
+    let ids = |v: Vec<keel::model::Entry>| v.into_iter().map(|e| e.slug).collect::<Vec<_>>();
     let find = |field: &'static str, value: Value| {
         let store = store.clone();
         async move {

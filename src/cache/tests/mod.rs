@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 
 use super::testing::{Fixture, html_page};
 use super::*;
-use crate::store::{Page, PageWrite};
+use crate::model::{Page, PageWrite};
 
 fn header(value: &actix_web::http::header::HeaderValue) -> &str {
     value.to_str().expect("visible ASCII header")

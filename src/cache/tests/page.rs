@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use super::header;
 use crate::cache::testing::{LAST_MODIFIED_HTTP, etag_of, html_page, json_page};
 use crate::cache::*;
-use crate::store::Page;
+use crate::model::Page;
 
 #[test]
 fn cached_page_prebuilds_every_header() {

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::store::{CachePolicy, EntryOp, NewEvent, Write};
+use crate::model::CachePolicy;
+use crate::store::{EntryOp, NewEvent, Write};
 
 /// A page fresh for one second in the process.
 fn short_lived(path: &str, body: &str) -> Page {

@@ -2,7 +2,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::store::EntryStatus;
+use crate::model::EntryStatus;
 
 fn id(n: u128) -> EntryId {
     Uuid::from_u128(n)

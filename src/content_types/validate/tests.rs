@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::content_types::model::Field;
 use crate::content_types::route::Route;
-use crate::store::CachePolicy;
+use crate::model::CachePolicy;
 
 fn field(name: &str, kind: FieldKind) -> Field {
     Field {

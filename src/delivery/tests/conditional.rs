@@ -7,7 +7,7 @@ use actix_web::test::TestRequest;
 use super::{HOME, get, send, site};
 use crate::cache::testing::{LAST_MODIFIED_HTTP, etag_of, html_page};
 use crate::cache::{CONTENT_SECURITY_POLICY, CachedPage};
-use crate::store::Page;
+use crate::model::Page;
 
 #[actix_web::test]
 async fn if_none_match_answers_304_for_this_representation() {

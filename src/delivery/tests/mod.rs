@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use crate::cache::testing::{Fixture, LAST_MODIFIED_HTTP, etag_of, html_page, json_page};
 use crate::cache::{CONTENT_SECURITY_POLICY, PageCache, REFERRER_POLICY};
-use crate::store::PageWrite;
+use crate::model::PageWrite;
 
 const HOME: &str = "<html><body>home</body></html>";
 

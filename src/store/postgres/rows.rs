@@ -5,9 +5,9 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json};
 
+use crate::model::{CachePolicy, Entry, EntryStatus, Page, Revision};
 use crate::store::{
-    ApiToken, CachePolicy, ContentTypeRecord, Entry, EntryStatus, Event, Page, PageSummary,
-    Revision, Role, StoreError, StoreResult,
+    ApiToken, ContentTypeRecord, Event, PageSummary, Role, StoreError, StoreResult,
 };
 
 /// `SELECT <entry columns> FROM entries <rest>`, built at compile time so

@@ -11,9 +11,8 @@ use uuid::Uuid;
 use super::EVENTS_CHANNEL;
 use super::error::{ENTRY_PUBLISHED_SLUG, ENTRY_SLUG, duplicate_or, pg_error};
 use super::rows::{self, returning_entry, select_entries};
-use crate::store::{
-    Entry, EntryId, EntryOp, EntryStatus, PageWrite, StoreError, StoreResult, Write, WriteOutcome,
-};
+use crate::model::{Entry, EntryId, EntryStatus, PageWrite};
+use crate::store::{EntryOp, StoreError, StoreResult, Write, WriteOutcome};
 
 /// Runs `write` in one transaction on `client`; on error the transaction is
 /// rolled back (explicitly, or by the driver when it is dropped).

@@ -11,9 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::store::{
-    ApiToken, ContentTypeRecord, Entry, EntryStatus, Event, Page, Revision, Role, StoreError,
-};
+use crate::model::{Entry, EntryStatus, Page, Revision};
+use crate::store::{ApiToken, ContentTypeRecord, Event, Role, StoreError};
 
 /// Every stored timestamp has this shape; zero-padded fields and a fixed
 /// fraction make text order equal time order.

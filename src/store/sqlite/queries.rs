@@ -10,9 +10,8 @@ use super::codec::{
     ENTRY_COLUMNS, EVENT_COLUMNS, PAGE_COLUMNS, REVISION_COLUMNS, content_type_row, entry_row,
     event_row, json, page_row, revision_row, ts,
 };
-use crate::store::{
-    ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, PageSummary, Revision, StoreResult,
-};
+use crate::model::{Entry, EntryId, Page, Revision};
+use crate::store::{ContentTypeRecord, EntryQuery, Event, PageSummary, StoreResult};
 
 /// Runs a cached statement and collects every row.
 pub(super) fn all<T>(

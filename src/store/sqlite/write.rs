@@ -8,10 +8,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::codec::{ENTRY_COLUMNS, entry_row, json, now, or_duplicate, ts};
-use crate::store::{
-    Entry, EntryId, EntryOp, EntryStatus, NewEvent, Page, PageWrite, StoreError, StoreResult,
-    Write, WriteOutcome,
-};
+use crate::model::{Entry, EntryId, EntryStatus, Page, PageWrite};
+use crate::store::{EntryOp, NewEvent, StoreError, StoreResult, Write, WriteOutcome};
 
 pub(super) fn apply(tx: &Transaction<'_>, write: Write) -> StoreResult<WriteOutcome> {
     let now = ts(now())?;

@@ -5,9 +5,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::harness::{self, create, created, event, page};
-use crate::store::{
-    ContentTypeRecord, EntryOp, EntryQuery, EntryStatus, PageWrite, Store, StoreError, Write,
-};
+use crate::model::ContentTypeRecord;
+use crate::model::{EntryStatus, PageWrite};
+use crate::store::{EntryOp, EntryQuery, Store, StoreError, Write};
 
 #[tokio::test]
 async fn create_makes_a_draft_at_version_one_with_a_revision() {

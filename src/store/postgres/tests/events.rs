@@ -9,7 +9,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::super::EVENTS_CHANNEL;
 use super::harness::{self, create, created, event, page};
-use crate::store::{EntryOp, PageWrite, Store, StoreError, Write};
+use crate::model::PageWrite;
+use crate::store::{EntryOp, Store, StoreError, Write};
 
 #[tokio::test]
 async fn events_get_consecutive_seqs_and_carry_the_entry_id() {
@@ -98,7 +99,7 @@ async fn pages_take_the_event_seq_and_can_be_replaced_and_deleted() {
     assert_eq!(stored.seq, 1, "the event's seq, not the page's own");
     assert_eq!(
         stored,
-        crate::store::Page {
+        crate::model::Page {
             seq: 1,
             ..match_page
         }

@@ -10,7 +10,8 @@ use serde_json::json;
 use tokio_postgres::NoTls;
 
 use super::super::{PgOptions, PgStore};
-use crate::store::{CachePolicy, EntryId, EntryOp, NewEvent, Page, Store, Write};
+use crate::model::{CachePolicy, EntryId, Page};
+use crate::store::{EntryOp, NewEvent, Store, Write};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

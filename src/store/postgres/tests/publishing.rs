@@ -4,7 +4,8 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 
 use super::harness::{self, created, event, page};
-use crate::store::{EntryOp, EntryStatus, PageWrite, Store, StoreError, Write};
+use crate::model::{EntryStatus, PageWrite};
+use crate::store::{EntryOp, Store, StoreError, Write};
 
 #[tokio::test]
 async fn publish_snapshots_the_working_copy_for_readers() {

@@ -6,7 +6,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{create, event, fresh, op_write};
-use crate::store::{EntryOp, EntryQuery, EntryStatus, Store, StoreError};
+use crate::model::EntryStatus;
+use crate::store::{EntryOp, EntryQuery, Store, StoreError};
 
 #[tokio::test]
 async fn create_starts_a_draft_at_version_one_with_a_revision() {
@@ -246,7 +247,7 @@ async fn entries_pages_by_id_and_filters_by_status() {
         after,
         limit,
     };
-    let slugs = |entries: Vec<crate::store::Entry>| -> Vec<String> {
+    let slugs = |entries: Vec<crate::model::Entry>| -> Vec<String> {
         entries.into_iter().map(|e| e.slug).collect()
     };
     let page1 = store.entries(&query(None, None, 2)).await.unwrap();

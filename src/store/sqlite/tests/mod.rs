@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use super::SqliteStore;
-use crate::store::{
-    CachePolicy, ContentTypeRecord, Entry, EntryOp, NewEvent, Page, Store, StoreError, Write,
-};
+use crate::model::ContentTypeRecord;
+use crate::model::{CachePolicy, Entry, Page};
+use crate::store::{EntryOp, NewEvent, Store, StoreError, Write};
 
 /// A migrated store in its own directory; the directory lives as long as the
 /// returned guard.

@@ -3,7 +3,8 @@
 use serde_json::json;
 
 use super::{create, event, fresh, page};
-use crate::store::{EntryOp, PageWrite, Store, StoreError, Write};
+use crate::model::PageWrite;
+use crate::store::{EntryOp, Store, StoreError, Write};
 
 fn pages_only() -> Write {
     Write::new(EntryOp::None, "renderer")
@@ -41,7 +42,7 @@ async fn pages_round_trip_and_take_the_event_seq() {
     let stored = store.page("/matches/a").await.unwrap().unwrap();
     assert_eq!(
         stored,
-        crate::store::Page {
+        crate::model::Page {
             seq: 1,
             ..own.clone()
         }

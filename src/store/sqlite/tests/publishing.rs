@@ -5,7 +5,8 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 
 use super::{create, event, fresh, op_write};
-use crate::store::{EntryOp, EntryStatus, Store, StoreError};
+use crate::model::EntryStatus;
+use crate::store::{EntryOp, Store, StoreError};
 
 #[tokio::test]
 async fn publish_copies_the_working_copy_and_unpublish_withdraws_it() {

@@ -1,81 +1,12 @@
-//! The records the store keeps and the writes it accepts. These types are the
-//! contract between the editor API, the renderer, the delivery cache and both
-//! backends; they carry no backend detail.
+//! The records the store keeps and the writes it accepts, beyond the
+//! domain model: events, entry ops, writes, tokens and content-type records.
+//! They carry no backend detail.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use uuid::Uuid;
 
-/// Entry ids are UUIDv7: unique without a round trip and ordered by creation,
-/// so keyset pagination over `id` lists entries oldest first.
-pub type EntryId = Uuid;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EntryStatus {
-    /// Never published, or unpublished since.
-    Draft,
-    /// The published snapshot is live.
-    Published,
-    /// A publish is due at `publish_at`; nothing is live until then.
-    Scheduled,
-}
-
-impl EntryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryStatus::Draft => "draft",
-            EntryStatus::Published => "published",
-            EntryStatus::Scheduled => "scheduled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "draft" => Some(EntryStatus::Draft),
-            "published" => Some(EntryStatus::Published),
-            "scheduled" => Some(EntryStatus::Scheduled),
-            _ => None,
-        }
-    }
-}
-
-/// One entry: the editors' working copy (`slug`, `data`) and, once published,
-/// the snapshot readers see (`published_slug`, `published_data`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub id: EntryId,
-    #[serde(rename = "type")]
-    pub type_name: String,
-    pub slug: String,
-    pub status: EntryStatus,
-    /// Starts at 1 and grows by exactly one per change (optimistic concurrency).
-    pub version: i64,
-    pub data: Value,
-    pub published_slug: Option<String>,
-    pub published_data: Option<Value>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub published_at: Option<DateTime<Utc>>,
-    pub publish_at: Option<DateTime<Utc>>,
-}
-
-/// One change to an entry, as recorded in its history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Revision {
-    pub entry_id: EntryId,
-    pub version: i64,
-    /// What the change was: `create`, `update`, `publish`, `schedule`,
-    /// `unschedule` (a due entry that could no longer be published),
-    /// `unpublish` or `delete`.
-    pub action: String,
-    pub slug: String,
-    pub data: Value,
-    /// Name of the token (or CLI user) that made the change.
-    pub author: String,
-    pub created_at: DateTime<Utc>,
-}
+use crate::model::{Entry, EntryId, EntryStatus, PageWrite};
 
 /// An entry in the ordered event log that every node follows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,26 +31,6 @@ pub struct NewEvent {
     pub keys: Vec<String>,
 }
 
-/// Browser and edge caching for a page; seconds throughout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CachePolicy {
-    pub browser_max_age: u32,
-    pub edge_max_age: u32,
-    pub stale_while_revalidate: u32,
-    pub stale_if_error: u32,
-}
-
-impl Default for CachePolicy {
-    fn default() -> Self {
-        CachePolicy {
-            browser_max_age: 60,
-            edge_max_age: 300,
-            stale_while_revalidate: 30,
-            stale_if_error: 86_400,
-        }
-    }
-}
-
 /// A stored page's path, seq and size, without its bodies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageSummary {
@@ -127,44 +38,6 @@ pub struct PageSummary {
     pub seq: i64,
     /// Bytes of the stored bodies, every encoding.
     pub bytes: i64,
-}
-
-/// A rendered, pre-compressed page as stored in the `pages` table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub path: String,
-    /// The entry this page shows; `None` for listings.
-    pub entry_id: Option<EntryId>,
-    /// HTTP status the page is served with (200, or 404 for the not-found page).
-    pub status: u16,
-    /// The media type, e.g. `text/html; charset=utf-8`.
-    pub content_type: String,
-    pub identity: Vec<u8>,
-    pub br: Vec<u8>,
-    pub gzip: Vec<u8>,
-    /// Strong validator of the identity bytes (unquoted); encodings derive theirs.
-    pub etag: String,
-    pub last_modified: DateTime<Utc>,
-    pub surrogate_keys: Vec<String>,
-    pub cache_policy: CachePolicy,
-    /// The event seq this page was written with.
-    pub seq: i64,
-}
-
-/// A page change carried by a write.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PageWrite {
-    Upsert(Page),
-    Delete(String),
-}
-
-impl PageWrite {
-    pub fn path(&self) -> &str {
-        match self {
-            PageWrite::Upsert(p) => &p.path,
-            PageWrite::Delete(path) => path,
-        }
-    }
 }
 
 /// What a write does to its entry. Every op but `Create` and `None` names the
@@ -318,15 +191,4 @@ pub struct ApiToken {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// A content type's definition as recorded in the `content_types` table, so
-/// every node (and an operator) can see which schema the data was written for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContentTypeRecord {
-    pub name: String,
-    /// The schema as JSON.
-    pub schema: Value,
-    /// Hex SHA-256 of the schema file and template sources.
-    pub hash: String,
 }
