@@ -77,6 +77,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             store.sync_content_types(&types.records()).await?;
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
             let editor = keel::startup::assemble_editor(store, types, metrics, None);
+            editor
+                .publisher()
+                .ensure_index()
+                .await
+                .map_err(|e| anyhow::anyhow!("building the list index: {e}"))?;
             let report = seed::seed_demo(&editor, chrono::Utc::now()).await?;
             println!("{report}");
         }
@@ -89,6 +94,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             store.sync_content_types(&types.records()).await?;
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
             let editor = keel::startup::assemble_editor(store, types, metrics, None);
+            editor
+                .publisher()
+                .ensure_index()
+                .await
+                .map_err(|e| anyhow::anyhow!("building the list index: {e}"))?;
             let pages = editor
                 .publisher()
                 .render_all(render.batch.max(2))

@@ -14,6 +14,7 @@ pub const CACHE_ENTRIES: &str = "keel_cache_entries";
 pub const CACHE_BYTES: &str = "keel_cache_bytes";
 pub const DB_QUERIES_TOTAL: &str = "keel_db_queries_total";
 pub const DB_QUERY_DURATION_SECONDS: &str = "keel_db_query_duration_seconds";
+pub const DB_ROWS_READ_TOTAL: &str = "keel_db_rows_read_total";
 pub const RENDERS_TOTAL: &str = "keel_renders_total";
 pub const RENDER_DURATION_SECONDS: &str = "keel_render_duration_seconds";
 pub const EVENTS_APPLIED_TOTAL: &str = "keel_events_applied_total";
@@ -42,6 +43,8 @@ pub struct Metrics {
     pub cache_entries: IntGauge,
     pub cache_bytes: IntGauge,
     pub db_queries: IntCounterVec,
+    /// Entries read by store queries that return entries, by operation.
+    pub db_rows: IntCounterVec,
     pub db_duration: HistogramVec,
     pub renders: IntCounter,
     pub render_duration: Histogram,
@@ -96,6 +99,14 @@ impl Metrics {
                 &["op"],
             )
             .expect("valid metric"),
+            db_rows: IntCounterVec::new(
+                Opts::new(
+                    DB_ROWS_READ_TOTAL,
+                    "Entries read from the store, by operation",
+                ),
+                &["op"],
+            )
+            .expect("valid metric"),
             db_duration: HistogramVec::new(
                 latency(
                     DB_QUERY_DURATION_SECONDS,
@@ -145,13 +156,14 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
             Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.cache_bytes.clone()),
             Box::new(self.db_queries.clone()),
+            Box::new(self.db_rows.clone()),
             Box::new(self.db_duration.clone()),
             Box::new(self.renders.clone()),
             Box::new(self.render_duration.clone()),
@@ -363,6 +375,7 @@ mod tests {
         m.cache_requests.with_label_values(&["hit"]).inc();
         m.db_queries.with_label_values(&["page"]).inc();
         m.db_duration.with_label_values(&["page"]).observe(0.001);
+        m.db_rows.with_label_values(&["listed"]).inc();
         m.invalidation_lag.observe(0.01);
         m.http_rejected.with_label_values(&["malformed"]).inc();
         let text = m.render();
@@ -374,6 +387,7 @@ mod tests {
             CACHE_BYTES,
             DB_QUERIES_TOTAL,
             DB_QUERY_DURATION_SECONDS,
+            DB_ROWS_READ_TOTAL,
             RENDERS_TOTAL,
             RENDER_DURATION_SECONDS,
             EVENTS_APPLIED_TOTAL,

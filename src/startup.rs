@@ -103,6 +103,11 @@ impl Server {
         let wakeup = Wakeup::new();
         let sink: Arc<dyn PageSink> = Arc::new(CommitSignal::new(cache.clone(), wakeup.clone()));
         let editor = editor_with(store.clone(), types.clone(), renderer, Some(sink));
+        editor
+            .publisher()
+            .ensure_index()
+            .await
+            .map_err(|e| anyhow::anyhow!("building the list index: {e}"))?;
         if config.demo {
             if store.count_entries().await? == 0 {
                 let report = seed::seed_demo(&editor, chrono::Utc::now()).await?;

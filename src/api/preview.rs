@@ -22,14 +22,13 @@ pub async fn preview(
     let id = Uuid::parse_str(&id)
         .map_err(|_| AppError::NotFound(format!("no {type_name} entry {id:?}")))?;
     let entry = editor.get(&type_name, id).await?;
-    let mut snapshot = editor.publisher().snapshot().await?;
     let draft = Entry {
         published_slug: Some(entry.slug.clone()),
         published_data: Some(entry.data.clone()),
         published_at: entry.published_at.or(Some(entry.updated_at)),
         ..entry
     };
-    snapshot.apply(draft.id, Some(&draft));
+    let snapshot = editor.publisher().preview_snapshot(&draft).await?;
     let renderer = editor.publisher().renderer().clone();
     let types = editor.types_arc();
     let html = web::block(move || {

@@ -145,6 +145,7 @@ mod query;
 mod resolve;
 mod route;
 mod schema;
+mod shown;
 mod templates;
 mod validate;
 
@@ -164,6 +165,7 @@ pub use query::{
     Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,
 };
 pub use route::{RESERVED_PATHS, Route};
+pub use shown::{listing_list, related_list};
 pub use templates::DEFAULT_DATETIME_FORMAT;
 pub use validate::{FieldError, MAX_SLUG_LEN, validate_slug};
 

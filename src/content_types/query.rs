@@ -3,7 +3,6 @@
 //! `select` to fill `lists.<name>` and `matches`/`owners` to work out which
 //! pages an entry change touches; nothing here reads the store or the clock.
 
-use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -141,7 +140,7 @@ impl Compare {
     }
 }
 
-#[derive(Debug, PartialEq, PartialOrd)]
+#[derive(Debug, PartialEq)]
 enum Key {
     Text(String),
     Number(f64),
@@ -257,6 +256,32 @@ impl Order {
     fn key(&self, entry: &Entry) -> Option<Key> {
         self.compare.key(&self.field.value(entry)?)
     }
+
+    /// The entry's position in this order as bytes whose byte order is the
+    /// order itself, so the store can sort and range-scan a list without
+    /// knowing fields or kinds, and memory and database agree by
+    /// construction. Entries without a value come last either way; ties go
+    /// by id (reversed with the order).
+    pub fn sort_key(&self, entry: &Entry) -> Vec<u8> {
+        let key = self.key(entry);
+        let mut out = Vec::with_capacity(40);
+        // Written before the reversal applies: absent sorts last both ways.
+        out.push(u8::from(key.is_none()));
+        let mut ser = memcomparable::Serializer::new(out);
+        ser.set_reverse(self.descending);
+        let written = match key {
+            Some(Key::Text(s)) => s.serialize(&mut ser),
+            Some(Key::Number(n)) => n.serialize(&mut ser),
+            Some(Key::Boolean(b)) => b.serialize(&mut ser),
+            Some(Key::Time(t)) => (t.timestamp(), t.timestamp_subsec_nanos()).serialize(&mut ser),
+            Some(Key::Rank(r)) => (r as u64).serialize(&mut ser),
+            None => Ok(()),
+        };
+        let written = written.and_then(|()| entry.id.as_u64_pair().serialize(&mut ser));
+        // Writing plain values into a Vec cannot fail.
+        written.expect("memcomparable writes to a Vec");
+        ser.into_inner()
+    }
 }
 
 impl Serialize for Order {
@@ -287,22 +312,12 @@ impl Query {
 
     /// The matching entries in order, at most `limit` of them.
     pub fn select<'a>(&self, entries: impl IntoIterator<Item = &'a Entry>) -> Vec<&'a Entry> {
-        let mut keyed: Vec<(Option<Key>, &Entry)> = entries
+        let mut keyed: Vec<(Vec<u8>, &Entry)> = entries
             .into_iter()
             .filter(|e| self.matches(e))
-            .map(|e| (self.order.key(e), e))
+            .map(|e| (self.order.sort_key(e), e))
             .collect();
-        let descending = self.order.descending;
-        keyed.sort_by(|(ka, a), (kb, b)| {
-            let by_key = match (ka, kb) {
-                (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
-                (Some(_), None) => return Ordering::Less,
-                (None, Some(_)) => return Ordering::Greater,
-                (None, None) => Ordering::Equal,
-            };
-            let ord = by_key.then_with(|| a.id.cmp(&b.id));
-            if descending { ord.reverse() } else { ord }
-        });
+        keyed.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
         keyed.truncate(self.limit as usize);
         keyed.into_iter().map(|(_, e)| e).collect()
     }

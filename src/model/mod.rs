@@ -6,7 +6,9 @@
 mod content_type;
 mod entry;
 mod page;
+mod shown;
 
 pub use content_type::*;
 pub use entry::*;
 pub use page::*;
+pub use shown::*;

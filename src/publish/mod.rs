@@ -8,6 +8,7 @@
 //! transaction.
 
 mod plan;
+mod read;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,10 +18,12 @@ use tokio::sync::Semaphore;
 
 pub use plan::{Plan, plan};
 
+use read::Pending;
+
 use crate::cache::LocalWrite;
 use crate::content_types::ContentTypes;
 use crate::error::AppError;
-use crate::model::{Entry, EntryId, Page, PageWrite};
+use crate::model::{Entry, EntryId, EntryIndex, Page, PageWrite};
 use crate::render::{RenderError, Renderer, Snapshot};
 use crate::store::{EntryOp, NewEvent, Store, StoreError, Write, WriteOutcome};
 
@@ -28,6 +31,8 @@ use crate::store::{EntryOp, NewEvent, Store, StoreError, Write, WriteOutcome};
 const ATTEMPTS: usize = 8;
 /// Pages per write when re-rendering everything.
 pub const RENDER_ALL_BATCH: usize = 50;
+/// Entries per transaction when rebuilding the list rows.
+const INDEX_BATCH: u32 = 1000;
 
 pub struct Publisher {
     store: Arc<dyn Store>,
@@ -108,18 +113,17 @@ impl Publisher {
             .as_ref()
             .or(change.after.as_ref())
             .map(|e| e.id);
+        let index = id.map(|id| match &change.after {
+            Some(after) => self.types.index_of(after),
+            None => EntryIndex::empty(id),
+        });
         for _ in 0..ATTEMPTS {
-            let mut snapshot = self.snapshot().await?;
-            if let Some(id) = id {
-                snapshot.apply(id, change.after.as_ref());
-            }
-            let plan = plan(
-                &self.types,
-                change.before.as_ref(),
-                change.after.as_ref(),
-                &snapshot,
-            );
-            let base = snapshot.seq;
+            let seq = self.store.last_seq().await?;
+            let (before, after) = (change.before.as_ref(), change.after.as_ref());
+            let mut snapshot = self.read_around(before, after, seq).await?;
+            let plan = plan(&self.types, before, after, &snapshot);
+            let pending = id.map(|id| Pending { id, after });
+            self.read_for(&mut snapshot, &plan, pending).await?;
             let shown = dependencies(&self.types, &plan, &snapshot);
             let pages = self.render(&plan, Arc::new(snapshot)).await?;
             let mut keys: Vec<String> = Vec::new();
@@ -128,8 +132,9 @@ impl Publisher {
             }
             let write = Write::new(change.op.clone(), change.author.clone())
                 .with_event(event(change.kind, &pages, keys))
-                .with_pages(pages, Some(base))
-                .with_dependencies(shown);
+                .with_pages(pages, Some(seq))
+                .with_dependencies(shown)
+                .with_index(index.clone().into_iter().collect());
             match self.write_and_apply(write).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(StoreError::PagesOutdated { path, newer, .. }) => {
@@ -144,41 +149,44 @@ impl Publisher {
         ))
     }
 
-    /// Re-renders every published entry and listing, in bounded batches,
-    /// each committed with its own event. Returns the number of pages.
+    /// Re-renders every published entry and listing, in bounded batches
+    /// read by id, each committed with its own event. Returns the number of
+    /// pages.
     pub async fn render_all(&self, batch: usize) -> Result<usize, AppError> {
-        let snapshot = self.snapshot().await?;
-        let mut targets: Vec<Plan> = Vec::new();
-        let mut current = Plan::default();
-        let ids: Vec<_> = snapshot.all().map(|e| e.id).collect();
-        for id in ids {
-            current.entries.insert(id);
-            if current.entries.len() * 2 >= batch {
-                targets.push(std::mem::take(&mut current));
-            }
-        }
-        for listing in self.types.listings() {
-            current.listings.insert(listing.name.clone());
-        }
-        targets.push(current);
+        let per_batch = u32::try_from((batch / 2).max(1)).unwrap_or(u32::MAX);
         let mut total = 0;
-        for plan in targets {
+        let mut after = None;
+        loop {
+            let entries = self.store.published_page(after, per_batch).await?;
+            let Some(last) = entries.last() else { break };
+            after = Some(last.id);
+            let plan = Plan {
+                entries: entries.iter().map(|e| e.id).collect(),
+                ..Plan::default()
+            };
             total += self.render_batch(&plan).await?;
         }
+        let listings = Plan {
+            listings: self.types.listings().map(|l| l.name.clone()).collect(),
+            ..Plan::default()
+        };
+        total += self.render_batch(&listings).await?;
         Ok(total)
     }
 
     async fn render_batch(&self, plan: &Plan) -> Result<usize, AppError> {
         let _turn = self.turn.lock().await;
         for _ in 0..ATTEMPTS {
-            let snapshot = self.snapshot().await?;
-            let base = snapshot.seq;
+            let seq = self.store.last_seq().await?;
+            let ids: Vec<EntryId> = plan.entries.iter().copied().collect();
+            let mut snapshot = Snapshot::new(self.store.entries_by_ids(&ids).await?, seq);
+            self.read_for(&mut snapshot, plan, None).await?;
             let shown = dependencies(&self.types, plan, &snapshot);
             let pages = self.render(plan, Arc::new(snapshot)).await?;
             let count = pages.len();
             let write = Write::new(EntryOp::None, "render")
                 .with_event(event("render", &pages, Vec::new()))
-                .with_pages(pages, Some(base))
+                .with_pages(pages, Some(seq))
                 .with_dependencies(shown);
             match self.write_and_apply(write).await {
                 Ok(_) => return Ok(count),
@@ -191,16 +199,52 @@ impl Publisher {
         ))
     }
 
-    /// The published state and the seq it was read at. The seq is read first:
-    /// state read afterwards is at least that new, and anything newer that
-    /// touches our pages makes the write fail and the render start over.
-    pub async fn snapshot(&self) -> Result<Snapshot, AppError> {
+    /// What an entry's page would show with `draft` as its published state
+    /// (the editor's preview): its lists and references, read as a publish
+    /// reads them.
+    pub async fn preview_snapshot(&self, draft: &Entry) -> Result<Snapshot, AppError> {
         let seq = self.store.last_seq().await?;
-        let mut entries = Vec::new();
-        for ty in self.types.types() {
-            entries.extend(self.store.published_entries(&ty.name).await?);
+        let mut snapshot = Snapshot::new(Vec::new(), seq);
+        snapshot.apply(draft.id, Some(draft));
+        let plan = Plan {
+            entries: [draft.id].into(),
+            ..Plan::default()
+        };
+        let pending = Pending {
+            id: draft.id,
+            after: Some(draft),
+        };
+        self.read_for(&mut snapshot, &plan, Some(pending)).await?;
+        Ok(snapshot)
+    }
+
+    /// Rebuilds the list and reference rows when the content types' lists
+    /// changed since they were built (or were never built: a database from
+    /// before they existed). Walks the published entries by id in batches;
+    /// O(site), so it runs only when the definitions change.
+    pub async fn ensure_index(&self) -> Result<(), AppError> {
+        let signature = self.types.index_signature();
+        if self.store.index_signature().await?.as_deref() == Some(signature.as_str()) {
+            return Ok(());
         }
-        Ok(Snapshot::new(entries, seq))
+        let start = std::time::Instant::now();
+        self.store.clear_index().await?;
+        let (mut after, mut entries) = (None, 0usize);
+        loop {
+            let page = self.store.published_page(after, INDEX_BATCH).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            entries += page.len();
+            let rows: Vec<EntryIndex> = page.iter().map(|e| self.types.index_of(e)).collect();
+            self.store.write_index(&rows).await?;
+        }
+        self.store.finish_index(&signature).await?;
+        tracing::info!(
+            entries,
+            elapsed_ms = start.elapsed().as_millis() as u64,
+            "list index rebuilt for the current content types"
+        );
+        Ok(())
     }
 
     async fn render(

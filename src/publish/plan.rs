@@ -26,8 +26,9 @@ impl Plan {
 }
 
 /// The plan for an entry going from `before` to `after` (their published
-/// states matter; `None` for absent). `snapshot` is the published state with
-/// the change already applied.
+/// states matter; `None` for absent). `snapshot` holds, with the change
+/// already applied, at least the published entries that reference this one
+/// and the owners of the related lists showing it or them (`read_around`).
 pub fn plan(
     types: &ContentTypes,
     before: Option<&Entry>,

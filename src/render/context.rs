@@ -12,9 +12,10 @@ use super::markdown;
 use crate::content_types::{ContentTypes, FieldKind};
 use crate::model::{Entry, EntryId};
 
-/// The published entries pages are rendered from. Built from the store,
-/// then adjusted in memory with the change being published, so a publish
-/// renders the state it is about to commit.
+/// The published entries pages are rendered from: those the pages show
+/// (never the whole site; see `publish::read`), adjusted in memory with the
+/// change being published, so a publish renders the state it is about to
+/// commit.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     by_id: HashMap<EntryId, Entry>,
@@ -46,6 +47,16 @@ impl Snapshot {
 
     pub fn all(&self) -> impl Iterator<Item = &Entry> {
         self.by_id.values()
+    }
+
+    /// Adds published entries it does not hold yet (one it holds may be
+    /// the change being published, which must win over the stored copy).
+    pub fn insert_missing(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        for e in entries {
+            if e.published_data.is_some() {
+                self.by_id.entry(e.id).or_insert(e);
+            }
+        }
     }
 
     /// Applies a pending change: the entry's state after it (`None` or an

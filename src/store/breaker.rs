@@ -195,6 +195,27 @@ impl Store for Breaker {
         self.call(self.inner.entries_with_value(type_name, field, value))
             .await
     }
+    async fn listed(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.listed(list, owner, limit)).await
+    }
+    async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.referrers(id)).await
+    }
+    async fn published_page(&self, after: Option<EntryId>, limit: u32) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.published_page(after, limit)).await
+    }
+    async fn index_signature(&self) -> StoreResult<Option<String>> {
+        self.call(self.inner.index_signature()).await
+    }
+    async fn clear_index(&self) -> StoreResult<()> {
+        self.call(self.inner.clear_index()).await
+    }
+    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()> {
+        self.call(self.inner.write_index(rows)).await
+    }
+    async fn finish_index(&self, signature: &str) -> StoreResult<()> {
+        self.call(self.inner.finish_index(signature)).await
+    }
     async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {
         self.call(self.inner.due_scheduled(now, limit)).await
     }

@@ -33,6 +33,23 @@ impl Instrumented {
             .observe(start.elapsed().as_secs_f64());
         out
     }
+
+    /// `timed`, plus the entries read (`keel_db_rows_read_total{op}`): what
+    /// shows whether a publish's reads grow with the site.
+    async fn rows(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = StoreResult<Vec<Entry>>>,
+    ) -> StoreResult<Vec<Entry>> {
+        let out = self.timed(op, fut).await;
+        if let Ok(rows) = &out {
+            self.metrics
+                .db_rows
+                .with_label_values(&[op])
+                .inc_by(rows.len() as u64);
+        }
+        out
+    }
 }
 
 #[async_trait]
@@ -85,16 +102,49 @@ impl Store for Instrumented {
     }
 
     async fn entries(&self, query: &EntryQuery) -> StoreResult<Vec<Entry>> {
-        self.timed("entries", self.inner.entries(query)).await
+        self.rows("entries", self.inner.entries(query)).await
     }
 
     async fn published_entries(&self, type_name: &str) -> StoreResult<Vec<Entry>> {
-        self.timed("published_entries", self.inner.published_entries(type_name))
+        self.rows("published_entries", self.inner.published_entries(type_name))
             .await
     }
 
     async fn entries_by_ids(&self, ids: &[EntryId]) -> StoreResult<Vec<Entry>> {
-        self.timed("entries_by_ids", self.inner.entries_by_ids(ids))
+        self.rows("entries_by_ids", self.inner.entries_by_ids(ids))
+            .await
+    }
+
+    async fn listed(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Entry>> {
+        self.rows("listed", self.inner.listed(list, owner, limit))
+            .await
+    }
+
+    async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>> {
+        self.rows("referrers", self.inner.referrers(id)).await
+    }
+
+    async fn published_page(&self, after: Option<EntryId>, limit: u32) -> StoreResult<Vec<Entry>> {
+        self.rows("published_page", self.inner.published_page(after, limit))
+            .await
+    }
+
+    async fn index_signature(&self) -> StoreResult<Option<String>> {
+        self.timed("index_signature", self.inner.index_signature())
+            .await
+    }
+
+    async fn clear_index(&self) -> StoreResult<()> {
+        self.timed("clear_index", self.inner.clear_index()).await
+    }
+
+    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()> {
+        self.timed("write_index", self.inner.write_index(rows))
+            .await
+    }
+
+    async fn finish_index(&self, signature: &str) -> StoreResult<()> {
+        self.timed("finish_index", self.inner.finish_index(signature))
             .await
     }
 

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 pub use records::*;
 
 use crate::config::DatabaseUrl;
-use crate::model::{ContentTypeRecord, Entry, EntryId, Page, Revision};
+use crate::model::{ContentTypeRecord, Entry, EntryId, EntryIndex, Page, Revision};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -119,6 +119,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of entries (all statuses, deleted ones excluded).
     async fn count_entries(&self) -> StoreResult<i64>;
+
+    // --- what shows what ---
+
+    /// The published entries of a list (`Listed::list` and `owner`), in
+    /// its order, at most `limit`: one range scan, whatever the site's size.
+    async fn listed(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Entry>>;
+
+    /// Published entries whose published data references `id`.
+    async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>>;
+
+    /// Keyset page of the published entries of every type, by id (for
+    /// rebuilding the list rows and re-rendering everything in batches).
+    async fn published_page(&self, after: Option<EntryId>, limit: u32) -> StoreResult<Vec<Entry>>;
+
+    /// The signature the list rows were built for; `None` before the first
+    /// build or during a rebuild.
+    async fn index_signature(&self) -> StoreResult<Option<String>>;
+
+    /// Starts a rebuild: removes every list and reference row and the
+    /// signature.
+    async fn clear_index(&self) -> StoreResult<()>;
+
+    /// Replaces the rows of these entries (a rebuild's batch).
+    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()>;
+
+    /// Ends a rebuild: the rows now match `signature`.
+    async fn finish_index(&self, signature: &str) -> StoreResult<()>;
 
     // --- revisions ---
 

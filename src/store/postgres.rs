@@ -6,6 +6,7 @@
 //! cannot deliver them, so the event follower keeps its own connection.
 
 mod error;
+mod index;
 mod migrate;
 mod rows;
 mod write;
@@ -25,8 +26,8 @@ use tokio_postgres::{NoTls, Row};
 use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
 use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, PageSummary, Revision,
-    Role, Store, StoreError, StoreResult, Write, WriteOutcome,
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryIndex, EntryQuery, Event, Page, PageSummary,
+    Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 
 /// The channel every committed event is announced on; the payload is its seq.
@@ -280,6 +281,64 @@ impl Store for PgStore {
         let sql = select_entries!("WHERE type = $1 AND data -> $2 = $3::jsonb ORDER BY id");
         self.entries_where("entries_with_value", sql, &[&type_name, &field, value])
             .await
+    }
+
+    async fn listed(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Entry>> {
+        let sql = select_entries!(
+            "JOIN listed ON listed.entry_id = entries.id \
+             WHERE listed.list = $1 AND listed.owner = $2 AND published_data IS NOT NULL \
+             ORDER BY listed.sort_key LIMIT $3"
+        );
+        let limit = i64::from(limit);
+        self.entries_where("listed", sql, &[&list, &owner, &limit])
+            .await
+    }
+
+    async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>> {
+        let sql = select_entries!(
+            "JOIN entry_refs ON entry_refs.source = entries.id \
+             WHERE entry_refs.target = $1 AND published_data IS NOT NULL ORDER BY entries.id"
+        );
+        self.entries_where("referrers", sql, &[&id]).await
+    }
+
+    async fn published_page(&self, after: Option<EntryId>, limit: u32) -> StoreResult<Vec<Entry>> {
+        let sql = select_entries!(
+            "WHERE published_data IS NOT NULL AND ($1::uuid IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2"
+        );
+        let limit = i64::from(limit);
+        self.entries_where("published_page", sql, &[&after, &limit])
+            .await
+    }
+
+    async fn index_signature(&self) -> StoreResult<Option<String>> {
+        let sql = "SELECT signature FROM list_index WHERE id = 1";
+        match self.row("index_signature", sql, &[]).await? {
+            Some(row) => rows::scalar(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn clear_index(&self) -> StoreResult<()> {
+        let mut client = self.conn("clear_index").await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        index::clear(&tx).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()> {
+        let mut client = self.conn("write_index").await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        index::replace(&tx, rows).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn finish_index(&self, signature: &str) -> StoreResult<()> {
+        let mut client = self.conn("finish_index").await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        index::finish(&tx, signature).await?;
+        tx.commit().await.map_err(pg_error)
     }
 
     async fn due_scheduled(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Entry>> {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::model::{Entry, EntryId, EntryStatus, PageWrite};
+use crate::model::{Entry, EntryId, EntryIndex, EntryStatus, PageWrite};
 
 /// An entry in the ordered event log that every node follows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +106,9 @@ pub struct Write {
     /// makes the write `PagesOutdated`: a referenced team renamed meanwhile
     /// must not leave its old name on a page no later event re-renders.
     pub depends_on: Vec<EntryId>,
+    /// The list and reference rows of entries whose published state this
+    /// write changes, replacing theirs in the same transaction.
+    pub index: Vec<EntryIndex>,
 }
 
 impl Write {
@@ -117,6 +120,7 @@ impl Write {
             pages: Vec::new(),
             pages_base_seq: None,
             depends_on: Vec::new(),
+            index: Vec::new(),
         }
     }
 
@@ -128,6 +132,11 @@ impl Write {
     pub fn with_pages(mut self, pages: Vec<PageWrite>, base_seq: Option<i64>) -> Self {
         self.pages = pages;
         self.pages_base_seq = base_seq;
+        self
+    }
+
+    pub fn with_index(mut self, index: Vec<EntryIndex>) -> Self {
+        self.index = index;
         self
     }
 

@@ -7,6 +7,7 @@
 
 mod admin;
 mod codec;
+mod index;
 mod pool;
 mod queries;
 mod write;
@@ -21,8 +22,8 @@ use chrono::{DateTime, Utc};
 
 use self::pool::Pool;
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, Page, PageSummary, Revision,
-    Role, Store, StoreError, StoreResult, Write, WriteOutcome,
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryIndex, EntryQuery, Event, Page, PageSummary,
+    Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 
 mod embedded {
@@ -176,6 +177,53 @@ impl Store for SqliteStore {
     async fn count_entries(&self) -> StoreResult<i64> {
         self.pool
             .read("count_entries", queries::count_entries)
+            .await
+    }
+
+    async fn listed(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Entry>> {
+        let (list, owner) = (list.to_owned(), owner.to_owned());
+        self.pool
+            .read("listed", move |conn| {
+                queries::listed(conn, &list, &owner, limit)
+            })
+            .await
+    }
+
+    async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>> {
+        self.pool
+            .read("referrers", move |conn| queries::referrers(conn, id))
+            .await
+    }
+
+    async fn published_page(&self, after: Option<EntryId>, limit: u32) -> StoreResult<Vec<Entry>> {
+        self.pool
+            .read("published_page", move |conn| {
+                queries::published_page(conn, after, limit)
+            })
+            .await
+    }
+
+    async fn index_signature(&self) -> StoreResult<Option<String>> {
+        self.pool
+            .read("index_signature", queries::index_signature)
+            .await
+    }
+
+    async fn clear_index(&self) -> StoreResult<()> {
+        self.pool.write("clear_index", index::clear).await
+    }
+
+    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()> {
+        let rows = rows.to_vec();
+        self.pool
+            .write("write_index", move |tx| index::replace(tx, &rows))
+            .await
+    }
+
+    async fn finish_index(&self, signature: &str) -> StoreResult<()> {
+        let signature = signature.to_owned();
+        self.pool
+            .write("finish_index", move |tx| index::finish(tx, &signature))
             .await
     }
 

@@ -42,6 +42,7 @@ async fn apply_in(
     now: DateTime<Utc>,
 ) -> StoreResult<WriteOutcome> {
     let (entry_id, entry) = entry_op(tx, write, now).await?;
+    super::index::replace(tx, &write.index).await?;
     if write.event.is_none() && write.pages.is_empty() {
         return Ok(WriteOutcome { entry, seq: None });
     }
@@ -400,7 +401,7 @@ async fn write_page(
     execute(tx, sql, &params).await
 }
 
-async fn execute(
+pub(super) async fn execute(
     tx: &Transaction<'_>,
     sql: &'static str,
     params: &[&(dyn ToSql + Sync)],

@@ -230,3 +230,51 @@ pub(super) fn page_paths(conn: &Connection) -> StoreResult<Vec<String>> {
         |row| row.get(0),
     )
 }
+
+pub(super) fn listed(
+    conn: &Connection,
+    list: &str,
+    owner: &str,
+    limit: u32,
+) -> StoreResult<Vec<Entry>> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM listed JOIN entries ON entries.id = listed.entry_id \
+         WHERE listed.list = ?1 AND listed.owner = ?2 AND published_data IS NOT NULL \
+         ORDER BY listed.sort_key LIMIT ?3"
+    );
+    all(conn, &sql, params![list, owner, limit], entry_row)
+}
+
+pub(super) fn referrers(conn: &Connection, id: EntryId) -> StoreResult<Vec<Entry>> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM entry_refs JOIN entries ON entries.id = entry_refs.source \
+         WHERE entry_refs.target = ?1 AND published_data IS NOT NULL ORDER BY entries.id"
+    );
+    all(conn, &sql, [id.to_string()], entry_row)
+}
+
+pub(super) fn published_page(
+    conn: &Connection,
+    after: Option<EntryId>,
+    limit: u32,
+) -> StoreResult<Vec<Entry>> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM entries \
+         WHERE published_data IS NOT NULL AND (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2"
+    );
+    all(
+        conn,
+        &sql,
+        params![after.map(|id| id.to_string()), limit],
+        entry_row,
+    )
+}
+
+pub(super) fn index_signature(conn: &Connection) -> StoreResult<Option<String>> {
+    one(
+        conn,
+        "SELECT signature FROM list_index WHERE id = 1",
+        [],
+        |row| row.get(0),
+    )
+}

@@ -18,6 +18,7 @@ pub(super) fn apply(tx: &Transaction<'_>, write: Write) -> StoreResult<WriteOutc
         now: &now,
     };
     let touched = apply_op(tx, &write.op, stamp)?;
+    super::index::replace(tx, &write.index)?;
     // The IMMEDIATE transaction already holds the database's only write lock,
     // which is what the counter row's lock gives on PostgreSQL: no other
     // write can take a seq or add an event until this one commits.

@@ -17,6 +17,9 @@ use crate::model::ContentTypeRecord;
 use crate::model::{CachePolicy, Entry, Page};
 use crate::store::{EntryOp, NewEvent, Store, StoreError, Write};
 
+/// The files under `migrations/sqlite`.
+const MIGRATIONS: usize = 2;
+
 /// A migrated store in its own directory; the directory lives as long as the
 /// returned guard.
 async fn fresh() -> (SqliteStore, TempDir) {
@@ -24,7 +27,7 @@ async fn fresh() -> (SqliteStore, TempDir) {
     let store = SqliteStore::open(&dir.path().join("keel.db"))
         .await
         .expect("open");
-    assert_eq!(store.migrate().await.expect("migrate"), 1);
+    assert_eq!(store.migrate().await.expect("migrate"), MIGRATIONS);
     (store, dir)
 }
 
@@ -80,7 +83,7 @@ async fn open_creates_the_file_and_migrate_runs_once() {
     assert!(path.exists());
     assert_eq!(store.path(), path);
     assert_eq!(store.backend(), "sqlite");
-    assert_eq!(store.migrate().await.unwrap(), 1);
+    assert_eq!(store.migrate().await.unwrap(), MIGRATIONS);
     assert_eq!(store.migrate().await.unwrap(), 0);
     store.ping().await.unwrap();
     drop(store);

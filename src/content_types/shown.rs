@@ -1,0 +1,84 @@
+//! What each list shows, as rows for the store: a published entry's place
+//! in every listing query and related list it matches, and the entries it
+//! references. The publisher writes them with the entry's published state
+//! and reads a list back as one ordered, limited range scan.
+
+use sha2::{Digest, Sha256};
+
+use super::{ContentType, ContentTypes, Listing};
+use crate::model::{Entry, EntryId, EntryIndex, Listed};
+
+/// Bumped when the meaning of the rows changes, so stored rows are rebuilt.
+const FORMAT: &str = "keel-list-index-1 memcomparable-0.2";
+
+impl ContentTypes {
+    /// The rows of an entry's published state (none when unpublished).
+    pub fn index_of(&self, entry: &Entry) -> EntryIndex {
+        let mut index = EntryIndex::empty(entry.id);
+        let Some(data) = entry.published_data.as_ref() else {
+            return index;
+        };
+        for listing in self.listings() {
+            for (name, query) in &listing.queries {
+                if query.matches(entry) {
+                    index.listed.push(Listed {
+                        list: listing_list(listing, name),
+                        owner: String::new(),
+                        key: query.order.sort_key(entry),
+                    });
+                }
+            }
+        }
+        for ty in self.types() {
+            for (name, related) in &ty.related {
+                for owner in related.owners(entry) {
+                    index.listed.push(Listed {
+                        list: related_list(ty, name),
+                        owner: owner.to_string(),
+                        key: related.query.order.sort_key(entry),
+                    });
+                }
+            }
+        }
+        if let Some(ty) = self.get(&entry.type_name) {
+            let mut refs: Vec<EntryId> = ty.references(data).into_iter().map(|r| r.id).collect();
+            refs.sort_unstable();
+            refs.dedup();
+            refs.retain(|id| *id != entry.id);
+            index.references = refs;
+        }
+        index
+    }
+
+    /// A digest of every list definition and reference field: when it
+    /// differs from the one the store's rows were built with, they are
+    /// rebuilt from the published entries.
+    pub fn index_signature(&self) -> String {
+        let mut hash = Sha256::new();
+        hash.update(FORMAT);
+        for listing in self.listings() {
+            hash.update(listing.name.as_bytes());
+            let queries = serde_json::to_vec(&listing.queries).expect("queries serialize");
+            hash.update(&queries);
+        }
+        for ty in self.types() {
+            hash.update(ty.name.as_bytes());
+            let related = serde_json::to_vec(&ty.related).expect("related lists serialize");
+            hash.update(&related);
+            for field in ty.reference_fields() {
+                hash.update(field.name.as_bytes());
+            }
+        }
+        hex::encode(hash.finalize())
+    }
+}
+
+/// The list name of a listing's query.
+pub fn listing_list(listing: &Listing, query: &str) -> String {
+    format!("{}/{query}", listing.name)
+}
+
+/// The list name of a type's related list (its owner is the page's entry).
+pub fn related_list(ty: &ContentType, name: &str) -> String {
+    format!("{}/{name}", ty.name)
+}
