@@ -4,8 +4,8 @@
 -- large the site; and the entries it references, so its referrers are one
 -- lookup. Written in the same transaction as the entry's published state.
 CREATE TABLE listed (
-    list     text NOT NULL,
-    owner    text NOT NULL,
+    list     text COLLATE "C" NOT NULL,
+    owner    text COLLATE "C" NOT NULL,
     sort_key bytea NOT NULL,
     entry_id uuid NOT NULL,
     PRIMARY KEY (list, owner, sort_key)

@@ -81,7 +81,16 @@ fn demo_types_keep_their_contract() {
     ));
 
     let paths: Vec<&str> = types.listings().map(|l| l.path.as_str()).collect();
-    assert_eq!(paths, ["/", "/matches"]);
+    assert_eq!(paths, ["/", "/matches", "/news"]);
+    let matches = types.listing_at("/matches").expect("matches");
+    let archive = matches.archive.as_ref().expect("matches archive");
+    assert_eq!(archive.by, crate::content_types::Bucketing::Month);
+    assert_eq!(matches.bucket_path("2026/12"), "/matches/2026/12");
+    assert_eq!(archive.label("2026/12"), "December 2026");
+    let news = types.listing_at("/news").expect("news");
+    let archive = news.archive.as_ref().expect("news archive");
+    assert_eq!(archive.by, crate::content_types::Bucketing::Day);
+    assert_eq!(archive.label("2026/12/05"), "5 December 2026");
     assert_eq!(types.listing_at("/").expect("home").queries.len(), 3);
     assert_eq!(
         types
@@ -267,10 +276,11 @@ fn listing_pages_and_404_render() {
         listing(
             "/matches",
             "Matches",
-            json!({ "matches": [match_item("finished")] }),
+            json!({ "results": [match_item("finished")] }),
         ),
     );
     assert!(page.contains("<h1>Matches</h1>") && page.contains("Reds &amp; Co v Blues"));
+    assert!(page.contains("No matches scheduled."));
 
     let ctx = minijinja::context! { site => Value::from(Serde(json!({ "name": "Matchday" }))) };
     let page = render(&types, "_site/404.html", ctx);

@@ -160,12 +160,15 @@ use minijinja::Environment;
 pub use field::FIELD_KINDS;
 pub use files::{LISTING_FILE, TYPE_FILE};
 pub use load::{CheckError, CheckErrors};
-pub use model::{ContentType, Field, FieldKind, Listing, PrewarmRule, Reference, ReferenceField};
+pub use model::{
+    Archive, Bucketing, ContentType, Field, FieldKind, Listing, MAX_BUCKET, PrewarmRule, Reference,
+    ReferenceField,
+};
 pub use query::{
     Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,
 };
 pub use route::{RESERVED_PATHS, Route};
-pub use shown::{listing_list, related_list};
+pub use shown::{archive_list, listing_list, related_list};
 pub use templates::DEFAULT_DATETIME_FORMAT;
 pub use validate::{FieldError, MAX_SLUG_LEN, validate_slug};
 

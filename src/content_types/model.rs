@@ -174,7 +174,79 @@ pub struct Listing {
     pub cache: CachePolicy,
     /// Given to the template as `lists.<name>`, in declared order.
     pub queries: IndexMap<String, Query>,
+    /// Older entries, one page per day or month (`{path}/2026/12`), so
+    /// every entry has a page and a publish re-renders a bounded few.
+    pub archive: Option<Archive>,
 }
+
+/// A listing's archive: the entries of `query` (no limit beyond
+/// `MAX_BUCKET`) grouped by the day or month of its datetime order field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Archive {
+    pub query: Query,
+    pub by: Bucketing,
+}
+
+/// How archive pages split time (in UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bucketing {
+    Day,
+    Month,
+}
+
+/// Entries on one archive page at most: choose day buckets for a list
+/// that can pass it in a month.
+pub const MAX_BUCKET: u32 = 1000;
+
+impl Archive {
+    /// The entry's bucket (`2026/12` or `2026/12/05`), when its published
+    /// state is in the archive's query.
+    pub fn bucket(&self, entry: &crate::model::Entry) -> Option<String> {
+        if !self.query.matches(entry) {
+            return None;
+        }
+        let at = self.query.order_time(entry)?;
+        Some(match self.by {
+            Bucketing::Month => at.format("%Y/%m").to_string(),
+            Bucketing::Day => at.format("%Y/%m/%d").to_string(),
+        })
+    }
+
+    /// A bucket as readers see it: `December 2026`, `5 December 2026`.
+    pub fn label(&self, bucket: &str) -> String {
+        let mut parts = bucket.split('/');
+        let (year, month, day) = (parts.next(), parts.next(), parts.next());
+        let month = month
+            .and_then(|m| m.parse::<usize>().ok())
+            .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+            .copied()
+            .unwrap_or("");
+        match day {
+            Some(d) => format!(
+                "{} {month} {}",
+                d.trim_start_matches('0'),
+                year.unwrap_or("")
+            ),
+            None => format!("{month} {}", year.unwrap_or("")),
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 
 impl Listing {
     /// True when the entry's published state appears in any of this
@@ -182,6 +254,11 @@ impl Listing {
     /// answer may re-render once too often, never once too few).
     pub fn shows(&self, entry: &crate::model::Entry) -> bool {
         self.queries.values().any(|q| q.matches(entry))
+    }
+
+    /// The public path of an archive bucket.
+    pub fn bucket_path(&self, bucket: &str) -> String {
+        format!("{}/{bucket}", self.path.trim_end_matches('/'))
     }
 }
 

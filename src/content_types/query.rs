@@ -244,6 +244,11 @@ impl Order {
         })
     }
 
+    /// True when the order is by a datetime (what archives bucket by).
+    pub fn is_by_time(&self) -> bool {
+        self.compare == Compare::Time
+    }
+
     /// Newest published first: the order when a query names none.
     pub fn default_order() -> Order {
         Order {
@@ -308,6 +313,14 @@ impl Query {
         entry.type_name == self.type_name
             && entry.published_data.is_some()
             && self.filter.iter().all(|c| c.matches(entry))
+    }
+
+    /// The value of the order field as a time, when it is a datetime.
+    pub fn order_time(&self, entry: &Entry) -> Option<DateTime<Utc>> {
+        match self.order.key(entry)? {
+            Key::Time(t) => Some(t),
+            _ => None,
+        }
     }
 
     /// The matching entries in order, at most `limit` of them.

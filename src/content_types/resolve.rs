@@ -11,12 +11,12 @@ use indexmap::IndexMap;
 
 use super::check::{Problems, TypeDraft, cache_policy, template_name};
 use super::field::{check_name, humanize};
-use super::model::{FieldKind, Listing};
+use super::model::{Archive, Bucketing, FieldKind, Listing, MAX_BUCKET};
 use super::query::{
     Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,
 };
 use super::route;
-use super::schema::{RawListing, RawQuery, RawRelated, toml_to_json};
+use super::schema::{RawArchive, RawListing, RawQuery, RawRelated, toml_to_json};
 
 /// Every draft by name, plus the names of types whose file failed to parse.
 pub(super) struct Catalog<'a> {
@@ -221,6 +221,39 @@ impl Catalog<'_> {
         }
     }
 
+    fn archive(&self, value: &toml::Value, problems: &mut Vec<String>) -> Option<Archive> {
+        let raw = match value.clone().try_into::<RawArchive>() {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push(format!("archive: {}", e.message().trim()));
+                return None;
+            }
+        };
+        let by = match raw.by.as_str() {
+            "day" => Some(Bucketing::Day),
+            "month" => Some(Bucketing::Month),
+            other => {
+                problems.push(format!("archive.by: {other:?} is not day or month"));
+                None
+            }
+        };
+        let spec = QuerySpec {
+            type_name: &raw.type_name,
+            filter: &raw.filter,
+            order: raw.order.as_deref(),
+            limit: Some(i64::from(MAX_BUCKET)),
+        };
+        let query = self.query("archive", &spec, problems)?;
+        if !query.order.is_by_time() {
+            problems.push(format!(
+                "archive.order: {} is not a datetime, so it cannot be split by {}",
+                query.order.field, raw.by
+            ));
+            return None;
+        }
+        Some(Archive { query, by: by? })
+    }
+
     pub fn listing(
         &self,
         name: &str,
@@ -268,6 +301,14 @@ impl Catalog<'_> {
                 p.push(file, None, reason);
             }
         }
+        let archive = raw.archive.as_ref().and_then(|value| {
+            let mut problems = Vec::new();
+            let archive = self.archive(value, &mut problems);
+            for reason in problems {
+                p.push(file, None, reason);
+            }
+            archive
+        });
         (p.0.len() == before).then(|| Listing {
             name: name.to_owned(),
             title: raw.title.unwrap_or_else(|| humanize(name)),
@@ -275,6 +316,7 @@ impl Catalog<'_> {
             template,
             cache,
             queries,
+            archive,
         })
     }
 }

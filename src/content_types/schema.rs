@@ -35,6 +35,19 @@ pub(super) struct RawListing {
     pub cache: Option<RawCache>,
     #[serde(default)]
     pub queries: IndexMap<String, toml::Value>,
+    pub archive: Option<toml::Value>,
+}
+
+/// A listing's `[archive]`: a query without a limit, and `by`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawArchive {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    #[serde(default)]
+    pub filter: IndexMap<String, toml::Value>,
+    pub order: Option<String>,
+    pub by: String,
 }
 
 /// Each value: whole seconds as an integer, or a humantime string (`"5m"`).

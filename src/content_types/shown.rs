@@ -1,6 +1,7 @@
 //! What each list shows, as rows for the store: a published entry's place
 //! in every listing query and related list it matches, and the entries it
-//! references. The publisher writes them with the entry's published state
+//! references. Archive rows are owned by their bucket (`2026/12`). The
+//! publisher writes them with the entry's published state
 //! and reads a list back as one ordered, limited range scan.
 
 use sha2::{Digest, Sha256};
@@ -27,6 +28,18 @@ impl ContentTypes {
                         key: query.order.sort_key(entry),
                     });
                 }
+            }
+        }
+        for listing in self.listings() {
+            let Some(archive) = &listing.archive else {
+                continue;
+            };
+            if let Some(bucket) = archive.bucket(entry) {
+                index.listed.push(Listed {
+                    list: archive_list(listing),
+                    owner: bucket,
+                    key: archive.query.order.sort_key(entry),
+                });
             }
         }
         for ty in self.types() {
@@ -60,6 +73,8 @@ impl ContentTypes {
             hash.update(listing.name.as_bytes());
             let queries = serde_json::to_vec(&listing.queries).expect("queries serialize");
             hash.update(&queries);
+            let archive = serde_json::to_vec(&listing.archive).expect("archive serializes");
+            hash.update(&archive);
         }
         for ty in self.types() {
             hash.update(ty.name.as_bytes());
@@ -76,6 +91,11 @@ impl ContentTypes {
 /// The list name of a listing's query.
 pub fn listing_list(listing: &Listing, query: &str) -> String {
     format!("{}/{query}", listing.name)
+}
+
+/// The list name of a listing's archive (its owners are the buckets).
+pub fn archive_list(listing: &Listing) -> String {
+    format!("{}@archive", listing.name)
 }
 
 /// The list name of a type's related list (its owner is the page's entry).

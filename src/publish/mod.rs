@@ -18,13 +18,13 @@ use tokio::sync::Semaphore;
 
 pub use plan::{Plan, plan};
 
-use read::Pending;
+use read::{Archives, Pending};
 
 use crate::cache::LocalWrite;
-use crate::content_types::ContentTypes;
+use crate::content_types::{ContentTypes, archive_list};
 use crate::error::AppError;
-use crate::model::{Entry, EntryId, EntryIndex, Page, PageWrite};
-use crate::render::{RenderError, Renderer, Snapshot};
+use crate::model::{Entry, EntryId, EntryIndex, PageWrite};
+use crate::render::{ArchiveNav, RenderError, Renderer, Snapshot};
 use crate::store::{EntryOp, NewEvent, Store, StoreError, Write, WriteOutcome};
 
 /// Attempts at rendering a change before giving up on concurrent writers.
@@ -123,9 +123,9 @@ impl Publisher {
             let mut snapshot = self.read_around(before, after, seq).await?;
             let plan = plan(&self.types, before, after, &snapshot);
             let pending = id.map(|id| Pending { id, after });
-            self.read_for(&mut snapshot, &plan, pending).await?;
+            let archives = self.read_for(&mut snapshot, &plan, pending).await?;
             let shown = dependencies(&self.types, &plan, &snapshot);
-            let pages = self.render(&plan, Arc::new(snapshot)).await?;
+            let pages = self.render(&plan, archives, Arc::new(snapshot)).await?;
             let mut keys: Vec<String> = Vec::new();
             if let Some(e) = change.before.as_ref().or(change.after.as_ref()) {
                 keys.push(e.id.to_string());
@@ -171,6 +171,19 @@ impl Publisher {
             ..Plan::default()
         };
         total += self.render_batch(&listings).await?;
+        for listing in self.types.listings().filter(|l| l.archive.is_some()) {
+            let owners = self.store.list_owners(&archive_list(listing)).await?;
+            for chunk in owners.chunks(batch.max(1)) {
+                let plan = Plan {
+                    buckets: chunk
+                        .iter()
+                        .map(|b| (listing.name.clone(), b.clone()))
+                        .collect(),
+                    ..Plan::default()
+                };
+                total += self.render_batch(&plan).await?;
+            }
+        }
         Ok(total)
     }
 
@@ -180,9 +193,9 @@ impl Publisher {
             let seq = self.store.last_seq().await?;
             let ids: Vec<EntryId> = plan.entries.iter().copied().collect();
             let mut snapshot = Snapshot::new(self.store.entries_by_ids(&ids).await?, seq);
-            self.read_for(&mut snapshot, plan, None).await?;
+            let archives = self.read_for(&mut snapshot, plan, None).await?;
             let shown = dependencies(&self.types, plan, &snapshot);
-            let pages = self.render(plan, Arc::new(snapshot)).await?;
+            let pages = self.render(plan, archives, Arc::new(snapshot)).await?;
             let count = pages.len();
             let write = Write::new(EntryOp::None, "render")
                 .with_event(event("render", &pages, Vec::new()))
@@ -250,6 +263,7 @@ impl Publisher {
     async fn render(
         &self,
         plan: &Plan,
+        archives: Archives,
         snapshot: Arc<Snapshot>,
     ) -> Result<Vec<PageWrite>, AppError> {
         let mut tasks = tokio::task::JoinSet::new();
@@ -268,12 +282,20 @@ impl Publisher {
                     // cannot free the core while its compression still runs.
                     let _slot = slot;
                     match job {
-                        RenderJob::Entry(entry) => {
-                            renderer.entry_pages(&entry, &snapshot, now).map(Vec::from)
-                        }
-                        RenderJob::Listing(listing) => renderer
-                            .listing_page(&listing, &snapshot, now)
-                            .map(|p| vec![p]),
+                        RenderJob::Entry(entry) => renderer
+                            .entry_pages(&entry, &snapshot, now)
+                            .map(|pages| pages.into_iter().map(PageWrite::Upsert).collect()),
+                        RenderJob::Listing(listing, nav) => renderer
+                            .listing_page(&listing, &snapshot, &nav, now)
+                            .map(|p| vec![PageWrite::Upsert(p)]),
+                        RenderJob::Archive(listing, bucket, nav) => renderer
+                            .archive_page(&listing, &bucket, &nav, &snapshot, now)
+                            .map(|page| {
+                                vec![match page {
+                                    Some(page) => PageWrite::Upsert(page),
+                                    None => PageWrite::Delete(listing.bucket_path(&bucket)),
+                                }]
+                            }),
                     }
                 })
                 .await
@@ -286,10 +308,16 @@ impl Publisher {
         }
         for name in &plan.listings {
             if let Some(listing) = self.types.listings().find(|l| &l.name == name) {
-                spawn(RenderJob::Listing(Box::new(listing.clone())));
+                let nav = archives.firsts.get(name).cloned().unwrap_or_default();
+                spawn(RenderJob::Listing(Box::new(listing.clone()), nav));
             }
         }
-        let mut rendered: Vec<Page> = Vec::new();
+        for (name, bucket, nav) in archives.pages {
+            if let Some(listing) = self.types.listings().find(|l| l.name == name) {
+                spawn(RenderJob::Archive(Box::new(listing.clone()), bucket, nav));
+            }
+        }
+        let mut rendered: Vec<PageWrite> = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let pages = joined
                 .map_err(AppError::internal)?
@@ -298,14 +326,14 @@ impl Publisher {
             rendered.extend(pages);
         }
         // A path both rendered and deleted (a slug handed over) is rendered.
-        let kept: BTreeSet<&str> = rendered.iter().map(|p| p.path.as_str()).collect();
+        let kept: BTreeSet<&str> = rendered.iter().map(PageWrite::path).collect();
         let mut writes: Vec<PageWrite> = plan
             .deletes
             .iter()
             .filter(|p| !kept.contains(p.as_str()))
             .map(|p| PageWrite::Delete(p.clone()))
             .collect();
-        writes.extend(rendered.into_iter().map(PageWrite::Upsert));
+        writes.extend(rendered);
         Ok(writes)
     }
 
@@ -339,7 +367,8 @@ impl Publisher {
 
 enum RenderJob {
     Entry(Box<Entry>),
-    Listing(Box<crate::content_types::Listing>),
+    Listing(Box<crate::content_types::Listing>, ArchiveNav),
+    Archive(Box<crate::content_types::Listing>, String, ArchiveNav),
 }
 
 /// The event announcing a set of page changes: every path, and the keys

@@ -15,13 +15,22 @@ pub struct Plan {
     pub entries: BTreeSet<EntryId>,
     /// Listings (by folder name) to render.
     pub listings: BTreeSet<String>,
+    /// Archive pages to render, as (listing, bucket); one the change
+    /// empties is removed instead.
+    pub buckets: BTreeSet<(String, String)>,
+    /// Buckets the change's entry enters or leaves: their neighbours' links
+    /// may change, so the neighbours are rendered too.
+    pub relink: BTreeSet<(String, String)>,
     /// Paths whose pages must disappear.
     pub deletes: BTreeSet<String>,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.listings.is_empty() && self.deletes.is_empty()
+        self.entries.is_empty()
+            && self.listings.is_empty()
+            && self.buckets.is_empty()
+            && self.deletes.is_empty()
     }
 }
 
@@ -51,6 +60,27 @@ pub fn plan(
             plan.deletes.insert(Renderer::json_path(&ty.name, slug));
         }
     }
+    for listing in types.listings() {
+        let Some(archive) = &listing.archive else {
+            continue;
+        };
+        let (from, to) = (
+            before.and_then(|e| archive.bucket(e)),
+            after.and_then(|e| archive.bucket(e)),
+        );
+        let moved = from != to;
+        if moved && (from.is_some() || to.is_some()) {
+            // The first page links to the newest bucket.
+            plan.listings.insert(listing.name.clone());
+        }
+        for bucket in [from, to].into_iter().flatten() {
+            let key = (listing.name.clone(), bucket);
+            if moved {
+                plan.relink.insert(key.clone());
+            }
+            plan.buckets.insert(key);
+        }
+    }
     for state in [before, after].into_iter().flatten() {
         for listing in types.listings_showing(state) {
             plan.listings.insert(listing.name.clone());
@@ -73,6 +103,11 @@ pub fn plan(
             plan.entries.insert(referrer.id);
             for listing in types.listings_showing(referrer) {
                 plan.listings.insert(listing.name.clone());
+            }
+            for listing in types.listings() {
+                if let Some(bucket) = listing.archive.as_ref().and_then(|a| a.bucket(referrer)) {
+                    plan.buckets.insert((listing.name.clone(), bucket));
+                }
             }
             // A team page lists its matches with both teams' names: renaming
             // one team changes the other team's page too.

@@ -12,15 +12,16 @@
 //! renderer orders and cuts every list by the same byte keys the store
 //! sorts by.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future::try_join_all;
 
 use super::{Plan, Publisher};
-use crate::content_types::{listing_list, related_list};
+use crate::content_types::{Listing, MAX_BUCKET, archive_list, listing_list, related_list};
 use crate::error::AppError;
 use crate::model::{Entry, EntryId};
-use crate::render::Snapshot;
+use crate::render::{ArchiveNav, Snapshot};
+use crate::store::StoreResult;
 
 /// A change about to commit: the entry and its published state after it
 /// (`None`, or an entry without published state, removes it).
@@ -59,15 +60,17 @@ impl Publisher {
     }
 
     /// Adds to `snapshot` what the plan's pages show: each planned entry's
-    /// related lists, each planned listing's queries, and every entry those
-    /// expand one reference deep. `pending` is re-applied last, so the
-    /// change wins over any copy of the entry read from the store.
+    /// related lists, each planned listing's queries, each planned archive
+    /// page's bucket, and every entry those expand one reference deep.
+    /// `pending` is re-applied last, so the change wins over any copy of the
+    /// entry read from the store. Returns the archive pages to render and
+    /// the links of the listings' first pages.
     pub(super) async fn read_for(
         &self,
         snapshot: &mut Snapshot,
         plan: &Plan,
         pending: Option<Pending<'_>>,
-    ) -> Result<(), AppError> {
+    ) -> Result<Archives, AppError> {
         let store = &self.store;
         let mut lists = Vec::new();
         for id in &plan.entries {
@@ -92,9 +95,72 @@ impl Publisher {
                 listing_lists.push(async move { store.listed(&list, "", limit).await });
             }
         }
-        let (related, listed) =
-            futures_util::try_join!(try_join_all(lists), try_join_all(listing_lists))?;
-        snapshot.insert_missing(related.into_iter().chain(listed).flatten());
+        let bucket_reads = plan
+            .buckets
+            .iter()
+            .filter_map(|(l, b)| Some((self.listing(l)?, b.clone())));
+        let mut buckets: Vec<(&Listing, String)> = bucket_reads.collect();
+        // Owners near every planned bucket, and near the end ("~") for each
+        // planned listing's link to its newest bucket.
+        let mut near: Vec<(&Listing, String)> = buckets.clone();
+        for listing in self.types.listings() {
+            if listing.archive.is_some() && plan.listings.contains(&listing.name) {
+                near.push((listing, LAST.to_owned()));
+            }
+        }
+        let owners = try_join_all(near.iter().map(|(listing, bucket)| async move {
+            let list = archive_list(listing);
+            store.list_owners_near(&list, bucket).await
+        }));
+        let (related, listed, owners, bucketed) = futures_util::try_join!(
+            try_join_all(lists),
+            try_join_all(listing_lists),
+            owners,
+            self.read_buckets(&buckets)
+        )?;
+        // A bucket that holds other entries than the changed one exists
+        // before and after the change: its neighbours keep their links.
+        let lasting: BTreeSet<(String, String)> = buckets
+            .iter()
+            .zip(&bucketed)
+            .filter(|(_, rows)| rows.iter().any(|e| pending.is_none_or(|p| p.id != e.id)))
+            .map(|((l, b), _)| (l.name.clone(), b.clone()))
+            .collect();
+        let read = related.into_iter().chain(listed).chain(bucketed);
+        snapshot.insert_missing(read.flatten());
+        if let Some(p) = pending {
+            snapshot.apply(p.id, p.after);
+        }
+
+        let mut known: BTreeSet<(String, String)> = plan.buckets.clone();
+        for ((listing, _), found) in near.iter().zip(owners) {
+            known.extend(found.into_iter().map(|b| (listing.name.clone(), b)));
+        }
+        // A bucket the change creates or empties changes its neighbours'
+        // links: render them.
+        let live = |known: &BTreeSet<(String, String)>, snapshot: &Snapshot| {
+            let mut live = known.clone();
+            live.retain(|(l, b)| !self.is_empty_bucket(l, b, plan, snapshot));
+            live
+        };
+        let mut extra = Vec::new();
+        for (l, b) in plan.relink.iter().filter(|key| !lasting.contains(*key)) {
+            let nav = neighbours(&live(&known, snapshot), l, b);
+            for n in [nav.earlier, nav.later].into_iter().flatten() {
+                let key = (l.clone(), n);
+                if !plan.buckets.contains(&key)
+                    && let Some(listing) = self.listing(l)
+                {
+                    extra.push((listing, key.1));
+                }
+            }
+        }
+        extra.sort_by(|a, b| (&a.0.name, &a.1).cmp(&(&b.0.name, &b.1)));
+        extra.dedup_by(|a, b| a.0.name == b.0.name && a.1 == b.1);
+        if !extra.is_empty() {
+            snapshot.insert_missing(self.read_buckets(&extra).await?.into_iter().flatten());
+            buckets.extend(extra);
+        }
 
         let mut wanted: BTreeSet<EntryId> = BTreeSet::new();
         for entry in snapshot.all() {
@@ -114,6 +180,81 @@ impl Publisher {
         if let Some(p) = pending {
             snapshot.apply(p.id, p.after);
         }
-        Ok(())
+
+        let live = live(&known, snapshot);
+        let pages = buckets
+            .into_iter()
+            .map(|(listing, bucket)| {
+                let nav = neighbours(&live, &listing.name, &bucket);
+                (listing.name.clone(), bucket, nav)
+            })
+            .collect();
+        let firsts = plan
+            .listings
+            .iter()
+            .map(|l| (l.clone(), neighbours(&live, l, LAST)))
+            .collect();
+        Ok(Archives { pages, firsts })
+    }
+
+    fn listing(&self, name: &str) -> Option<&Listing> {
+        self.types.listings().find(|l| l.name == name)
+    }
+
+    /// Every entry of these buckets, as one range scan each.
+    async fn read_buckets(&self, buckets: &[(&Listing, String)]) -> StoreResult<Vec<Vec<Entry>>> {
+        let store = &self.store;
+        try_join_all(buckets.iter().map(|(listing, bucket)| async move {
+            let list = archive_list(listing);
+            store.listed(&list, bucket, MAX_BUCKET + 1).await
+        }))
+        .await
+    }
+
+    /// True when a bucket this publish read holds no entry once the change
+    /// is applied (its page goes, and its neighbours link past it).
+    fn is_empty_bucket(
+        &self,
+        listing: &str,
+        bucket: &str,
+        plan: &Plan,
+        snapshot: &Snapshot,
+    ) -> bool {
+        let key = (listing.to_owned(), bucket.to_owned());
+        if !plan.buckets.contains(&key) {
+            return false;
+        }
+        let Some(archive) = self.listing(listing).and_then(|l| l.archive.as_ref()) else {
+            return true;
+        };
+        !snapshot
+            .of_type(&archive.query.type_name)
+            .any(|e| archive.bucket(e).as_deref() == Some(bucket))
+    }
+}
+
+/// Sorts after every bucket: the owner whose earlier neighbour is the
+/// newest bucket.
+const LAST: &str = "~";
+
+/// What archive pages a publish renders, and with which links.
+#[derive(Debug, Default)]
+pub(super) struct Archives {
+    /// (listing, bucket, links).
+    pub pages: Vec<(String, String, ArchiveNav)>,
+    /// A listing's first page's link to its newest bucket.
+    pub firsts: BTreeMap<String, ArchiveNav>,
+}
+
+/// The buckets beside `bucket` among the live ones of a listing.
+fn neighbours(live: &BTreeSet<(String, String)>, listing: &str, bucket: &str) -> ArchiveNav {
+    let of_listing = live.iter().filter(|(l, _)| l == listing).map(|(_, b)| b);
+    ArchiveNav {
+        earlier: of_listing
+            .clone()
+            .filter(|b| b.as_str() < bucket)
+            .max()
+            .cloned(),
+        later: of_listing.filter(|b| b.as_str() > bucket).min().cloned(),
     }
 }

@@ -18,7 +18,7 @@ use minijinja::{Environment, context};
 pub use compress::{BROTLI_QUALITY, PageSpec, brotli, build_page, etag_of, gzip};
 pub use context::Snapshot;
 
-use crate::content_types::{ContentType, ContentTypes, Listing};
+use crate::content_types::{Archive, ContentType, ContentTypes, Listing};
 use crate::metrics::Metrics;
 use crate::model::{Entry, Page};
 
@@ -124,10 +124,12 @@ impl Renderer {
         self.render_template(&ty.template, ctx)
     }
 
+    /// A listing's first page; `archive` links to its newest archive page.
     pub fn listing_page(
         &self,
         listing: &Listing,
         snapshot: &Snapshot,
+        archive: &ArchiveNav,
         now: DateTime<Utc>,
     ) -> Result<Page, RenderError> {
         let html = self.timed(|| {
@@ -140,22 +142,84 @@ impl Renderer {
                     .collect();
                 lists.insert(name.clone(), items);
             }
+            let archive = listing.archive.as_ref().map(|a| {
+                context! { latest => archive.earlier.as_deref().map(|b| bucket_link(listing, a, b)) }
+            });
             let ctx = context! {
                 listing => context! { path => listing.path.clone(), title => listing.title.clone() },
                 lists => lists,
+                archive => archive,
                 site => self.site(now),
             };
             self.render_template(&listing.template, ctx)
         })?;
+        Ok(self.listing_spec(listing, listing.path.clone(), now, html))
+    }
+
+    /// One archive page (`/matches/2026/12`): the bucket's entries as
+    /// `lists.archive`, with links to the neighbouring buckets. `None` when
+    /// the bucket is empty (its page is removed).
+    pub fn archive_page(
+        &self,
+        listing: &Listing,
+        bucket: &str,
+        nav: &ArchiveNav,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Page>, RenderError> {
+        let Some(archive) = &listing.archive else {
+            return Ok(None);
+        };
+        let entries: Vec<_> = archive
+            .query
+            .select(snapshot.of_type(&archive.query.type_name))
+            .into_iter()
+            .filter(|e| archive.bucket(e).as_deref() == Some(bucket))
+            .collect();
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let html = self.timed(|| {
+            let items: Vec<_> = entries
+                .into_iter()
+                .map(|e| context::item(&self.types, e, snapshot))
+                .collect();
+            let ctx = context! {
+                listing => context! { path => listing.path.clone(), title => listing.title.clone() },
+                lists => context! { archive => items },
+                archive => context! {
+                    bucket => bucket_link(listing, archive, bucket),
+                    earlier => nav.earlier.as_deref().map(|b| bucket_link(listing, archive, b)),
+                    later => nav.later.as_deref().map(|b| bucket_link(listing, archive, b)),
+                },
+                site => self.site(now),
+            };
+            self.render_template(&listing.template, ctx)
+        })?;
+        let path = listing.bucket_path(bucket);
+        Ok(Some(self.listing_spec(listing, path, now, html)))
+    }
+
+    fn listing_spec(
+        &self,
+        listing: &Listing,
+        path: String,
+        now: DateTime<Utc>,
+        html: String,
+    ) -> Page {
         let mut keys = vec![format!("listing:{}", listing.name)];
-        for q in listing.queries.values() {
+        let queries = listing
+            .queries
+            .values()
+            .chain(listing.archive.iter().map(|a| &a.query));
+        for q in queries {
             if !keys.contains(&q.type_name) {
                 keys.push(q.type_name.clone());
             }
         }
-        Ok(build_page(
+        build_page(
             PageSpec {
-                path: listing.path.clone(),
+                path,
                 entry_id: None,
                 status: 200,
                 content_type: HTML,
@@ -164,7 +228,7 @@ impl Renderer {
                 last_modified: now,
             },
             html.into_bytes(),
-        ))
+        )
     }
 
     /// The not-found page (status 404), from `_site/404.html` when the site
@@ -247,6 +311,23 @@ impl Renderer {
             .render_duration
             .observe(start.elapsed().as_secs_f64());
         out
+    }
+}
+
+/// The buckets beside an archive page (or, for a listing's first page,
+/// `earlier` is its newest bucket).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ArchiveNav {
+    pub earlier: Option<String>,
+    pub later: Option<String>,
+}
+
+/// `{ bucket, label, url }` of an archive page, for templates.
+fn bucket_link(listing: &Listing, archive: &Archive, bucket: &str) -> minijinja::Value {
+    context! {
+        bucket => bucket,
+        label => archive.label(bucket),
+        url => listing.bucket_path(bucket),
     }
 }
 

@@ -198,6 +198,12 @@ impl Store for Breaker {
     async fn listed(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Entry>> {
         self.call(self.inner.listed(list, owner, limit)).await
     }
+    async fn list_owners_near(&self, list: &str, owner: &str) -> StoreResult<Vec<String>> {
+        self.call(self.inner.list_owners_near(list, owner)).await
+    }
+    async fn list_owners(&self, list: &str) -> StoreResult<Vec<String>> {
+        self.call(self.inner.list_owners(list)).await
+    }
     async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>> {
         self.call(self.inner.referrers(id)).await
     }

@@ -120,6 +120,16 @@ impl Store for Instrumented {
             .await
     }
 
+    async fn list_owners_near(&self, list: &str, owner: &str) -> StoreResult<Vec<String>> {
+        self.timed("list_owners_near", self.inner.list_owners_near(list, owner))
+            .await
+    }
+
+    async fn list_owners(&self, list: &str) -> StoreResult<Vec<String>> {
+        self.timed("list_owners", self.inner.list_owners(list))
+            .await
+    }
+
     async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>> {
         self.rows("referrers", self.inner.referrers(id)).await
     }

@@ -126,6 +126,15 @@ pub trait Store: Send + Sync + 'static {
     /// its order, at most `limit`: one range scan, whatever the site's size.
     async fn listed(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Entry>>;
 
+    /// The owners (archive buckets) of a list closest to `owner`: up to two
+    /// below it and two above it, in order (owners compare as text; `~`
+    /// sorts after every bucket). Two each way, so a neighbour the pending
+    /// change empties can be skipped.
+    async fn list_owners_near(&self, list: &str, owner: &str) -> StoreResult<Vec<String>>;
+
+    /// Every owner of a list, in order (re-rendering every archive page).
+    async fn list_owners(&self, list: &str) -> StoreResult<Vec<String>>;
+
     /// Published entries whose published data references `id`.
     async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>>;
 

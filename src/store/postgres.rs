@@ -294,6 +294,25 @@ impl Store for PgStore {
             .await
     }
 
+    async fn list_owners_near(&self, list: &str, owner: &str) -> StoreResult<Vec<String>> {
+        let sql = "WITH e1 AS (SELECT max(owner) AS o FROM listed WHERE list = $1 AND owner < $2), \
+             e2 AS (SELECT max(owner) AS o FROM listed WHERE list = $1 AND owner < (SELECT o FROM e1)), \
+             l1 AS (SELECT min(owner) AS o FROM listed WHERE list = $1 AND owner > $2), \
+             l2 AS (SELECT min(owner) AS o FROM listed WHERE list = $1 AND owner > (SELECT o FROM l1)) \
+             SELECT o FROM e2 UNION ALL SELECT o FROM e1 UNION ALL SELECT o FROM l1 \
+             UNION ALL SELECT o FROM l2";
+        let rows = self.rows("list_owners_near", sql, &[&list, &owner]).await?;
+        let found: Vec<Option<String>> =
+            rows.iter().map(rows::scalar).collect::<StoreResult<_>>()?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    async fn list_owners(&self, list: &str) -> StoreResult<Vec<String>> {
+        let sql = "SELECT DISTINCT owner FROM listed WHERE list = $1 ORDER BY owner";
+        let rows = self.rows("list_owners", sql, &[&list]).await?;
+        rows.iter().map(rows::scalar).collect()
+    }
+
     async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>> {
         let sql = select_entries!(
             "JOIN entry_refs ON entry_refs.source = entries.id \

@@ -189,6 +189,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn list_owners_near(&self, list: &str, owner: &str) -> StoreResult<Vec<String>> {
+        let (list, owner) = (list.to_owned(), owner.to_owned());
+        self.pool
+            .read("list_owners_near", move |conn| {
+                queries::list_owners_near(conn, &list, &owner)
+            })
+            .await
+    }
+
+    async fn list_owners(&self, list: &str) -> StoreResult<Vec<String>> {
+        let list = list.to_owned();
+        self.pool
+            .read("list_owners", move |conn| queries::list_owners(conn, &list))
+            .await
+    }
+
     async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>> {
         self.pool
             .read("referrers", move |conn| queries::referrers(conn, id))

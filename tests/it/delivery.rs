@@ -79,13 +79,26 @@ async fn the_demo_site_is_served_and_linked(store: TestStore) {
 
     let (status, _, listing) = text(&app, "/matches").await;
     assert_eq!(status, 200);
-    assert_eq!(
-        links(&listing)
-            .iter()
-            .filter(|l| l.starts_with("/matches/"))
-            .count(),
-        12
-    );
+    let (archive, fixtures): (Vec<String>, Vec<String>) = links(&listing)
+        .into_iter()
+        .filter(|l| l.starts_with("/matches/"))
+        .partition(|l| l["/matches/".len()..].starts_with(|c: char| c.is_ascii_digit()));
+    assert_eq!(fixtures.len(), 12, "{fixtures:?}");
+    // The first page links the newest month of the archive; following the
+    // links back reaches every match.
+    let mut next = archive.first().cloned();
+    let mut archived = String::new();
+    while let Some(page) = next {
+        let (status, _, month) = text(&app, &page).await;
+        assert_eq!(status, 200, "{page}");
+        next = month
+            .split("<link rel=\"prev\" href=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned);
+        archived.push_str(&month);
+    }
+    assert!(fixtures.iter().all(|m| archived.contains(m.as_str())));
 
     let (status, _, match_page) = text(&app, &a_match).await;
     assert_eq!(status, 200);
@@ -630,9 +643,13 @@ async fn publishing_a_match_updates_its_pages_and_nothing_unrelated(store: TestS
             "{team} lists the match but was not re-rendered"
         );
     }
+    // The match's month in the /matches archive.
+    let kickoff = data["kickoff"].as_str().unwrap();
+    let month = format!("/matches/{}", kickoff[..7].replace('-', "/"));
     for p in &changed {
         let related = p.contains(&slug)
             || *p == "/matches"
+            || *p == &month
             || *p == "/"
             || teams
                 .iter()

@@ -2,6 +2,7 @@
 //! port, the real binary. One test binary, a module per area.
 
 mod api;
+mod archives;
 mod cli;
 mod delivery;
 mod failover;

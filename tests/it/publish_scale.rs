@@ -22,13 +22,14 @@ async fn a_publish_reads_as_many_rows_at_20000_entries_as_on_the_demo_site(t: Te
     let large = measure(&t).await;
     // The first run's new article is there too.
     assert_eq!(large.entries, small.entries + 1 + ARCHIVE);
-    // The home page's "latest" list fills up (the demo site has fewer
-    // articles than it shows); nothing else may grow.
+    // The lists of latest articles fill up (the demo site has fewer
+    // articles than they show: 10 on the home page, 50 on /news); nothing
+    // else may grow.
     eprintln!(
         "rows read: score {} -> {}, new article {} -> {}",
         small.score, large.score, small.article, large.article
     );
-    let slack = 10.0;
+    let slack = 60.0;
     for (what, s, l) in [
         ("live score update", small.score, large.score),
         ("new article", small.article, large.article),
@@ -158,7 +159,7 @@ async fn bulk_articles(t: &TestStore, n: i64) {
                  SELECT printf('00000000-0000-7000-8000-%012x', i), 'article', 'bulk-' || i, \
                  'published', 1, d, 'bulk-' || i, d, ts, ts, ts FROM (SELECT i, \
                  json_object('title', 'Story ' || i, 'body', 'Body of story ' || i) AS d, \
-                 strftime('%Y-%m-%dT%H:%M:%f', '2020-01-01', '+' || i || ' minutes') || '000Z' AS ts \
+                 strftime('%Y-%m-%dT%H:%M:%f', '2020-01-01', '+' || i || ' hours') || '000Z' AS ts \
                  FROM n)",
                 [n],
             )
@@ -178,7 +179,7 @@ async fn bulk_articles(t: &TestStore, n: i64) {
                      'article', 'bulk-' || i, 'published', 1, d, 'bulk-' || i, d, ts, ts, ts \
                      FROM (SELECT i, jsonb_build_object('title', 'Story ' || i, 'body', \
                      'Body of story ' || i) AS d, timestamptz '2020-01-01 00:00:00Z' \
-                     + i * interval '1 minute' AS ts FROM generate_series(1, $1::bigint) AS i) s",
+                     + i * interval '1 hour' AS ts FROM generate_series(1, $1::bigint) AS i) s",
                     &[&n],
                 )
                 .await

@@ -26,6 +26,7 @@ on_both_backends!(
     unpublishing_or_deleting_removes_an_entry_from_every_list,
     a_rebuild_replaces_every_row_and_records_the_signature,
     published_entries_are_walked_by_id,
+    archive_buckets_are_owners_found_near_each_other,
 );
 
 fn types() -> ContentTypes {
@@ -143,10 +144,10 @@ async fn a_list_comes_back_in_its_order_with_ties_by_id(store: S) {
         let data = fixture(&a, &b, t0 + Duration::hours(hours), "scheduled");
         matches.push(published(&store, &types, "match", &format!("m{i}"), data).await);
     }
-    let listed = store.listed("matches/matches", "", 100).await.unwrap();
+    let listed = store.listed("matches/fixtures", "", 100).await.unwrap();
     assert_eq!(
         ids(&listed),
-        selected(&types, "matches", "matches", &matches)
+        selected(&types, "matches", "fixtures", &matches)
     );
     let kickoffs: Vec<&str> = listed
         .iter()
@@ -255,7 +256,7 @@ async fn a_match_going_live_leaves_upcoming_and_enters_live_in_one_write(store: 
     );
     // Still on /matches, once.
     assert_eq!(
-        ids(&store.listed("matches/matches", "", 10).await.unwrap()),
+        ids(&store.listed("matches/fixtures", "", 10).await.unwrap()),
         vec![m.id]
     );
 }
@@ -355,7 +356,7 @@ async fn unpublishing_or_deleting_removes_an_entry_from_every_list(store: S) {
         .unwrap();
     for (list, owner) in [
         ("home/live", String::new()),
-        ("matches/matches", String::new()),
+        ("matches/fixtures", String::new()),
         ("team/matches", a.id.to_string()),
     ] {
         assert!(
@@ -424,4 +425,46 @@ async fn published_entries_are_walked_by_id(store: S) {
     }
     made.sort();
     assert_eq!(seen, made);
+}
+
+async fn archive_buckets_are_owners_found_near_each_other(store: S) {
+    let types = types();
+    let (a, b) = two_teams(&store, &types).await;
+    let months = ["2026-01", "2026-03", "2026-04", "2026-07", "2026-11"];
+    let mut by_month = Vec::new();
+    for (i, month) in months.iter().enumerate() {
+        let kickoff: DateTime<Utc> = format!("{month}-10T15:00:00Z").parse().unwrap();
+        let data = fixture(&a, &b, kickoff, "finished");
+        by_month.push(a_match(&store, &types, &format!("m{i}"), data).await);
+    }
+    let buckets: Vec<String> = months.iter().map(|m| m.replace('-', "/")).collect();
+    assert_eq!(store.list_owners("matches@archive").await.unwrap(), buckets);
+    for (m, bucket) in by_month.iter().zip(&buckets) {
+        let listed = store.listed("matches@archive", bucket, 10).await.unwrap();
+        assert_eq!(ids(&listed), vec![m.id]);
+    }
+    // Two on each side, nearest last below and first above; the owner
+    // itself is not one of them, whether or not it exists.
+    let near = store
+        .list_owners_near("matches@archive", "2026/04")
+        .await
+        .unwrap();
+    assert_eq!(near, ["2026/01", "2026/03", "2026/07", "2026/11"]);
+    let near = store
+        .list_owners_near("matches@archive", "2026/02")
+        .await
+        .unwrap();
+    assert_eq!(near, ["2026/01", "2026/03", "2026/04"]);
+    let near = store
+        .list_owners_near("matches@archive", "~")
+        .await
+        .unwrap();
+    assert_eq!(near, ["2026/07", "2026/11"]);
+    assert!(
+        store
+            .list_owners_near("no@archive", "~")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

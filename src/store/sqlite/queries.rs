@@ -278,3 +278,27 @@ pub(super) fn index_signature(conn: &Connection) -> StoreResult<Option<String>> 
         |row| row.get(0),
     )
 }
+
+pub(super) fn list_owners_near(
+    conn: &Connection,
+    list: &str,
+    owner: &str,
+) -> StoreResult<Vec<String>> {
+    let sql = "WITH e1 AS (SELECT max(owner) AS o FROM listed WHERE list = ?1 AND owner < ?2), \
+         e2 AS (SELECT max(owner) AS o FROM listed WHERE list = ?1 AND owner < (SELECT o FROM e1)), \
+         l1 AS (SELECT min(owner) AS o FROM listed WHERE list = ?1 AND owner > ?2), \
+         l2 AS (SELECT min(owner) AS o FROM listed WHERE list = ?1 AND owner > (SELECT o FROM l1)) \
+         SELECT o FROM e2 UNION ALL SELECT o FROM e1 UNION ALL SELECT o FROM l1 \
+         UNION ALL SELECT o FROM l2";
+    let found: Vec<Option<String>> = all(conn, sql, params![list, owner], |row| row.get(0))?;
+    Ok(found.into_iter().flatten().collect())
+}
+
+pub(super) fn list_owners(conn: &Connection, list: &str) -> StoreResult<Vec<String>> {
+    all(
+        conn,
+        "SELECT DISTINCT owner FROM listed WHERE list = ?1 ORDER BY owner",
+        [list],
+        |row| row.get(0),
+    )
+}
