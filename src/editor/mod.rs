@@ -8,7 +8,7 @@ pub mod scheduler;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 
 use crate::content_types::{ContentType, ContentTypes, FieldError, validate_slug};
@@ -417,7 +417,8 @@ impl Editor {
 
 /// The entry as it will be once its working copy is published.
 fn published_state(current: &Entry) -> Entry {
-    let now = Utc::now();
+    // At the stores' precision: the write records this very time.
+    let now = Utc::now().trunc_subsecs(6);
     Entry {
         status: EntryStatus::Published,
         version: current.version + 1,

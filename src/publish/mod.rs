@@ -25,7 +25,7 @@ use crate::content_types::{ContentTypes, archive_list};
 use crate::error::AppError;
 use crate::model::{Entry, EntryId, EntryIndex, PageWrite};
 use crate::render::{ArchiveNav, RenderError, Renderer, Snapshot};
-use crate::store::{EntryOp, NewEvent, Store, StoreError, Write, WriteOutcome};
+use crate::store::{EntryOp, IndexedEntry, NewEvent, Store, StoreError, Write, WriteOutcome};
 
 /// Attempts at rendering a change before giving up on concurrent writers.
 const ATTEMPTS: usize = 8;
@@ -135,6 +135,12 @@ impl Publisher {
                 .with_pages(pages, Some(seq))
                 .with_dependencies(shown)
                 .with_index(index.clone().into_iter().collect());
+            // The rows and pages were computed with the predicted state's
+            // time; the store records that time, not its own.
+            let write = match &change.after {
+                Some(after) => write.at(after.updated_at),
+                None => write,
+            };
             match self.write_and_apply(write).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(StoreError::PagesOutdated { path, newer, .. }) => {
@@ -241,14 +247,19 @@ impl Publisher {
             return Ok(());
         }
         let start = std::time::Instant::now();
-        self.store.clear_index().await?;
         let (mut after, mut entries) = (None, 0usize);
         loop {
             let page = self.store.published_page(after, INDEX_BATCH).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             entries += page.len();
-            let rows: Vec<EntryIndex> = page.iter().map(|e| self.types.index_of(e)).collect();
+            let rows: Vec<IndexedEntry> = page
+                .iter()
+                .map(|e| IndexedEntry {
+                    version: e.version,
+                    index: self.types.index_of(e),
+                })
+                .collect();
             self.store.write_index(&rows).await?;
         }
         self.store.finish_index(&signature).await?;

@@ -206,7 +206,18 @@ impl Publisher {
         let store = &self.store;
         try_join_all(buckets.iter().map(|(listing, bucket)| async move {
             let list = archive_list(listing);
-            store.listed(&list, bucket, MAX_BUCKET + 1).await
+            let rows = store.listed(&list, bucket, MAX_BUCKET + 1).await?;
+            if rows.len() > MAX_BUCKET as usize {
+                // The page lists the newest MAX_BUCKET; the rest are reachable
+                // only through their own pages until the bucket is narrowed.
+                tracing::warn!(
+                    listing = %listing.name,
+                    bucket = %bucket,
+                    max = MAX_BUCKET,
+                    "archive bucket holds more entries than its page lists; use by = \"day\""
+                );
+            }
+            Ok(rows)
         }))
         .await
     }

@@ -213,10 +213,7 @@ impl Store for Breaker {
     async fn index_signature(&self) -> StoreResult<Option<String>> {
         self.call(self.inner.index_signature()).await
     }
-    async fn clear_index(&self) -> StoreResult<()> {
-        self.call(self.inner.clear_index()).await
-    }
-    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()> {
+    async fn write_index(&self, rows: &[IndexedEntry]) -> StoreResult<()> {
         self.call(self.inner.write_index(rows)).await
     }
     async fn finish_index(&self, signature: &str) -> StoreResult<()> {

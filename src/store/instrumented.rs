@@ -144,11 +144,7 @@ impl Store for Instrumented {
             .await
     }
 
-    async fn clear_index(&self) -> StoreResult<()> {
-        self.timed("clear_index", self.inner.clear_index()).await
-    }
-
-    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()> {
+    async fn write_index(&self, rows: &[IndexedEntry]) -> StoreResult<()> {
         self.timed("write_index", self.inner.write_index(rows))
             .await
     }

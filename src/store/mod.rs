@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 pub use records::*;
 
 use crate::config::DatabaseUrl;
-use crate::model::{ContentTypeRecord, Entry, EntryId, EntryIndex, Page, Revision};
+use crate::model::{ContentTypeRecord, Entry, EntryId, Page, Revision};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -146,14 +146,16 @@ pub trait Store: Send + Sync + 'static {
     /// build or during a rebuild.
     async fn index_signature(&self) -> StoreResult<Option<String>>;
 
-    /// Starts a rebuild: removes every list and reference row and the
-    /// signature.
-    async fn clear_index(&self) -> StoreResult<()>;
+    /// Replaces the rows of these entries (a rebuild's batch), each only if
+    /// the entry is still at the version its rows were computed from: a
+    /// publish committed meanwhile wrote its own rows, which stay. Nothing
+    /// is cleared first, so publishes during a rebuild (on this node or
+    /// another) always find every entry on its lists, and two nodes
+    /// rebuilding at once only repeat each other's work.
+    async fn write_index(&self, rows: &[IndexedEntry]) -> StoreResult<()>;
 
-    /// Replaces the rows of these entries (a rebuild's batch).
-    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()>;
-
-    /// Ends a rebuild: the rows now match `signature`.
+    /// Ends a rebuild: drops the rows of entries no longer published and
+    /// records that the rows now match `signature`.
     async fn finish_index(&self, signature: &str) -> StoreResult<()>;
 
     // --- revisions ---

@@ -26,8 +26,8 @@ use tokio_postgres::{NoTls, Row};
 use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
 use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryIndex, EntryQuery, Event, Page, PageSummary,
-    Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, IndexedEntry, Page,
+    PageSummary, Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 
 /// The channel every committed event is announced on; the payload is its seq.
@@ -223,7 +223,8 @@ impl Store for PgStore {
 
     async fn write(&self, write: Write) -> StoreResult<WriteOutcome> {
         let mut client = self.conn("write").await?;
-        write::apply(&mut client, &write, now()).await
+        let at = write.at.map_or_else(now, |at| at.trunc_subsecs(6));
+        write::apply(&mut client, &write, at).await
     }
 
     async fn entry(&self, id: EntryId) -> StoreResult<Option<Entry>> {
@@ -339,17 +340,10 @@ impl Store for PgStore {
         }
     }
 
-    async fn clear_index(&self) -> StoreResult<()> {
-        let mut client = self.conn("clear_index").await?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        index::clear(&tx).await?;
-        tx.commit().await.map_err(pg_error)
-    }
-
-    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()> {
+    async fn write_index(&self, rows: &[IndexedEntry]) -> StoreResult<()> {
         let mut client = self.conn("write_index").await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        index::replace(&tx, rows).await?;
+        index::rebuild(&tx, rows).await?;
         tx.commit().await.map_err(pg_error)
     }
 

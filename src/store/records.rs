@@ -109,6 +109,12 @@ pub struct Write {
     /// The list and reference rows of entries whose published state this
     /// write changes, replacing theirs in the same transaction.
     pub index: Vec<EntryIndex>,
+    /// The time the write records (`published_at`, `updated_at`, the
+    /// revision); commit time when unset. A publish passes the time its pages
+    /// and list rows were computed with, so the stored entry sorts and buckets
+    /// exactly where its rows say (a publish at 23:59:59.999 must not land in
+    /// tomorrow's archive page while its rows point at today's).
+    pub at: Option<DateTime<Utc>>,
 }
 
 impl Write {
@@ -121,7 +127,13 @@ impl Write {
             pages_base_seq: None,
             depends_on: Vec::new(),
             index: Vec::new(),
+            at: None,
         }
+    }
+
+    pub fn at(mut self, at: DateTime<Utc>) -> Self {
+        self.at = Some(at);
+        self
     }
 
     pub fn with_event(mut self, event: NewEvent) -> Self {
@@ -144,6 +156,13 @@ impl Write {
         self.depends_on = entries;
         self
     }
+}
+
+/// A rebuild's rows for one entry, computed from the entry at `version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedEntry {
+    pub version: i64,
+    pub index: EntryIndex,
 }
 
 /// What a committed write produced.

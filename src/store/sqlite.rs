@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 
 use self::pool::Pool;
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryIndex, EntryQuery, Event, Page, PageSummary,
-    Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, IndexedEntry, Page,
+    PageSummary, Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 
 mod embedded {
@@ -225,14 +225,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn clear_index(&self) -> StoreResult<()> {
-        self.pool.write("clear_index", index::clear).await
-    }
-
-    async fn write_index(&self, rows: &[EntryIndex]) -> StoreResult<()> {
+    async fn write_index(&self, rows: &[IndexedEntry]) -> StoreResult<()> {
         let rows = rows.to_vec();
         self.pool
-            .write("write_index", move |tx| index::replace(tx, &rows))
+            .write("write_index", move |tx| index::rebuild(tx, &rows))
             .await
     }
 

@@ -128,26 +128,8 @@ async fn every_match_is_on_its_month_page_linked_to_its_neighbours(t: TestStore)
 
     // A score change re-renders its own month, not the others.
     let store = &s.app.store;
-    let dec_id = {
-        let list: Value = s
-            .app
-            .api(Method::GET, "/api/v1/entries/match?limit=100", &s.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["slug"] == "dec")
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let dec = s.app.find_entry(&s.token, "match", |m| m["slug"] == "dec");
+    let dec_id = dec.await["id"].as_str().unwrap().to_owned();
     let seq = store.last_seq().await.unwrap();
     let mut data = json!({"home_score": 3});
     data["status"] = json!("finished");

@@ -278,6 +278,35 @@ impl TestApp {
         id
     }
 
+    /// The first entries of a type, as the editor API lists them, that
+    /// `pick` accepts.
+    pub async fn find_entry(
+        &self,
+        token: &str,
+        ty: &str,
+        pick: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let list: serde_json::Value = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/entries/{ty}?limit=100"),
+                token,
+            )
+            .send()
+            .await
+            .expect("list entries")
+            .json()
+            .await
+            .expect("json");
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|e| pick(e))
+            .unwrap_or_else(|| panic!("no such {ty} entry in {list}"))
+            .clone()
+    }
+
     /// A request to the API with a bearer token.
     pub fn api(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.client

@@ -7,7 +7,7 @@
 //! start.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{TestApp, TestStore, test_config};
 use crate::on_both_backends;
@@ -111,20 +111,9 @@ async fn measure(t: &TestStore) -> Reads {
 
 /// (id, version, home score) of a live demo match.
 async fn live_match(app: &TestApp, token: &str) -> (String, i64, i64) {
-    let list: Value = app
-        .api(Method::GET, "/api/v1/entries/match?limit=100", token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let live = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["data"]["status"] == "live")
-        .expect("a live demo match");
+    let live = app
+        .find_entry(token, "match", |m| m["data"]["status"] == "live")
+        .await;
     (
         live["id"].as_str().unwrap().to_owned(),
         live["version"].as_i64().unwrap(),

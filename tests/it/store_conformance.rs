@@ -22,6 +22,7 @@ on_both_backends!(
     update_bumps_the_version_and_replaces_the_working_copy,
     stale_expected_version_conflicts_and_changes_nothing,
     publish_copies_the_working_copy_to_the_published_snapshot,
+    a_write_records_the_time_it_was_computed_with,
     published_slugs_are_unique_per_type,
     schedule_marks_the_entry_due_later,
     unschedule_returns_to_the_state_before,
@@ -309,6 +310,26 @@ async fn publish_copies_the_working_copy_to_the_published_snapshot(store: S) {
     let all = store.published_entries("match").await.unwrap();
     assert_eq!(all.len(), 1);
     assert!(store.published_entries("team").await.unwrap().is_empty());
+}
+
+async fn a_write_records_the_time_it_was_computed_with(store: S) {
+    let e = created(&store, "news", "late-goal", json!({})).await;
+    // Sub-microsecond digits are dropped: both stores keep microseconds.
+    let at = "2026-12-05T23:59:59.999999700Z"
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
+    let op = EntryOp::Publish {
+        id: e.id,
+        expected_version: Some(1),
+    };
+    let p = store.write(Write::new(op, "alice").at(at)).await.unwrap();
+    let stored = store.entry(e.id).await.unwrap().unwrap();
+    let expected = "2026-12-05T23:59:59.999999Z"
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
+    assert_eq!(stored.published_at, Some(expected));
+    assert_eq!(stored.updated_at, expected);
+    assert_eq!(p.entry.unwrap().published_at, Some(expected));
 }
 
 async fn published_slugs_are_unique_per_type(store: S) {

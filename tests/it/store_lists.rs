@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use keel::content_types::ContentTypes;
 use keel::model::{Entry, EntryId, EntryIndex};
-use keel::store::{EntryOp, Store, Write};
+use keel::store::{EntryOp, IndexedEntry, Store, Write};
 use serde_json::{Value, json};
 
 use crate::helpers::demo_content_types;
@@ -372,20 +372,73 @@ async fn a_rebuild_replaces_every_row_and_records_the_signature(store: S) {
     assert_eq!(store.index_signature().await.unwrap(), None);
     let (a, b) = two_teams(&store, &types).await;
     let m = a_match(&store, &types, "m", fixture(&a, &b, Utc::now(), "live")).await;
-    store.clear_index().await.unwrap();
+    let at = |e: &Entry, index: EntryIndex| IndexedEntry {
+        version: e.version,
+        index,
+    };
+    // Rows computed from the entry's current version replace its rows.
+    store
+        .write_index(&[at(&m, EntryIndex::empty(m.id))])
+        .await
+        .unwrap();
     assert!(store.listed("home/live", "", 10).await.unwrap().is_empty());
     assert!(store.referrers(a.id).await.unwrap().is_empty());
 
     let all = store.published_page(None, 100).await.unwrap();
-    let rows: Vec<EntryIndex> = all.iter().map(|e| types.index_of(e)).collect();
+    let rows: Vec<IndexedEntry> = all.iter().map(|e| at(e, types.index_of(e))).collect();
     store.write_index(&rows).await.unwrap();
     // Writing the same rows twice leaves one copy.
     store.write_index(&rows).await.unwrap();
+    assert_eq!(
+        ids(&store.listed("home/live", "", 10).await.unwrap()),
+        vec![m.id]
+    );
+    assert_eq!(ids(&store.referrers(a.id).await.unwrap()), vec![m.id]);
+
+    // Rows computed from an older version lose to the publish that moved
+    // the entry on (it wrote its own).
+    let stale = IndexedEntry {
+        version: m.version - 1,
+        index: EntryIndex::empty(m.id),
+    };
+    store.write_index(&[stale]).await.unwrap();
+    assert_eq!(
+        ids(&store.listed("home/live", "", 10).await.unwrap()),
+        vec![m.id]
+    );
+
+    // Rows of an entry that is not published (here: left by a rebuild that
+    // read it just before an unpublish) are dropped when the rebuild ends,
+    // so they cannot surface when it is published again without them.
+    let draft = store
+        .write(Write::new(
+            EntryOp::Create {
+                type_name: "match".into(),
+                slug: "draft".into(),
+                data: fixture(&a, &b, Utc::now(), "live"),
+            },
+            "t",
+        ))
+        .await
+        .unwrap()
+        .entry
+        .unwrap();
+    let mut left = types.index_of(&m);
+    left.entry = draft.id;
+    for row in &mut left.listed {
+        row.key.push(0xff);
+    }
+    store.write_index(&[at(&draft, left)]).await.unwrap();
     store.finish_index(&types.index_signature()).await.unwrap();
     assert_eq!(
         store.index_signature().await.unwrap(),
         Some(types.index_signature())
     );
+    let op = EntryOp::Publish {
+        id: draft.id,
+        expected_version: None,
+    };
+    store.write(Write::new(op, "t")).await.unwrap();
     assert_eq!(
         ids(&store.listed("home/live", "", 10).await.unwrap()),
         vec![m.id]

@@ -2,13 +2,15 @@
 //! replaced per batch of entries inside the caller's transaction, in four
 //! statements whatever the batch's size.
 
+use std::collections::HashMap;
+
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use super::error::pg_error;
 use super::write::execute as run;
 use crate::model::EntryIndex;
-use crate::store::StoreResult;
+use crate::store::{IndexedEntry, StoreResult};
 
 /// Replaces each entry's rows with the given ones.
 pub(super) async fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreResult<()> {
@@ -56,13 +58,39 @@ pub(super) async fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreR
     Ok(())
 }
 
-pub(super) async fn clear(tx: &Transaction<'_>) -> StoreResult<()> {
-    tx.batch_execute("DELETE FROM list_index; DELETE FROM listed; DELETE FROM entry_refs;")
+/// A rebuild's batch: the rows of entries still at the version they were
+/// computed from. The share locks hold that version until commit: a publish
+/// of one of them waits, then replaces these rows with its own; a publish
+/// that got there first is seen here and its rows are left alone.
+pub(super) async fn rebuild(tx: &Transaction<'_>, rows: &[IndexedEntry]) -> StoreResult<()> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.index.entry).collect();
+    let current: HashMap<Uuid, i64> = tx
+        .query(
+            "SELECT id, version FROM entries WHERE id = ANY($1) ORDER BY id FOR SHARE",
+            &[&ids],
+        )
         .await
-        .map_err(pg_error)
+        .map_err(pg_error)?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let kept: Vec<EntryIndex> = rows
+        .iter()
+        .filter(|r| current.get(&r.index.entry) == Some(&r.version))
+        .map(|r| r.index.clone())
+        .collect();
+    replace(tx, &kept).await
 }
 
 pub(super) async fn finish(tx: &Transaction<'_>, signature: &str) -> StoreResult<()> {
+    tx.batch_execute(
+        "DELETE FROM listed l WHERE NOT EXISTS \
+           (SELECT 1 FROM entries e WHERE e.id = l.entry_id AND e.published_data IS NOT NULL); \
+         DELETE FROM entry_refs r WHERE NOT EXISTS \
+           (SELECT 1 FROM entries e WHERE e.id = r.source AND e.published_data IS NOT NULL);",
+    )
+    .await
+    .map_err(pg_error)?;
     let upsert = "INSERT INTO list_index (id, signature) VALUES (1, $1) \
                   ON CONFLICT (id) DO UPDATE SET signature = EXCLUDED.signature";
     run(tx, upsert, &[&signature]).await

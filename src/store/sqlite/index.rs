@@ -1,10 +1,10 @@
 //! The list and reference rows on SQLite (see `crate::model::shown`):
 //! replaced per entry inside the caller's transaction.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::model::EntryIndex;
-use crate::store::StoreResult;
+use crate::store::{IndexedEntry, StoreResult};
 
 /// Replaces each entry's rows with the given ones.
 pub(super) fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreResult<()> {
@@ -30,12 +30,30 @@ pub(super) fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreResult<
     Ok(())
 }
 
-pub(super) fn clear(tx: &Transaction<'_>) -> StoreResult<()> {
-    tx.execute_batch("DELETE FROM list_index; DELETE FROM listed; DELETE FROM entry_refs;")?;
-    Ok(())
+/// A rebuild's batch: the rows of entries still at the version they were
+/// computed from (the write lock held since the transaction began keeps it
+/// so until commit).
+pub(super) fn rebuild(tx: &Transaction<'_>, rows: &[IndexedEntry]) -> StoreResult<()> {
+    let mut current = Vec::with_capacity(rows.len());
+    let mut version = tx.prepare_cached("SELECT version FROM entries WHERE id = ?1")?;
+    for row in rows {
+        let found: Option<i64> = version
+            .query_row([row.index.entry.to_string()], |r| r.get(0))
+            .optional()?;
+        if found == Some(row.version) {
+            current.push(row.index.clone());
+        }
+    }
+    replace(tx, &current)
 }
 
 pub(super) fn finish(tx: &Transaction<'_>, signature: &str) -> StoreResult<()> {
+    tx.execute_batch(
+        "DELETE FROM listed WHERE entry_id NOT IN \
+           (SELECT id FROM entries WHERE published_data IS NOT NULL); \
+         DELETE FROM entry_refs WHERE source NOT IN \
+           (SELECT id FROM entries WHERE published_data IS NOT NULL);",
+    )?;
     tx.prepare_cached(
         "INSERT INTO list_index (id, signature) VALUES (1, ?1) \
          ON CONFLICT (id) DO UPDATE SET signature = excluded.signature",

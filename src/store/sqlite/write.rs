@@ -2,7 +2,7 @@
 //! next gap-free seq and the page changes, in the caller's IMMEDIATE
 //! transaction. Any error returns before commit, so nothing is left behind.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use crate::model::{Entry, EntryId, EntryStatus, Page, PageWrite};
 use crate::store::{EntryOp, NewEvent, StoreError, StoreResult, Write, WriteOutcome};
 
 pub(super) fn apply(tx: &Transaction<'_>, write: Write) -> StoreResult<WriteOutcome> {
-    let now = ts(now())?;
+    let now = ts(write.at.map_or_else(now, |at| at.trunc_subsecs(6)))?;
     let stamp = Stamp {
         author: &write.author,
         now: &now,
