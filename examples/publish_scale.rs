@@ -2,7 +2,10 @@
 //! and 100,000 published entries, on SQLite and on PostgreSQL, the latency
 //! (p50, p99) of a live score update (PATCH + publish of a live match) and
 //! of a new article (create + publish), over HTTP against the real `keel`
-//! binary, and that process's peak RSS while publishing.
+//! binary, and that process's peak RSS while publishing; then the wall
+//! time of 8 score updates of 8 different live matches sent at once against
+//! one alone, and of 8 publishes (drafts already patched) against one (p50
+//! of each over `--samples / 4` rounds, alternated).
 //!
 //! cargo run --release --example publish_scale -- [--sizes 1000,10000,100000]
 //!     [--samples 40] [--backends sqlite,postgres] [--pg postgres://postgres@127.0.0.1:5432/test]
@@ -20,11 +23,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use futures_util::future::try_join_all;
 use keel::config::DatabaseUrl;
 use keel::store::{Role, Store};
 use serde_json::{Value, json};
 
 const TEAMS: i64 = 20;
+/// Live matches updated at once in the concurrency measurement.
+const CONCURRENT: usize = 8;
 
 struct Args {
     sizes: Vec<i64>,
@@ -38,9 +44,9 @@ async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let keel = build_keel()?;
     println!(
-        "| backend | entries | score p50 | score p99 | article p50 | article p99 | peak RSS |"
+        "| backend | entries | score p50 | score p99 | article p50 | article p99 | peak RSS | {CONCURRENT} scores at once / 1 | {CONCURRENT} publishes at once / 1 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for backend in &args.backends {
         for &size in &args.sizes {
             let site = match Site::create(backend, size, &args.pg).await {
@@ -55,8 +61,18 @@ async fn main() -> anyhow::Result<()> {
             site.drop_database().await;
             let r = row?;
             println!(
-                "| {backend} | {size} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} MiB |",
-                r.score.0, r.score.1, r.article.0, r.article.1, r.peak_rss_mib
+                "| {backend} | {size} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} MiB | {:.1} / {:.1} ms = {:.2}x | {:.1} / {:.1} ms = {:.2}x |",
+                r.score.0,
+                r.score.1,
+                r.article.0,
+                r.article.1,
+                r.peak_rss_mib,
+                r.together,
+                r.alone,
+                r.together / r.alone,
+                r.publish_together,
+                r.publish_alone,
+                r.publish_together / r.publish_alone
             );
         }
     }
@@ -252,6 +268,13 @@ struct Row {
     score: (f64, f64),
     article: (f64, f64),
     peak_rss_mib: u64,
+    /// Median wall time (ms) of one score update alone, and of
+    /// `CONCURRENT` updates of different matches sent at once.
+    alone: f64,
+    together: f64,
+    /// The same for the publish alone, of drafts already patched.
+    publish_alone: f64,
+    publish_together: f64,
 }
 
 async fn measure(keel: &Path, site: &Site, samples: usize) -> anyhow::Result<Row> {
@@ -294,42 +317,17 @@ async fn drive(child: &mut Child, port: u16, site: &Site, samples: usize) -> any
         base,
         secret,
     };
-    // The live match: created and published through the API.
-    let team = |i: i64| format!("00000000-0000-7000-8000-{i:012x}");
-    let kickoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let data = json!({"home_team": team(1), "away_team": team(2), "competition": "Cup",
-                      "kickoff": kickoff, "status": "live"});
-    let created = api
-        .call(
-            "POST",
-            "/api/v1/entries/match",
-            Some(json!({"slug": "the-final", "data": data})),
-        )
-        .await?;
-    let id = created["id"].as_str().context("no id")?.to_owned();
-    let mut version = api
-        .call("POST", &format!("/api/v1/entries/match/{id}/publish"), None)
-        .await?["version"]
-        .as_i64()
-        .context("no version")?;
+    // The live matches: created and published through the API.
+    let mut live = Vec::with_capacity(CONCURRENT);
+    for i in 0..CONCURRENT as i64 {
+        live.push(api.live_match(i).await?);
+    }
 
     reset_peak_rss(child.id());
     let mut score = Vec::with_capacity(samples);
     for i in 0..samples {
         let start = Instant::now();
-        let patch = json!({"data": {"home_score": i + 1}});
-        api.call_if_match(
-            "PATCH",
-            &format!("/api/v1/entries/match/{id}"),
-            patch,
-            version,
-        )
-        .await?;
-        version = api
-            .call("POST", &format!("/api/v1/entries/match/{id}/publish"), None)
-            .await?["version"]
-            .as_i64()
-            .context("no version")?;
+        live[0].1 = api.score(&live[0].0, live[0].1, i as i64).await?;
         score.push(start.elapsed());
     }
     let body = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(36);
@@ -354,10 +352,46 @@ async fn drive(child: &mut Child, port: u16, site: &Site, samples: usize) -> any
         .await?;
         article.push(start.elapsed());
     }
+    let peak_rss_mib = peak_rss_kib(child.id()) / 1024;
+
+    // Alternated rounds: one match alone, then all of them at once; first
+    // as whole score updates (PATCH + publish), then as publishes of drafts
+    // already patched.
+    let (mut alone, mut together) = (Vec::new(), Vec::new());
+    let (mut publish_alone, mut publish_together) = (Vec::new(), Vec::new());
+    for round in 0..(samples / 4).max(3) {
+        let goal = (samples + 4 * round) as i64;
+        let start = Instant::now();
+        live[0].1 = api.score(&live[0].0, live[0].1, goal).await?;
+        alone.push(start.elapsed());
+        let start = Instant::now();
+        let versions = try_join_all(live.iter().map(|(id, v)| api.score(id, *v, goal + 1))).await?;
+        together.push(start.elapsed());
+        for (m, v) in live.iter_mut().zip(versions) {
+            m.1 = v;
+        }
+
+        live[0].1 = api.patch(&live[0].0, live[0].1, goal + 2).await?;
+        let start = Instant::now();
+        live[0].1 = api.publish(&live[0].0).await?;
+        publish_alone.push(start.elapsed());
+        let patched = try_join_all(live.iter().map(|(id, v)| api.patch(id, *v, goal + 3))).await?;
+        let start = Instant::now();
+        let versions = try_join_all(live.iter().map(|(id, _)| api.publish(id))).await?;
+        publish_together.push(start.elapsed());
+        drop(patched);
+        for (m, v) in live.iter_mut().zip(versions) {
+            m.1 = v;
+        }
+    }
     Ok(Row {
         score: percentiles(&mut score),
         article: percentiles(&mut article),
-        peak_rss_mib: peak_rss_kib(child.id()) / 1024,
+        peak_rss_mib,
+        alone: percentiles(&mut alone).0,
+        together: percentiles(&mut together).0,
+        publish_alone: percentiles(&mut publish_alone).0,
+        publish_together: percentiles(&mut publish_together).0,
     })
 }
 
@@ -368,6 +402,51 @@ struct Api {
 }
 
 impl Api {
+    /// Creates and publishes live match `i` between two of the site's
+    /// teams; returns its id and version.
+    async fn live_match(&self, i: i64) -> anyhow::Result<(String, i64)> {
+        let team = |i: i64| format!("00000000-0000-7000-8000-{:012x}", i % TEAMS + 1);
+        let kickoff = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let data = json!({"home_team": team(2 * i), "away_team": team(2 * i + 1),
+                          "competition": "Cup", "kickoff": kickoff, "status": "live"});
+        let slug = format!("live-{i}");
+        let created = self
+            .call(
+                "POST",
+                "/api/v1/entries/match",
+                Some(json!({"slug": slug, "data": data})),
+            )
+            .await?;
+        let id = created["id"].as_str().context("no id")?.to_owned();
+        let version = self
+            .call("POST", &format!("/api/v1/entries/match/{id}/publish"), None)
+            .await?["version"]
+            .as_i64()
+            .context("no version")?;
+        Ok((id, version))
+    }
+
+    /// A live score update: PATCH the score, publish; returns the version.
+    async fn score(&self, id: &str, version: i64, score: i64) -> anyhow::Result<i64> {
+        self.patch(id, version, score).await?;
+        self.publish(id).await
+    }
+
+    /// Sets the draft's score; returns the version.
+    async fn patch(&self, id: &str, version: i64, score: i64) -> anyhow::Result<i64> {
+        let patch = json!({"data": {"home_score": score}});
+        let path = format!("/api/v1/entries/match/{id}");
+        self.call_if_match("PATCH", &path, patch, version).await?;
+        Ok(version + 1)
+    }
+
+    async fn publish(&self, id: &str) -> anyhow::Result<i64> {
+        self.call("POST", &format!("/api/v1/entries/match/{id}/publish"), None)
+            .await?["version"]
+            .as_i64()
+            .context("no version")
+    }
+
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut req = self
             .client

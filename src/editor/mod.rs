@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::content_types::{ContentType, ContentTypes, FieldError, validate_slug};
 use crate::error::AppError;
 use crate::model::{Entry, EntryId, EntryStatus};
-use crate::publish::{Change, Publisher};
+use crate::publish::{Announced, Change, Publisher};
 use crate::store::{EntryOp, Store, StoreError, Write};
 
 pub use self::precondition::IfMatch;
@@ -149,6 +149,7 @@ impl Editor {
         author: &str,
     ) -> Result<Entry, AppError> {
         self.content_type(type_name)?;
+        let announced = self.publisher.announce();
         let current = self.get(type_name, id).await?;
         if_match.check(&current)?;
         let current = self.ready_to_publish(current, author).await?;
@@ -167,7 +168,7 @@ impl Editor {
                     .map_err(AppError::from)
                     .and_then(|o| entry_of(o.entry))
             }
-            _ => self.publish_now(current, author).await,
+            _ => self.publish_now(current, author, announced).await,
         };
         concurrent_change(outcome, if_match)
     }
@@ -193,7 +194,12 @@ impl Editor {
         entry_of(self.store.write(Write::new(op, author)).await?.entry)
     }
 
-    async fn publish_now(&self, current: Entry, author: &str) -> Result<Entry, AppError> {
+    async fn publish_now(
+        &self,
+        current: Entry,
+        author: &str,
+        announced: Announced,
+    ) -> Result<Entry, AppError> {
         let op = EntryOp::Publish {
             id: current.id,
             expected_version: Some(current.version),
@@ -206,7 +212,7 @@ impl Editor {
             before: Some(current),
             after: Some(after),
         };
-        entry_of(self.publisher.commit(change).await?.entry)
+        entry_of(announced.commit(change).await?.entry)
     }
 
     /// Publishes a scheduled entry that is due, with the same checks as a
@@ -217,6 +223,7 @@ impl Editor {
         if entry.status != EntryStatus::Scheduled {
             return Ok(false);
         }
+        let announced = self.publisher.announce();
         let ready = match self.ready_to_publish(entry.clone(), "scheduler").await {
             Ok(ready) => ready,
             Err(AppError::VersionMismatch { .. } | AppError::NotFound(_)) => return Ok(false),
@@ -239,7 +246,7 @@ impl Editor {
             }
             Err(e) => return Err(e),
         };
-        match self.publish_now(ready, "scheduler").await {
+        match self.publish_now(ready, "scheduler", announced).await {
             Ok(_) => Ok(true),
             Err(AppError::VersionMismatch { .. } | AppError::NotFound(_)) => Ok(false),
             Err(e) => Err(e),
@@ -253,6 +260,7 @@ impl Editor {
         if_match: &IfMatch,
         author: &str,
     ) -> Result<Entry, AppError> {
+        let announced = self.publisher.announce();
         let current = self.get(type_name, id).await?;
         if_match.check(&current)?;
         if current.status == EntryStatus::Draft {
@@ -271,7 +279,7 @@ impl Editor {
             before: Some(current),
             after: None,
         };
-        let outcome = self.publisher.commit(change).await;
+        let outcome = announced.commit(change).await;
         concurrent_change(outcome.and_then(|o| entry_of(o.entry)), if_match)
     }
 
@@ -282,6 +290,7 @@ impl Editor {
         if_match: &IfMatch,
         author: &str,
     ) -> Result<(), AppError> {
+        let announced = self.publisher.announce();
         let current = self.get(type_name, id).await?;
         if_match.check(&current)?;
         let op = EntryOp::Delete {
@@ -295,7 +304,7 @@ impl Editor {
             before: Some(current),
             after: None,
         };
-        concurrent_change(self.publisher.commit(change).await, if_match)?;
+        concurrent_change(announced.commit(change).await, if_match)?;
         Ok(())
     }
 

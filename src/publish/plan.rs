@@ -26,6 +26,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Adds another change's pages (a group renders each page once).
+    pub fn merge(&mut self, other: Plan) {
+        self.entries.extend(other.entries);
+        self.listings.extend(other.listings);
+        self.buckets.extend(other.buckets);
+        self.relink.extend(other.relink);
+        self.deletes.extend(other.deletes);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
             && self.listings.is_empty()

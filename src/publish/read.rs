@@ -34,17 +34,16 @@ pub(super) struct Pending<'a> {
 impl Publisher {
     /// The entries the change's plan needs to be decided: those that
     /// reference the entry and the owners of the related lists showing it
-    /// or them. Read at `seq`.
+    /// or them.
     pub(super) async fn read_around(
         &self,
         before: Option<&Entry>,
         after: Option<&Entry>,
-        seq: i64,
-    ) -> Result<Snapshot, AppError> {
+    ) -> Result<Vec<Entry>, AppError> {
         let published = |e: &&Entry| e.published_data.is_some();
         let (before, after) = (before.filter(published), after.filter(published));
         let Some(id) = before.or(after).map(|e| e.id) else {
-            return Ok(Snapshot::new(Vec::new(), seq));
+            return Ok(Vec::new());
         };
         let referrers = self.store.referrers(id).await?;
         let mut owners = BTreeSet::new();
@@ -54,22 +53,20 @@ impl Publisher {
         owners.remove(&id);
         let owners: Vec<EntryId> = owners.into_iter().collect();
         let owners = self.store.entries_by_ids(&owners).await?;
-        let mut snapshot = Snapshot::new(referrers.into_iter().chain(owners), seq);
-        snapshot.apply(id, after);
-        Ok(snapshot)
+        Ok(referrers.into_iter().chain(owners).collect())
     }
 
     /// Adds to `snapshot` what the plan's pages show: each planned entry's
     /// related lists, each planned listing's queries, each planned archive
     /// page's bucket, and every entry those expand one reference deep.
-    /// `pending` is re-applied last, so the change wins over any copy of the
-    /// entry read from the store. Returns the archive pages to render and
+    /// `pending` (the changes being committed) is re-applied last, so the
+    /// changes win over any copy of their entries read from the store. Returns the archive pages to render and
     /// the links of the listings' first pages.
     pub(super) async fn read_for(
         &self,
         snapshot: &mut Snapshot,
         plan: &Plan,
-        pending: Option<Pending<'_>>,
+        pending: &[Pending<'_>],
     ) -> Result<Archives, AppError> {
         let store = &self.store;
         let mut lists = Vec::new();
@@ -118,17 +115,17 @@ impl Publisher {
             owners,
             self.read_buckets(&buckets)
         )?;
-        // A bucket that holds other entries than the changed one exists
+        // A bucket that holds other entries than the changed ones exists
         // before and after the change: its neighbours keep their links.
         let lasting: BTreeSet<(String, String)> = buckets
             .iter()
             .zip(&bucketed)
-            .filter(|(_, rows)| rows.iter().any(|e| pending.is_none_or(|p| p.id != e.id)))
+            .filter(|(_, rows)| rows.iter().any(|e| pending.iter().all(|p| p.id != e.id)))
             .map(|((l, b), _)| (l.name.clone(), b.clone()))
             .collect();
         let read = related.into_iter().chain(listed).chain(bucketed);
         snapshot.insert_missing(read.flatten());
-        if let Some(p) = pending {
+        for p in pending {
             snapshot.apply(p.id, p.after);
         }
 
@@ -172,12 +169,12 @@ impl Publisher {
         }
         let missing: Vec<EntryId> = wanted
             .into_iter()
-            .filter(|id| snapshot.get(*id).is_none() && pending.is_none_or(|p| p.id != *id))
+            .filter(|id| snapshot.get(*id).is_none() && pending.iter().all(|p| p.id != *id))
             .collect();
         if !missing.is_empty() {
             snapshot.insert_missing(store.entries_by_ids(&missing).await?);
         }
-        if let Some(p) = pending {
+        for p in pending {
             snapshot.apply(p.id, p.after);
         }
 

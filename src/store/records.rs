@@ -87,11 +87,25 @@ pub enum EntryOp {
     },
 }
 
-/// Everything that must commit together: one entry change, its revision, the
-/// pages it re-rendered and the event announcing them.
+/// One more entry change in a write, with the author its revision records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupedOp {
+    pub op: EntryOp,
+    pub author: String,
+}
+
+/// Everything that must commit together: one entry change (or a publisher's
+/// group of them), their revisions, the pages they re-rendered and the event
+/// announcing them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Write {
     pub op: EntryOp,
+    /// Further entry changes committed in the same transaction, after `op`:
+    /// a publisher's group of concurrent publishes sharing one render of the
+    /// pages they all touch. Each is version-checked like `op`; any failure
+    /// fails the whole write. Writers list them by entry id, so two groups
+    /// lock their entries in one order.
+    pub others: Vec<GroupedOp>,
     /// Recorded on the revision.
     pub author: String,
     pub event: Option<NewEvent>,
@@ -121,6 +135,7 @@ impl Write {
     pub fn new(op: EntryOp, author: impl Into<String>) -> Self {
         Write {
             op,
+            others: Vec::new(),
             author: author.into(),
             event: None,
             pages: Vec::new(),
@@ -129,6 +144,11 @@ impl Write {
             index: Vec::new(),
             at: None,
         }
+    }
+
+    pub fn with_others(mut self, ops: Vec<GroupedOp>) -> Self {
+        self.others = ops;
+        self
     }
 
     pub fn at(mut self, at: DateTime<Utc>) -> Self {
@@ -172,6 +192,8 @@ pub struct WriteOutcome {
     pub entry: Option<Entry>,
     /// The seq of the appended event, if the write carried one.
     pub seq: Option<i64>,
+    /// The entries after each of `Write::others`, in order.
+    pub others: Vec<Option<Entry>>,
 }
 
 /// Keyset-paginated listing of entries of one type, oldest first.

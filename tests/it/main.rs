@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod ops;
 mod prewarm;
+mod publish_groups;
 mod publish_scale;
 mod server;
 mod spike;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use keel::model::ContentTypeRecord;
 use keel::model::{CachePolicy, EntryId, EntryStatus, Page, PageWrite};
-use keel::store::{EntryOp, EntryQuery, NewEvent, Role, Store, StoreError, Write};
+use keel::store::{EntryOp, EntryQuery, GroupedOp, NewEvent, Role, Store, StoreError, Write};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
@@ -23,6 +23,7 @@ on_both_backends!(
     stale_expected_version_conflicts_and_changes_nothing,
     publish_copies_the_working_copy_to_the_published_snapshot,
     a_write_records_the_time_it_was_computed_with,
+    a_write_commits_a_group_of_changes_or_none,
     published_slugs_are_unique_per_type,
     schedule_marks_the_entry_due_later,
     unschedule_returns_to_the_state_before,
@@ -330,6 +331,59 @@ async fn a_write_records_the_time_it_was_computed_with(store: S) {
     assert_eq!(stored.published_at, Some(expected));
     assert_eq!(stored.updated_at, expected);
     assert_eq!(p.entry.unwrap().published_at, Some(expected));
+}
+
+async fn a_write_commits_a_group_of_changes_or_none(store: S) {
+    let a = created(&store, "match", "a", json!({})).await;
+    let b = created(&store, "match", "b", json!({})).await;
+    let c = created(&store, "match", "c", json!({})).await;
+    let publish = |id, version| EntryOp::Publish {
+        id,
+        expected_version: Some(version),
+    };
+    let by_bob = |op| GroupedOp {
+        op,
+        author: "bob".into(),
+    };
+    let before = store.last_seq().await.unwrap();
+    let group = Write::new(publish(a.id, 1), "alice")
+        .with_others(vec![by_bob(publish(b.id, 1)), by_bob(publish(c.id, 7))])
+        .with_event(event("publish", &["/a", "/b", "/c"]));
+    let err = store.write(group).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 7,
+                found: 1
+            }
+        ),
+        "{err:?}"
+    );
+    for id in [a.id, b.id, c.id] {
+        let e = store.entry(id).await.unwrap().unwrap();
+        assert_eq!((e.version, e.status), (1, EntryStatus::Draft));
+    }
+    assert_eq!(store.last_seq().await.unwrap(), before);
+
+    let group = Write::new(publish(a.id, 1), "alice")
+        .with_others(vec![by_bob(publish(b.id, 1)), by_bob(publish(c.id, 1))])
+        .with_event(event("publish", &["/a", "/b", "/c"]));
+    let outcome = store.write(group).await.unwrap();
+    assert_eq!(outcome.entry.unwrap().version, 2);
+    let others: Vec<_> = outcome.others.into_iter().map(Option::unwrap).collect();
+    assert_eq!(
+        others.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![b.id, c.id]
+    );
+    assert!(others.iter().all(|e| e.status == EntryStatus::Published));
+    assert_eq!(outcome.seq, Some(before + 1));
+    assert_eq!(store.published_entries("match").await.unwrap().len(), 3);
+    // Each change's revision names its own author.
+    for (id, author) in [(a.id, "alice"), (b.id, "bob"), (c.id, "bob")] {
+        let revisions = store.revisions(id).await.unwrap();
+        assert_eq!(revisions.last().unwrap().author, author, "{revisions:?}");
+    }
 }
 
 async fn published_slugs_are_unique_per_type(store: S) {

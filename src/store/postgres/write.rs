@@ -41,10 +41,18 @@ async fn apply_in(
     write: &Write,
     now: DateTime<Utc>,
 ) -> StoreResult<WriteOutcome> {
-    let (entry_id, entry) = entry_op(tx, write, now).await?;
+    let (entry_id, entry) = entry_op(tx, &write.op, &write.author, now).await?;
+    let mut others = Vec::with_capacity(write.others.len());
+    for other in &write.others {
+        others.push(entry_op(tx, &other.op, &other.author, now).await?.1);
+    }
     super::index::replace(tx, &write.index).await?;
     if write.event.is_none() && write.pages.is_empty() {
-        return Ok(WriteOutcome { entry, seq: None });
+        return Ok(WriteOutcome {
+            entry,
+            seq: None,
+            others,
+        });
     }
 
     // Taking the counter row lock before anything else in the log makes
@@ -80,18 +88,18 @@ async fn apply_in(
         let notify = "SELECT pg_notify($1, $2::bigint::text)";
         execute(tx, notify, &[&EVENTS_CHANNEL, &seq]).await?;
     }
-    Ok(WriteOutcome { entry, seq })
+    Ok(WriteOutcome { entry, seq, others })
 }
 
 /// Applies the entry op; returns the entry id the event should carry and
 /// the entry as it is after the write.
 async fn entry_op(
     tx: &Transaction<'_>,
-    write: &Write,
+    op: &EntryOp,
+    author: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<(Option<EntryId>, Option<Entry>)> {
-    let author = &write.author;
-    let (entry, action) = match &write.op {
+    let (entry, action) = match op {
         EntryOp::None => return Ok((None, None)),
         EntryOp::Create {
             type_name,

@@ -18,6 +18,14 @@ pub(super) fn apply(tx: &Transaction<'_>, write: Write) -> StoreResult<WriteOutc
         now: &now,
     };
     let touched = apply_op(tx, &write.op, stamp)?;
+    let mut others = Vec::with_capacity(write.others.len());
+    for other in &write.others {
+        let stamp = Stamp {
+            author: &other.author,
+            ..stamp
+        };
+        others.push(apply_op(tx, &other.op, stamp)?.result_entry);
+    }
     super::index::replace(tx, &write.index)?;
     // The IMMEDIATE transaction already holds the database's only write lock,
     // which is what the counter row's lock gives on PostgreSQL: no other
@@ -42,11 +50,16 @@ pub(super) fn apply(tx: &Transaction<'_>, write: Write) -> StoreResult<WriteOutc
             }
         }
     }
-    let entry = match touched.result_entry {
-        Some(id) => Some(load(tx, id)?.ok_or(StoreError::NotFound)?),
-        None => None,
+    let loaded = |id: Option<EntryId>| match id {
+        Some(id) => load(tx, id)?.ok_or(StoreError::NotFound).map(Some),
+        None => Ok(None),
     };
-    Ok(WriteOutcome { entry, seq })
+    let entry = loaded(touched.result_entry)?;
+    let others = others
+        .into_iter()
+        .map(loaded)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(WriteOutcome { entry, seq, others })
 }
 
 /// Who made the write and when, as recorded on every row it adds.

@@ -88,7 +88,8 @@ async fn pages_round_trip_and_take_the_event_seq() {
         outcome,
         crate::store::WriteOutcome {
             entry: None,
-            seq: None
+            seq: None,
+            others: Vec::new(),
         }
     );
     assert_eq!(store.page("/").await.unwrap(), None);
