@@ -18,7 +18,9 @@ pub struct Event {
     pub entry_id: Option<EntryId>,
     /// Public paths whose pages changed (or disappeared) with this event.
     pub paths: Vec<String>,
-    /// Surrogate keys to purge at the edge.
+    /// Surrogate keys to purge at the edge. They include the id of every
+    /// entry whose published state the write changed (a group's event names
+    /// only its first in `entry_id`): the outdated-pages check reads them.
     pub keys: Vec<String>,
     pub created_at: DateTime<Utc>,
 }

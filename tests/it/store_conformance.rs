@@ -1126,6 +1126,39 @@ async fn pages_showing_an_entry_changed_since_are_refused(store: S) {
     // Pages that do not show the renamed team are current.
     store.write(article_pages(vec![article.id])).await.unwrap();
     assert!(store.page("/news/preview").await.unwrap().is_some());
+
+    // A group's event names its first entry; the others are in its keys.
+    let base = store.last_seq().await.unwrap();
+    let other = created(&store, "team", "united", json!({"name": "United"})).await;
+    let mut group_event = event("publish", &["/teams/united", "/teams/rovers"]);
+    group_event.keys = vec![other.id.to_string(), team.id.to_string()];
+    let group = Write::new(
+        EntryOp::Publish {
+            id: other.id,
+            expected_version: Some(1),
+        },
+        "a",
+    )
+    .with_others(vec![GroupedOp {
+        op: EntryOp::Publish {
+            id: team.id,
+            expected_version: Some(3),
+        },
+        author: "a".into(),
+    }])
+    .with_event(group_event);
+    let grouped = store.write(group).await.unwrap().seq.unwrap();
+    let stale = Write::new(EntryOp::None, "b")
+        .with_event(event("render", &["/news/preview"]))
+        .with_pages(
+            vec![PageWrite::Upsert(page("/news/preview", "Rovers"))],
+            Some(base),
+        )
+        .with_dependencies(vec![article.id, team.id]);
+    match store.write(stale).await.unwrap_err() {
+        StoreError::PagesOutdated { newer, .. } => assert_eq!(newer, grouped),
+        other => panic!("expected PagesOutdated, got {other:?}"),
+    }
 }
 
 async fn outdated_pages_are_refused(store: S) {

@@ -327,9 +327,13 @@ async fn check_dependencies_current(
     if entries.is_empty() {
         return Ok(());
     }
-    let sql = "SELECT seq, entry_id FROM events WHERE seq > $1 AND entry_id = ANY($2::uuid[]) \
+    // A group's event names its first entry; every entry it changed is
+    // among its keys. Only the few events since `base` are scanned.
+    let ids: Vec<String> = entries.iter().map(ToString::to_string).collect();
+    let sql = "SELECT seq, coalesce(entry_id::text, '') FROM events \
+               WHERE seq > $1 AND (entry_id::text = ANY($2::text[]) OR keys && $2::text[]) \
                ORDER BY seq LIMIT 1";
-    refuse_if_newer(tx, sql, &entries, base, |entry: EntryId| {
+    refuse_if_newer(tx, sql, &ids, base, |entry: String| {
         format!("(entry {entry}, shown on them)")
     })
     .await

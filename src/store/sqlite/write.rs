@@ -344,8 +344,10 @@ fn check_dependencies_current(
     let ids: Vec<String> = entries.iter().map(ToString::to_string).collect();
     let newer: Option<(i64, String)> = tx
         .prepare_cached(
-            "SELECT seq, entry_id FROM events \
-             WHERE seq > ?1 AND entry_id IN (SELECT value FROM json_each(?2)) \
+            "SELECT seq, coalesce(entry_id, '') FROM events \
+             WHERE seq > ?1 AND (entry_id IN (SELECT value FROM json_each(?2)) \
+               OR EXISTS (SELECT 1 FROM json_each(events.keys) AS k \
+                          WHERE k.value IN (SELECT value FROM json_each(?2)))) \
              ORDER BY seq LIMIT 1",
         )?
         .query_row(params![base, json(&ids)?], |row| {
