@@ -33,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod front;
 pub mod health;
+pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod panics;

@@ -117,6 +117,45 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 print_prewarm_plan(&plan);
             }
         }
+        Command::Import(args) => {
+            let types = std::sync::Arc::new(load_types(&global)?);
+            let store = open_migrated(&global).await?;
+            store.sync_content_types(&types.records()).await?;
+            let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
+            let publisher = keel::startup::assemble_importer(store.clone(), types.clone(), metrics);
+            publisher
+                .ensure_index()
+                .await
+                .map_err(|e| anyhow::anyhow!("building the list index: {e}"))?;
+            let stdin = args.file.as_os_str() == "-";
+            let (input, total_lines): (Box<dyn std::io::BufRead>, _) = if stdin {
+                (Box::new(std::io::stdin().lock()), None)
+            } else {
+                let file = std::fs::File::open(&args.file)
+                    .with_context(|| format!("opening {}", args.file.display()))?;
+                let total = keel::import::count_lines(&args.file).ok();
+                (Box::new(std::io::BufReader::new(file)), total)
+            };
+            let options = keel::import::Options {
+                on_error: args.on_error,
+                batch: args.batch as usize,
+                total_lines,
+            };
+            let report = keel::import::run(
+                &publisher,
+                store.as_ref(),
+                &types,
+                input,
+                &options,
+                |line| eprintln!("{line}"),
+            )
+            .await
+            .map_err(anyhow::Error::new)?;
+            println!("{report}");
+            if !report.errors.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Openapi => {
             use utoipa::OpenApi;
             println!(

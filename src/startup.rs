@@ -463,6 +463,18 @@ pub fn assemble_editor(
     editor_with(store, types, renderer, sink)
 }
 
+/// The publisher `keel import` writes with: pages compressed at the
+/// import's quality, no page cache.
+pub fn assemble_importer(
+    store: Arc<dyn Store>,
+    types: Arc<ContentTypes>,
+    metrics: Arc<Metrics>,
+) -> Publisher {
+    let renderer = Renderer::new(types.clone(), SITE_NAME, metrics)
+        .with_brotli_quality(crate::import::IMPORT_BROTLI_QUALITY);
+    Publisher::new(store, types, Arc::new(renderer), None)
+}
+
 /// Publisher and editor over one store; `sink` receives pages committed on
 /// this node (the page cache).
 fn editor_with(

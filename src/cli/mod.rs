@@ -81,6 +81,25 @@ pub enum Command {
     Render(RenderArgs),
     /// Show which entries and pages would be pre-warmed and pinned at a time.
     Prewarm(PrewarmArgs),
+    /// Bulk-load entries from NDJSON, one
+    /// {"type", "slug", "data", "status", "published_at"} object per line,
+    /// rendering their pages; run it again to resume an interrupted import.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ImportArgs {
+    /// The NDJSON file (`-` reads standard input).
+    pub file: std::path::PathBuf,
+
+    /// What to do with a line that cannot be imported: report it and go on,
+    /// or report it and stop.
+    #[arg(long, env = "KEEL_IMPORT_ON_ERROR", value_enum, default_value_t = crate::import::OnError::Skip)]
+    pub on_error: crate::import::OnError,
+
+    /// Entries per transaction.
+    #[arg(long, env = "KEEL_IMPORT_BATCH", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -16,6 +16,7 @@
 //! that fails commits its changes one by one, so one editor's stale version
 //! never fails another editor's publish.
 
+mod import;
 mod plan;
 mod read;
 

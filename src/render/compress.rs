@@ -59,9 +59,10 @@ pub fn etag_of(bytes: &[u8]) -> String {
     hex::encode(&digest[..16])
 }
 
-/// Compresses `identity` both ways and assembles the page.
-pub fn build_page(spec: PageSpec, identity: Vec<u8>) -> Page {
-    let br = brotli(&identity, BROTLI_QUALITY);
+/// Compresses `identity` both ways (brotli at `quality`) and assembles
+/// the page.
+pub fn build_page(spec: PageSpec, identity: Vec<u8>, quality: u32) -> Page {
+    let br = brotli(&identity, quality);
     let gz = gzip(&identity);
     Page {
         path: spec.path,

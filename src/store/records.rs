@@ -54,6 +54,17 @@ pub enum EntryOp {
         slug: String,
         data: Value,
     },
+    /// A whole entry brought from another system (`keel import`), with the
+    /// id the importer chose (so its list rows can go in the same write):
+    /// a draft, or published as of `published_at` with the same slug and
+    /// data. A slug taken in the type fails with `Duplicate`.
+    Import {
+        id: EntryId,
+        type_name: String,
+        slug: String,
+        data: Value,
+        published_at: Option<DateTime<Utc>>,
+    },
     /// Replace the working copy (the caller has merged and validated it).
     Update {
         id: EntryId,

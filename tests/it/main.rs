@@ -12,6 +12,7 @@ mod front;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod import;
 mod ops;
 mod prewarm;
 mod publish_groups;

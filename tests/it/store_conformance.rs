@@ -24,6 +24,7 @@ on_both_backends!(
     publish_copies_the_working_copy_to_the_published_snapshot,
     a_write_records_the_time_it_was_computed_with,
     a_write_commits_a_group_of_changes_or_none,
+    an_import_creates_the_entry_in_its_final_state,
     published_slugs_are_unique_per_type,
     schedule_marks_the_entry_due_later,
     unschedule_returns_to_the_state_before,
@@ -384,6 +385,49 @@ async fn a_write_commits_a_group_of_changes_or_none(store: S) {
         let revisions = store.revisions(id).await.unwrap();
         assert_eq!(revisions.last().unwrap().author, author, "{revisions:?}");
     }
+}
+
+async fn an_import_creates_the_entry_in_its_final_state(store: S) {
+    let at = "2024-03-05T17:00:00Z"
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
+    let import = |id, slug: &str, published_at| EntryOp::Import {
+        id,
+        type_name: "team".into(),
+        slug: slug.into(),
+        data: json!({"name": "Rovers"}),
+        published_at,
+    };
+    let (a, b) = (EntryId::now_v7(), EntryId::now_v7());
+    let group = Write::new(import(a, "rovers", Some(at)), "import").with_others(vec![GroupedOp {
+        op: import(b, "draft", None),
+        author: "import".into(),
+    }]);
+    let outcome = store.write(group).await.unwrap();
+    let published = outcome.entry.unwrap();
+    assert_eq!(published.id, a);
+    assert_eq!(
+        (published.status, published.version),
+        (EntryStatus::Published, 1)
+    );
+    assert_eq!(published.published_at, Some(at));
+    assert_eq!(published.published_slug.as_deref(), Some("rovers"));
+    assert_eq!(published.published_data, Some(json!({"name": "Rovers"})));
+    let draft = store.entry(b).await.unwrap().unwrap();
+    assert_eq!(
+        (draft.status, draft.published_data),
+        (EntryStatus::Draft, None)
+    );
+    assert_eq!(store.revisions(a).await.unwrap()[0].action, "import");
+    // A slug taken in the type is refused, and nothing of the write stays.
+    let c = EntryId::now_v7();
+    let again = Write::new(import(c, "city", None), "import").with_others(vec![GroupedOp {
+        op: import(EntryId::now_v7(), "rovers", None),
+        author: "import".into(),
+    }]);
+    let err = store.write(again).await.unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate(_)), "{err:?}");
+    assert!(store.entry(c).await.unwrap().is_none());
 }
 
 async fn published_slugs_are_unique_per_type(store: S) {

@@ -118,6 +118,27 @@ async fn entry_op(
                 "create",
             )
         }
+        EntryOp::Import {
+            id,
+            type_name,
+            slug,
+            data,
+            published_at,
+        } => {
+            let sql = concat!(
+                "INSERT INTO entries (id, type, slug, status, version, data, created_at, updated_at, \
+                   published_slug, published_data, published_at) \
+                 VALUES ($1, $2, $3, CASE WHEN $5::timestamptz IS NULL THEN 'draft' ELSE 'published' END, \
+                   1, $4, $6, $6, CASE WHEN $5::timestamptz IS NULL THEN NULL ELSE $3 END, \
+                   CASE WHEN $5::timestamptz IS NULL THEN NULL ELSE $4::jsonb END, $5)",
+                returning_entry!()
+            );
+            let params: [&(dyn ToSql + Sync); 6] = [id, type_name, slug, data, published_at, &now];
+            (
+                returning(tx, sql, &params, type_name, slug).await?,
+                "import",
+            )
+        }
         EntryOp::Update {
             id,
             expected_version,

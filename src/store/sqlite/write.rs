@@ -97,6 +97,33 @@ fn apply_op(tx: &Transaction<'_>, op: &EntryOp, stamp: Stamp<'_>) -> StoreResult
             slug,
             data,
         } => create(tx, type_name, slug, data, stamp),
+        EntryOp::Import {
+            id,
+            type_name,
+            slug,
+            data,
+            published_at,
+        } => {
+            let published = published_at.map(ts).transpose()?;
+            tx.prepare_cached(
+                "INSERT INTO entries (id, type, slug, status, version, data, created_at, updated_at, \
+                   published_slug, published_data, published_at) \
+                 VALUES (?1, ?2, ?3, CASE WHEN ?5 IS NULL THEN 'draft' ELSE 'published' END, 1, ?4, \
+                   ?6, ?6, CASE WHEN ?5 IS NULL THEN NULL ELSE ?3 END, \
+                   CASE WHEN ?5 IS NULL THEN NULL ELSE ?4 END, ?5)",
+            )?
+            .execute(params![
+                id.to_string(),
+                type_name,
+                slug,
+                json(data)?,
+                published,
+                now
+            ])
+            .map_err(|err| or_duplicate(err, || format!("slug {slug:?} in type {type_name:?}")))?;
+            revision(tx, *id, 1, "import", slug, data, stamp)?;
+            Ok(Touched::kept(*id))
+        }
         EntryOp::Update {
             id,
             expected_version,
