@@ -168,7 +168,7 @@ pub use query::{
     Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,
 };
 pub use route::{RESERVED_PATHS, Route};
-pub use shown::{archive_list, listing_list, related_list};
+pub use shown::{archive_list, listing_list, prewarm_day, prewarm_list, related_list};
 pub use templates::DEFAULT_DATETIME_FORMAT;
 pub use validate::{FieldError, MAX_SLUG_LEN, validate_slug};
 

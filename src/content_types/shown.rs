@@ -1,6 +1,7 @@
 //! What each list shows, as rows for the store: a published entry's place
 //! in every listing query and related list it matches, and the entries it
-//! references. Archive rows are owned by their bucket (`2026/12`). The
+//! references. Archive rows are owned by their bucket (`2026/12`), pre-warm
+//! rows by the day the entry's warm window opens. The
 //! publisher writes them with the entry's published state
 //! and reads a list back as one ordered, limited range scan.
 
@@ -10,7 +11,7 @@ use super::{ContentType, ContentTypes, Listing};
 use crate::model::{Entry, EntryId, EntryIndex, Listed};
 
 /// Bumped when the meaning of the rows changes, so stored rows are rebuilt.
-const FORMAT: &str = "keel-list-index-1 memcomparable-0.2";
+const FORMAT: &str = "keel-list-index-2 memcomparable-0.2";
 
 impl ContentTypes {
     /// The rows of an entry's published state (none when unpublished).
@@ -53,6 +54,20 @@ impl ContentTypes {
                 }
             }
         }
+        if let Some(ty) = self.get(&entry.type_name)
+            && let Some((from, _)) = ty.prewarm.as_ref().and_then(|rule| rule.window(data))
+        {
+            // The key only has to be unique and ordered within the day.
+            let mut key = (from.timestamp_micros() as u64 ^ (1 << 63))
+                .to_be_bytes()
+                .to_vec();
+            key.extend_from_slice(entry.id.as_bytes());
+            index.listed.push(Listed {
+                list: prewarm_list(ty),
+                owner: prewarm_day(from),
+                key,
+            });
+        }
         if let Some(ty) = self.get(&entry.type_name) {
             let mut refs: Vec<EntryId> = ty.references(data).into_iter().map(|r| r.id).collect();
             refs.sort_unstable();
@@ -80,6 +95,8 @@ impl ContentTypes {
             hash.update(ty.name.as_bytes());
             let related = serde_json::to_vec(&ty.related).expect("related lists serialize");
             hash.update(&related);
+            let prewarm = serde_json::to_vec(&ty.prewarm).expect("prewarm rule serializes");
+            hash.update(&prewarm);
             for field in ty.reference_fields() {
                 hash.update(field.name.as_bytes());
             }
@@ -96,6 +113,18 @@ pub fn listing_list(listing: &Listing, query: &str) -> String {
 /// The list name of a listing's archive (its owners are the buckets).
 pub fn archive_list(listing: &Listing) -> String {
     format!("{}@archive", listing.name)
+}
+
+/// The list of a pre-warming type's entries, owned by the day their warm
+/// window opens (`2026-12-05`), so a pre-warm round reads only the days
+/// whose windows can be open.
+pub fn prewarm_list(ty: &ContentType) -> String {
+    format!("{}@prewarm", ty.name)
+}
+
+/// The owner of a warm window in its type's pre-warm list.
+pub fn prewarm_day(from: chrono::DateTime<chrono::Utc>) -> String {
+    from.format("%Y-%m-%d").to_string()
 }
 
 /// The list name of a type's related list (its owner is the page's entry).

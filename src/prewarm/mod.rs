@@ -6,9 +6,12 @@
 //! optionally requested through the CDN too ([`edge`]). At boot a node
 //! warms those plus its most recent pages before it reports ready.
 //!
-//! The timetable (each candidate entry's window and paths) is read from the
-//! store once and again only after the event log moved, so a tick during a
-//! quiet spike costs no query at all.
+//! The timetable (each candidate entry's window and paths) holds only the
+//! entries whose windows can be open on the day of the round: they are read
+//! from the type's pre-warm list by the day their window opens, a few range
+//! scans whatever the archive's size. It is read again only after the event
+//! log moved or the day changed, so a tick during a quiet spike costs no
+//! query at all.
 
 pub mod edge;
 
@@ -22,7 +25,7 @@ use tokio::sync::{Mutex, watch};
 
 use self::edge::{EdgeReport, EdgeWarmer};
 use crate::cache::{PageCache, WarmReport};
-use crate::content_types::ContentTypes;
+use crate::content_types::{ContentTypes, prewarm_day, prewarm_list};
 use crate::model::EntryId;
 use crate::render::Renderer;
 use crate::store::{Store, StoreResult};
@@ -89,13 +92,37 @@ impl Plan {
     }
 }
 
-/// Every published entry of a pre-warming type with its window, earliest
-/// first: one `published_entries` query per such type.
-pub async fn timetable(store: &dyn Store, types: &ContentTypes) -> StoreResult<Vec<Candidate>> {
+/// Entries read per day of a pre-warm list: far above any fixture list.
+const PREWARM_DAY_LIMIT: u32 = 10_000;
+
+/// The published entries of pre-warming types whose windows can be open at
+/// some time on `at`'s day (UTC), with their windows, earliest first: per
+/// such type, one range scan per day a window open then can have started.
+pub async fn timetable(
+    store: &dyn Store,
+    types: &ContentTypes,
+    at: DateTime<Utc>,
+) -> StoreResult<Vec<Candidate>> {
     let mut candidates = Vec::new();
+    let today = at.date_naive();
+    let day_start = today.and_time(chrono::NaiveTime::MIN).and_utc();
     for ty in types.types() {
         let Some(rule) = &ty.prewarm else { continue };
-        for entry in store.published_entries(&ty.name).await? {
+        let span = chrono::Duration::from_std(rule.before + rule.after).unwrap_or_default();
+        let list = prewarm_list(ty);
+        let mut entries = Vec::new();
+        let mut day = (day_start - span).date_naive();
+        while day <= today {
+            let owner = prewarm_day(day.and_time(chrono::NaiveTime::MIN).and_utc());
+            let found = store.listed(&list, &owner, PREWARM_DAY_LIMIT).await?;
+            if found.len() >= PREWARM_DAY_LIMIT as usize {
+                tracing::warn!(list, day = %owner, "more pre-warm windows open on one day than a read takes; some are not pre-warmed");
+            }
+            entries.extend(found);
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
+        for entry in entries {
             let (Some(data), Some(slug)) = (&entry.published_data, &entry.published_slug) else {
                 continue;
             };
@@ -127,7 +154,7 @@ pub async fn plan_at(
     types: &ContentTypes,
     at: DateTime<Utc>,
 ) -> StoreResult<Plan> {
-    Ok(Plan::new(at, &timetable(store, types).await?))
+    Ok(Plan::new(at, &timetable(store, types, at).await?))
 }
 
 /// The outcome of one pre-warm round.
@@ -153,8 +180,8 @@ pub struct BootReport {
 }
 
 struct State {
-    /// The timetable and the applied seq it was read at.
-    timetable: Option<(i64, Arc<Vec<Candidate>>)>,
+    /// The timetable, the applied seq it was read at and the day it is for.
+    timetable: Option<(i64, chrono::NaiveDate, Arc<Vec<Candidate>>)>,
 }
 
 /// Runs pre-warm rounds for one node; shared by the scheduler task and the
@@ -188,7 +215,7 @@ impl Prewarmer {
     /// (every page when `all_to_edge`).
     pub async fn round(&self, at: DateTime<Utc>, all_to_edge: bool) -> StoreResult<Outcome> {
         let mut state = self.state.lock().await;
-        let timetable = self.current_timetable(&mut state).await?;
+        let timetable = self.current_timetable(&mut state, at).await?;
         let plan = Plan::new(at, &timetable);
         let warm = self.cache.warm_and_pin(&plan.paths).await?;
         let pinned = self.cache.pinned_count();
@@ -233,17 +260,22 @@ impl Prewarmer {
         })
     }
 
-    async fn current_timetable(&self, state: &mut State) -> StoreResult<Arc<Vec<Candidate>>> {
+    async fn current_timetable(
+        &self,
+        state: &mut State,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Arc<Vec<Candidate>>> {
         // Read before the query: an event applied meanwhile makes the next
         // round read again.
         let seq = self.cache.applied_seq();
-        if let Some((at_seq, timetable)) = &state.timetable
-            && *at_seq == seq
+        let day = at.date_naive();
+        if let Some((at_seq, at_day, timetable)) = &state.timetable
+            && (*at_seq, *at_day) == (seq, day)
         {
             return Ok(timetable.clone());
         }
-        let timetable = Arc::new(timetable(&*self.store, &self.types).await?);
-        state.timetable = Some((seq, timetable.clone()));
+        let timetable = Arc::new(timetable(&*self.store, &self.types, at).await?);
+        state.timetable = Some((seq, day, timetable.clone()));
         Ok(timetable)
     }
 }

@@ -303,7 +303,7 @@ impl TestApp {
             .expect("items")
             .iter()
             .find(|e| pick(e))
-            .unwrap_or_else(|| panic!("no such {ty} entry in {list}"))
+            .unwrap_or_else(|| panic!("no such {ty} entry among the first 100"))
             .clone()
     }
 
