@@ -34,8 +34,8 @@ use crate::health;
 use crate::metrics::{self, Metrics};
 use crate::prewarm::edge::EdgeWarmer;
 use crate::prewarm::{self, Prewarmer, Warmth};
-use crate::publish::{PageSink, Publisher};
-use crate::render::Renderer;
+use crate::publish::{PageSink, Publisher, Refiner};
+use crate::render::{BROTLI_QUALITY, Renderer};
 use crate::seed;
 use crate::store::breaker::{Breaker, BreakerOptions};
 use crate::store::instrumented::Instrumented;
@@ -43,6 +43,9 @@ use crate::store::{self, Store};
 
 /// The site's name in page templates.
 const SITE_NAME: &str = "keel";
+/// Brotli quality pages are first stored with when published by a server
+/// (about 2 ms for 11 KB against 40 ms at 11); the refiner follows at 11.
+const PUBLISH_BROTLI_QUALITY: u32 = 5;
 /// How often the cache's entry and byte gauges are refreshed.
 const GAUGES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -94,7 +97,12 @@ impl Server {
             metrics.clone(),
             config.cache_bytes,
         ));
-        let renderer = Arc::new(Renderer::new(types.clone(), SITE_NAME, metrics.clone()));
+        // Publishes compress fast; the refiner brings each page to the best
+        // quality in the background (see `crate::publish::Refiner`).
+        let renderer = Arc::new(
+            Renderer::new(types.clone(), SITE_NAME, metrics.clone())
+                .with_brotli_quality(PUBLISH_BROTLI_QUALITY),
+        );
         // Rendered once per node; unknown paths are answered with it from memory.
         let not_found = renderer
             .not_found_page(chrono::Utc::now())
@@ -102,7 +110,15 @@ impl Server {
         cache.set_not_found(CachedPage::from_page(not_found));
         let wakeup = Wakeup::new();
         let sink: Arc<dyn PageSink> = Arc::new(CommitSignal::new(cache.clone(), wakeup.clone()));
-        let editor = editor_with(store.clone(), types.clone(), renderer, Some(sink));
+        let publisher = Publisher::new(store.clone(), types.clone(), renderer, Some(sink.clone()));
+        let refiner = Refiner::start(
+            store.clone(),
+            Some(sink.clone()),
+            BROTLI_QUALITY,
+            publisher.render_slots(),
+        );
+        let publisher = publisher.with_refiner(refiner);
+        let editor = Editor::new(store.clone(), types.clone(), Arc::new(publisher));
         editor
             .publisher()
             .ensure_index()
@@ -110,7 +126,12 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("building the list index: {e}"))?;
         if config.demo {
             if store.count_entries().await? == 0 {
-                let report = seed::seed_demo(&editor, chrono::Utc::now()).await?;
+                // Compressed at the best quality right away: nobody waits on
+                // the seed, and the refiner then has nothing to catch up on.
+                let renderer = Arc::new(Renderer::new(types.clone(), SITE_NAME, metrics.clone()));
+                let seeder =
+                    editor_with(store.clone(), types.clone(), renderer, Some(sink.clone()));
+                let report = seed::seed_demo(&seeder, chrono::Utc::now()).await?;
                 tracing::info!(%report, "seeded the demo site");
             } else {
                 tracing::info!("database already holds entries; demo seed skipped");

@@ -36,7 +36,7 @@ use self::pages::Pages;
 use self::refresh::Refresher;
 pub use self::warm::WarmReport;
 use crate::metrics::Metrics;
-use crate::model::PageWrite;
+use crate::model::{Page, PageWrite};
 use crate::store::{Store, StoreError, StoreResult};
 
 /// What the cache knows about a path.
@@ -296,6 +296,18 @@ impl PageCache {
     /// an upsert of a 200 page is cached and indexed at once; a delete, or
     /// an upsert with another status, removes the path (the store lists only
     /// 200 pages as published, and this node must agree after a restart).
+    /// A smaller body for the version of a page this node holds (see
+    /// `crate::publish::Refiner`); any other version is left alone.
+    pub async fn refine(&self, page: Page) {
+        if page.status != 200 {
+            return;
+        }
+        let path: Arc<str> = Arc::from(page.path.as_str());
+        let cached = Arc::new(CachedPage::from_page(page));
+        self.pages.replace_version(path, cached).await;
+        self.refresh_gauges().await;
+    }
+
     pub async fn apply(&self, writes: &[PageWrite]) {
         for write in writes {
             match write {

@@ -64,6 +64,27 @@ impl Pages {
         self.cache.insert(path, page).await;
     }
 
+    /// Replaces the cached copy of `path` with `page` only while it holds
+    /// the same version (seq): a newer copy inserted meanwhile stays.
+    pub(super) async fn replace_version(&self, path: Arc<str>, page: Arc<CachedPage>) {
+        use moka::ops::compute::{CompResult, Op};
+        let seq = page.seq();
+        let replacement = page.clone();
+        let result = self
+            .cache
+            .entry(path.clone())
+            .and_compute_with(move |current| {
+                std::future::ready(match current {
+                    Some(entry) if entry.value().seq() == seq => Op::Put(replacement),
+                    _ => Op::Nop,
+                })
+            })
+            .await;
+        if matches!(result, CompResult::ReplacedWith(_)) {
+            self.repin(&path, &page);
+        }
+    }
+
     /// Moves a pin to a copy moka itself inserted (a coalesced miss).
     pub(super) fn repin(&self, path: &str, page: &Arc<CachedPage>) {
         let pinned = self.pinned().contains_key(path);

@@ -116,6 +116,24 @@
 //! fields order by their position in `values`. `limit` is 1 to
 //! [`MAX_LIMIT`], default [`DEFAULT_LIMIT`].
 //!
+//! **Archive** (optional, one per listing): every published entry of a type
+//! that matches `filter` gets a page per period of a datetime field, so
+//! every entry has a listing page and a publish re-renders a bounded few:
+//!
+//! ```toml
+//! [archive]
+//! type = "article"
+//! filter = { tags = "news" }       # optional, as in queries
+//! order = "-published_at"          # a datetime field or metadata, `-` for descending
+//! by = "day"                       # "day" (/news/2026/12/05) or "month" (/matches/2026/12)
+//! ```
+//!
+//! The period is taken from the `order` field, in UTC. A page lists at most
+//! [`MAX_BUCKET`] entries: choose `day` for a list that can have more in a
+//! month. Pages link their neighbours (`<link rel="prev/next">`), the
+//! listing's first page links the newest, and a period left empty loses its
+//! page.
+//!
 //! # Render context (the contract with the renderer)
 //!
 //! An *item* is `{ id, type, slug, url, published_at, updated_at, data }`
@@ -128,7 +146,11 @@
 //! - Entry pages (`<type>/<template>`): `entry` (an item), `lists` (`{ <related
 //!   name>: [items] }`), `site` (`{ name, now }`, `now` as RFC 3339).
 //! - Listing pages: `listing` (`{ path, title }`), `lists` (`{ <query name>:
-//!   [items] }`), `site`.
+//!   [items] }`), `archive` (`{ latest }`, the newest archive page as
+//!   `{ bucket, label, url }`, when the listing has an archive), `site`.
+//! - Archive pages (the listing's template): `listing`, `lists` (`{ archive:
+//!   [items] }`), `archive` (`{ bucket, earlier, later }`, each `{ bucket,
+//!   label, url }`), `site`.
 //! - `_site/404.html`: `site`.
 //!
 //! Templates compile with undefined values chaining to nothing (so absent

@@ -70,6 +70,10 @@ impl PageSink for CommitSignal {
         self.cache.apply(pages).await;
         self.wakeup.wake();
     }
+
+    async fn refined(&self, page: crate::model::Page) {
+        self.cache.refine(page).await;
+    }
 }
 
 /// Applies the log to one node's cache.

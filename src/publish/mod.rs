@@ -19,6 +19,7 @@
 mod import;
 mod plan;
 mod read;
+mod refine;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -28,13 +29,14 @@ use futures_util::future::try_join_all;
 use tokio::sync::{Semaphore, oneshot};
 
 pub use plan::{Plan, plan};
+pub use refine::Refiner;
 
 use read::{Archives, Pending};
 
 use crate::cache::LocalWrite;
 use crate::content_types::{ContentTypes, archive_list};
 use crate::error::AppError;
-use crate::model::{Entry, EntryId, EntryIndex, PageWrite};
+use crate::model::{Entry, EntryId, EntryIndex, Page, PageWrite};
 use crate::render::{ArchiveNav, RenderError, Renderer, Snapshot};
 use crate::store::{
     EntryOp, GroupedOp, IndexedEntry, NewEvent, Store, StoreError, Write, WriteOutcome,
@@ -65,6 +67,9 @@ pub struct Publisher {
     /// Bounds concurrent page renders to the cores, so a burst of publishes
     /// queues instead of starving the runtime's blocking pool.
     render_slots: Arc<Semaphore>,
+    /// Recompresses committed pages at the best quality, when the renderer
+    /// uses a fast one.
+    refiner: Option<Refiner>,
     /// Changes waiting to be committed as the next group.
     queue: Arc<Mutex<Queue>>,
     /// Publishes announced (their checks running) but not yet queued.
@@ -98,6 +103,10 @@ pub trait PageSink: Send + Sync {
     }
 
     async fn apply(&self, pages: &[PageWrite]);
+
+    /// A committed page's body recompressed smaller (same bytes, same
+    /// version).
+    async fn refined(&self, _page: Page) {}
 }
 
 #[async_trait::async_trait]
@@ -108,6 +117,10 @@ impl PageSink for crate::cache::PageCache {
 
     async fn apply(&self, pages: &[PageWrite]) {
         crate::cache::PageCache::apply(self, pages).await;
+    }
+
+    async fn refined(&self, page: Page) {
+        self.refine(page).await;
     }
 }
 
@@ -177,10 +190,23 @@ impl Publisher {
             renderer,
             cache,
             render_slots: Arc::new(Semaphore::new(cores)),
+            refiner: None,
             queue: Arc::default(),
             arriving: Arc::new(tokio::sync::watch::Sender::new(0)),
             turn: Arc::default(),
         }
+    }
+
+    /// Pages this publisher commits are recompressed by `refiner`.
+    pub fn with_refiner(mut self, refiner: Refiner) -> Self {
+        self.refiner = Some(refiner);
+        self
+    }
+
+    /// The permits renders take (one per core); background compression
+    /// takes them too.
+    pub fn render_slots(&self) -> Arc<Semaphore> {
+        self.render_slots.clone()
     }
 
     pub fn renderer(&self) -> &Arc<Renderer> {
@@ -569,14 +595,19 @@ impl Publisher {
         let paths: Vec<&str> = written.iter().map(PageWrite::path).collect();
         let mut local = self.cache.as_ref().and_then(|sink| sink.begin(&paths));
         let outcome = self.store.write(write).await?;
-        self.after_commit(written.clone(), outcome.seq).await;
+        let applied = self.after_commit(written, outcome.seq).await;
+        if let Some(refiner) = &self.refiner {
+            refiner.submit(&applied);
+        }
         if let Some(local) = &mut local {
             local.committed(outcome.seq);
         }
         Ok(outcome)
     }
 
-    async fn after_commit(&self, mut pages: Vec<PageWrite>, seq: Option<i64>) {
+    /// Puts committed pages (stamped with their seq) in this node's cache;
+    /// returns them.
+    async fn after_commit(&self, mut pages: Vec<PageWrite>, seq: Option<i64>) -> Vec<PageWrite> {
         if let Some(seq) = seq {
             for p in &mut pages {
                 if let PageWrite::Upsert(page) = p {
@@ -587,6 +618,7 @@ impl Publisher {
         if let Some(cache) = &self.cache {
             cache.apply(&pages).await;
         }
+        pages
     }
 }
 

@@ -240,6 +240,9 @@ impl Store for Breaker {
     async fn page(&self, path: &str) -> StoreResult<Option<Page>> {
         self.call(self.inner.page(path)).await
     }
+    async fn refine_page(&self, path: &str, etag: &str, br: &[u8]) -> StoreResult<bool> {
+        self.call(self.inner.refine_page(path, etag, br)).await
+    }
     async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>> {
         self.call(self.inner.pages(paths)).await
     }

@@ -199,6 +199,11 @@ impl Store for Instrumented {
         self.timed("page", self.inner.page(path)).await
     }
 
+    async fn refine_page(&self, path: &str, etag: &str, br: &[u8]) -> StoreResult<bool> {
+        self.timed("refine_page", self.inner.refine_page(path, etag, br))
+            .await
+    }
+
     async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>> {
         self.timed("pages", self.inner.pages(paths)).await
     }

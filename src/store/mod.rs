@@ -177,6 +177,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn page(&self, path: &str) -> StoreResult<Option<Page>>;
 
+    /// Replaces a stored page's brotli body with a smaller one of the same
+    /// bytes, if the page still has `etag` (the same identity bytes). No
+    /// event: what readers get does not change, only its size. Returns
+    /// whether the page was updated.
+    async fn refine_page(&self, path: &str, etag: &str, br: &[u8]) -> StoreResult<bool>;
+
     /// Pages for many paths in one query; missing paths are skipped.
     async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>>;
 

@@ -402,6 +402,14 @@ impl Store for PgStore {
         row.as_ref().map(rows::page).transpose()
     }
 
+    async fn refine_page(&self, path: &str, etag: &str, br: &[u8]) -> StoreResult<bool> {
+        let sql = "UPDATE pages SET br = $3 WHERE path = $1 AND etag = $2";
+        Ok(self
+            .execute("refine_page", sql, &[&path, &etag, &br])
+            .await?
+            > 0)
+    }
+
     async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>> {
         if paths.is_empty() {
             return Ok(Vec::new());

@@ -270,6 +270,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn refine_page(&self, path: &str, etag: &str, br: &[u8]) -> StoreResult<bool> {
+        let (path, etag, br) = (path.to_owned(), etag.to_owned(), br.to_vec());
+        self.pool
+            .write("refine_page", move |tx| {
+                let n = tx
+                    .prepare_cached("UPDATE pages SET br = ?3 WHERE path = ?1 AND etag = ?2")?
+                    .execute(rusqlite::params![path, etag, br])?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
     async fn pages(&self, paths: &[String]) -> StoreResult<Vec<Page>> {
         let paths = paths.to_vec();
         self.pool
