@@ -125,7 +125,7 @@ impl Publisher {
                 }
             }
             for (_, owner) in self.types.related_owners(entry) {
-                plan.entries.insert(owner);
+                plan.related.insert(owner);
             }
         }
         plan
@@ -147,10 +147,10 @@ impl Publisher {
         }
         plan.buckets.extend(neighbours);
         let mut total = 0;
-        let ids: Vec<_> = plan.entries.iter().copied().collect();
-        for chunk in ids.chunks(RENDER_ALL_BATCH / 2) {
+        let ids: Vec<_> = plan.related.iter().copied().collect();
+        for chunk in ids.chunks(RENDER_ALL_BATCH) {
             let batch = Plan {
-                entries: chunk.iter().copied().collect(),
+                related: chunk.iter().copied().collect(),
                 ..Plan::default()
             };
             total += self.render_batch(&batch).await?;

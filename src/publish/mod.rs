@@ -437,7 +437,7 @@ impl Publisher {
         let _turn = self.turn.lock().await;
         for _ in 0..ATTEMPTS {
             let seq = self.store.last_seq().await?;
-            let ids: Vec<EntryId> = plan.entries.iter().copied().collect();
+            let ids: Vec<EntryId> = plan.entry_pages().copied().collect();
             let mut snapshot = Snapshot::new(self.store.entries_by_ids(&ids).await?, seq);
             let archives = self.read_for(&mut snapshot, plan, &[]).await?;
             let shown = dependencies(&self.types, plan, &snapshot);
@@ -536,6 +536,9 @@ impl Publisher {
                         RenderJob::Entry(entry) => renderer
                             .entry_pages(&entry, &snapshot, now)
                             .map(|pages| pages.into_iter().map(PageWrite::Upsert).collect()),
+                        RenderJob::Html(entry) => renderer
+                            .entry_html_page(&entry, &snapshot, now)
+                            .map(|page| vec![PageWrite::Upsert(page)]),
                         RenderJob::Listing(listing, nav) => renderer
                             .listing_page(&listing, &snapshot, &nav, now)
                             .map(|p| vec![PageWrite::Upsert(p)]),
@@ -555,6 +558,11 @@ impl Publisher {
         for id in &plan.entries {
             if let Some(entry) = snapshot.get(*id) {
                 spawn(RenderJob::Entry(Box::new(entry.clone())));
+            }
+        }
+        for id in plan.related.iter().filter(|id| !plan.entries.contains(id)) {
+            if let Some(entry) = snapshot.get(*id) {
+                spawn(RenderJob::Html(Box::new(entry.clone())));
             }
         }
         for name in &plan.listings {
@@ -624,6 +632,7 @@ impl Publisher {
 
 enum RenderJob {
     Entry(Box<Entry>),
+    Html(Box<Entry>),
     Listing(Box<crate::content_types::Listing>, ArchiveNav),
     Archive(Box<crate::content_types::Listing>, String, ArchiveNav),
 }
@@ -638,7 +647,7 @@ enum RenderJob {
 /// paths already collide.)
 fn dependencies(types: &ContentTypes, plan: &Plan, snapshot: &Snapshot) -> Vec<EntryId> {
     let mut shown = BTreeSet::new();
-    for id in &plan.entries {
+    for id in plan.entry_pages() {
         shown.insert(*id);
         let Some(entry) = snapshot.get(*id) else {
             continue;

@@ -13,6 +13,10 @@ use crate::render::{Renderer, Snapshot};
 pub struct Plan {
     /// Published entries whose page (HTML and JSON) must be rendered.
     pub entries: BTreeSet<EntryId>,
+    /// Published entries whose HTML page lists the change (a team page's
+    /// matches): the page only, as their JSON document shows no related
+    /// lists. An entry in `entries` too is rendered whole.
+    pub related: BTreeSet<EntryId>,
     /// Listings (by folder name) to render.
     pub listings: BTreeSet<String>,
     /// Archive pages to render, as (listing, bucket); one the change
@@ -26,9 +30,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Every entry with a page to render, whole or HTML only.
+    pub fn entry_pages(&self) -> impl Iterator<Item = &EntryId> {
+        self.entries
+            .iter()
+            .chain(self.related.iter().filter(|id| !self.entries.contains(id)))
+    }
+
     /// Adds another change's pages (a group renders each page once).
     pub fn merge(&mut self, other: Plan) {
         self.entries.extend(other.entries);
+        self.related.extend(other.related);
         self.listings.extend(other.listings);
         self.buckets.extend(other.buckets);
         self.relink.extend(other.relink);
@@ -37,6 +49,7 @@ impl Plan {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+            && self.related.is_empty()
             && self.listings.is_empty()
             && self.buckets.is_empty()
             && self.deletes.is_empty()
@@ -96,7 +109,7 @@ pub fn plan(
         }
         for (_, owner) in types.related_owners(state) {
             if snapshot.get(owner).is_some() {
-                plan.entries.insert(owner);
+                plan.related.insert(owner);
             }
         }
     }
@@ -122,7 +135,7 @@ pub fn plan(
             // one team changes the other team's page too.
             for (_, owner) in types.related_owners(referrer) {
                 if snapshot.get(owner).is_some() {
-                    plan.entries.insert(owner);
+                    plan.related.insert(owner);
                 }
             }
         }

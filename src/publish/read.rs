@@ -70,7 +70,7 @@ impl Publisher {
     ) -> Result<Archives, AppError> {
         let store = &self.store;
         let mut lists = Vec::new();
-        for id in &plan.entries {
+        for id in plan.entry_pages() {
             let Some(ty) = snapshot.get(*id).and_then(|e| self.types.get(&e.type_name)) else {
                 continue;
             };

@@ -86,34 +86,56 @@ impl Renderer {
         snapshot: &Snapshot,
         now: DateTime<Utc>,
     ) -> Result<[Page; 2], RenderError> {
+        let html = self.entry_html_page(entry, snapshot, now)?;
+        let (ty, slug) = self.published(entry)?;
+        let json = context::json_document(&self.types, entry, snapshot);
+        let spec = self.entry_spec(ty, entry, Self::json_path(&ty.name, slug), JSON, now);
+        Ok([html, build_page(spec, json, self.quality)])
+    }
+
+    /// The HTML page of a published entry alone (its related lists changed,
+    /// which its JSON document does not show).
+    pub fn entry_html_page(
+        &self,
+        entry: &Entry,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Result<Page, RenderError> {
+        let (ty, slug) = self.published(entry)?;
+        let html = self.timed(|| self.entry_html(ty, entry, snapshot, now))?;
+        let spec = self.entry_spec(ty, entry, ty.path_for(slug), HTML, now);
+        Ok(build_page(spec, html.into_bytes(), self.quality))
+    }
+
+    fn published<'a>(
+        &'a self,
+        entry: &'a Entry,
+    ) -> Result<(&'a ContentType, &'a str), RenderError> {
         let ty = self.type_of(entry)?;
         let slug = entry
             .published_slug
             .as_deref()
             .ok_or(RenderError::NotPublished(entry.id))?;
-        let keys = self.entry_keys(ty, entry);
-        let html = self.timed(|| self.entry_html(ty, entry, snapshot, now))?;
-        let json = context::json_document(&self.types, entry, snapshot);
-        let spec = |path: String, content_type| PageSpec {
+        Ok((ty, slug))
+    }
+
+    fn entry_spec(
+        &self,
+        ty: &ContentType,
+        entry: &Entry,
+        path: String,
+        content_type: &'static str,
+        now: DateTime<Utc>,
+    ) -> PageSpec {
+        PageSpec {
             path,
             entry_id: Some(entry.id),
             status: 200,
             content_type,
-            surrogate_keys: keys.clone(),
+            surrogate_keys: self.entry_keys(ty, entry),
             cache_policy: ty.cache,
             last_modified: now,
-        };
-        let html_page = build_page(
-            spec(ty.path_for(slug), HTML),
-            html.into_bytes(),
-            self.quality,
-        );
-        let json_page = build_page(
-            spec(Self::json_path(&ty.name, slug), JSON),
-            json,
-            self.quality,
-        );
-        Ok([html_page, json_page])
+        }
     }
 
     /// The HTML of an entry's page; `entry` must carry published state (a

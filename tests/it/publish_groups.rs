@@ -126,6 +126,14 @@ async fn a_group_commits_in_one_write(fixture: TestStore) {
     for m in &matches {
         assert!(events[0].keys.contains(&m.id.to_string()), "{events:?}");
     }
+    // A team page lists the matches; its JSON document does not, so it is
+    // left as it was.
+    let paths = &events[0].paths;
+    assert!(paths.contains(&"/teams/rovers".to_owned()), "{paths:?}");
+    assert!(
+        !paths.contains(&"/api/v1/content/team/rovers".to_owned()),
+        "{paths:?}"
+    );
     // The shared pages were rendered once, with every change on them.
     let home = stored_page(&store, "/").await;
     let team = stored_page(&store, "/teams/rovers").await;
