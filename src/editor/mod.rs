@@ -156,7 +156,9 @@ impl Editor {
         let expected_version = Some(current.version);
         let outcome = match at {
             Some(at) if at > Utc::now() => {
-                // Nothing changes for readers until the scheduler publishes.
+                // Nothing changes for readers until the scheduler publishes;
+                // a group committing meanwhile need not wait for this.
+                drop(announced);
                 let op = EntryOp::Schedule {
                     id,
                     expected_version,

@@ -605,7 +605,7 @@ impl Publisher {
         let outcome = self.store.write(write).await?;
         let applied = self.after_commit(written, outcome.seq).await;
         if let Some(refiner) = &self.refiner {
-            refiner.submit(&applied);
+            refiner.submit(applied);
         }
         if let Some(local) = &mut local {
             local.committed(outcome.seq);

@@ -22,8 +22,10 @@ use crate::model::{Page, PageWrite};
 use crate::render::brotli;
 use crate::store::Store;
 
-/// Pages waiting at most; beyond, a page keeps its fast encoding.
-const QUEUE: usize = 10_000;
+/// Pages waiting in the channel at most (each holds its three bodies, so
+/// this bounds the memory a burst can pin); beyond, a page keeps its fast
+/// encoding until it is next written.
+const QUEUE: usize = 1_000;
 /// How long a page must stay unchanged before it is refined.
 const SETTLE: Duration = Duration::from_secs(1);
 
@@ -47,12 +49,13 @@ impl Refiner {
     }
 
     /// Queues the pages a commit wrote.
-    pub fn submit(&self, written: &[PageWrite]) {
+    pub fn submit(&self, written: Vec<PageWrite>) {
         for write in written {
             if let PageWrite::Upsert(page) = write
-                && self.queue.try_send(page.clone()).is_err()
+                && let Err(full) = self.queue.try_send(page)
             {
-                tracing::debug!(path = %page.path, "refine queue full; page keeps its fast encoding");
+                let path = &full.into_inner().path;
+                tracing::debug!(%path, "refine queue full; page keeps its fast encoding");
             }
         }
     }
