@@ -31,6 +31,8 @@ pub struct ServeConfig {
     /// Share of `cache_bytes` a starting node fills with its most recent
     /// pages before it reports ready (pinned pages come first, outside it).
     pub warm_share: f64,
+    /// The site's public origin, for sitemaps and robots.txt.
+    pub base_url: url::Url,
     /// The CDN in front, to warm pre-warmed pages through; `None`: no edge.
     pub edge_url: Option<url::Url>,
     /// How long an idle keep-alive connection is kept open.
@@ -63,6 +65,8 @@ impl ServeConfig {
             event_poll: Duration::from_secs(5),
             prewarm_every: Duration::from_secs(30),
             warm_share: 0.5,
+            base_url: url::Url::parse(crate::render::DEFAULT_BASE_URL)
+                .expect("the default base URL parses"),
             edge_url: None,
             keep_alive: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),

@@ -49,6 +49,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 prewarm_every: serve.prewarm_every,
                 warm_share: serve.warm_share,
                 edge_url: serve.edge_url,
+                base_url: global.base_url.clone(),
                 keep_alive: serve.keep_alive,
                 request_timeout: serve.request_timeout,
                 send_timeout: serve.send_timeout,
@@ -76,7 +77,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let store = open_migrated(&global).await?;
             store.sync_content_types(&types.records()).await?;
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
-            let editor = keel::startup::assemble_editor(store, types, metrics, None);
+            let editor =
+                keel::startup::assemble_editor(store, types, metrics, &global.base_url, None);
             editor
                 .publisher()
                 .ensure_index()
@@ -93,7 +95,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let store = open_migrated(&global).await?;
             store.sync_content_types(&types.records()).await?;
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
-            let editor = keel::startup::assemble_editor(store, types, metrics, None);
+            let editor =
+                keel::startup::assemble_editor(store, types, metrics, &global.base_url, None);
             editor
                 .publisher()
                 .ensure_index()
@@ -122,7 +125,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let store = open_migrated(&global).await?;
             store.sync_content_types(&types.records()).await?;
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
-            let publisher = keel::startup::assemble_importer(store.clone(), types.clone(), metrics);
+            let publisher = keel::startup::assemble_importer(
+                store.clone(),
+                types.clone(),
+                metrics,
+                &global.base_url,
+            );
             publisher
                 .ensure_index()
                 .await

@@ -101,6 +101,7 @@ impl Server {
         // quality in the background (see `crate::publish::Refiner`).
         let renderer = Arc::new(
             Renderer::new(types.clone(), SITE_NAME, metrics.clone())
+                .with_base_url(&config.base_url)
                 .with_brotli_quality(PUBLISH_BROTLI_QUALITY),
         );
         // Rendered once per node; unknown paths are answered with it from memory.
@@ -124,11 +125,19 @@ impl Server {
             .ensure_index()
             .await
             .map_err(|e| anyhow::anyhow!("building the list index: {e}"))?;
+        editor
+            .publisher()
+            .ensure_site_files()
+            .await
+            .map_err(|e| anyhow::anyhow!("rendering the sitemaps and robots.txt: {e}"))?;
         if config.demo {
             if store.count_entries().await? == 0 {
                 // Compressed at the best quality right away: nobody waits on
                 // the seed, and the refiner then has nothing to catch up on.
-                let renderer = Arc::new(Renderer::new(types.clone(), SITE_NAME, metrics.clone()));
+                let renderer = Arc::new(
+                    Renderer::new(types.clone(), SITE_NAME, metrics.clone())
+                        .with_base_url(&config.base_url),
+                );
                 let seeder =
                     editor_with(store.clone(), types.clone(), renderer, Some(sink.clone()));
                 let report = seed::seed_demo(&seeder, chrono::Utc::now()).await?;
@@ -478,9 +487,11 @@ pub fn assemble_editor(
     store: Arc<dyn Store>,
     types: Arc<ContentTypes>,
     metrics: Arc<Metrics>,
+    base_url: &url::Url,
     sink: Option<Arc<dyn PageSink>>,
 ) -> Editor {
-    let renderer = Arc::new(Renderer::new(types.clone(), SITE_NAME, metrics));
+    let renderer =
+        Arc::new(Renderer::new(types.clone(), SITE_NAME, metrics).with_base_url(base_url));
     editor_with(store, types, renderer, sink)
 }
 
@@ -490,8 +501,10 @@ pub fn assemble_importer(
     store: Arc<dyn Store>,
     types: Arc<ContentTypes>,
     metrics: Arc<Metrics>,
+    base_url: &url::Url,
 ) -> Publisher {
     let renderer = Renderer::new(types.clone(), SITE_NAME, metrics)
+        .with_base_url(base_url)
         .with_brotli_quality(crate::import::IMPORT_BROTLI_QUALITY);
     Publisher::new(store, types, Arc::new(renderer), None)
 }

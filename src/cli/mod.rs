@@ -39,6 +39,18 @@ pub struct GlobalArgs {
     )]
     pub content_types: PathBuf,
 
+    /// The site's public origin (e.g. https://news.example): the URLs in
+    /// /sitemap.xml and /robots.txt. Changing it re-renders the sitemaps at
+    /// the next start.
+    #[arg(
+        long,
+        global = true,
+        env = "KEEL_BASE_URL",
+        default_value = crate::render::DEFAULT_BASE_URL,
+        value_parser = parse_base_url
+    )]
+    pub base_url: url::Url,
+
     /// Log filter, in tracing's env-filter syntax (e.g. `info,keel=debug`).
     #[arg(long, global = true, env = "KEEL_LOG", default_value = "info")]
     pub log: String,
@@ -229,6 +241,16 @@ fn parse_share(raw: &str) -> Result<f64, String> {
     } else {
         Err(format!("{share} is outside 0 to 1"))
     }
+}
+
+fn parse_base_url(raw: &str) -> Result<url::Url, String> {
+    let url = parse_edge_url(raw)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{raw:?} must be an origin with an optional path, without ?query or #fragment"
+        ));
+    }
+    Ok(url)
 }
 
 fn parse_edge_url(raw: &str) -> Result<url::Url, String> {

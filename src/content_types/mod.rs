@@ -152,6 +152,8 @@
 //!   [items] }`), `archive` (`{ bucket, earlier, later }`, each `{ bucket,
 //!   label, url }`), `site`.
 //! - `_site/404.html`: `site`.
+//! - `_site/robots.txt` (optional; keel writes a default): `site` with
+//!   `base_url` and `sitemap` (the index URL).
 //!
 //! Templates compile with undefined values chaining to nothing (so absent
 //! optional fields render empty), auto-escaping for `.html`/`.htm`/`.xml`
@@ -190,7 +192,9 @@ pub use query::{
     Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,
 };
 pub use route::{RESERVED_PATHS, Route};
-pub use shown::{archive_list, listing_list, prewarm_day, prewarm_list, related_list};
+pub use shown::{
+    SITEMAP_LIST, archive_list, listing_list, prewarm_day, prewarm_list, related_list, sitemap_day,
+};
 pub use templates::DEFAULT_DATETIME_FORMAT;
 pub use validate::{FieldError, MAX_SLUG_LEN, validate_slug};
 

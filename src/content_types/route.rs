@@ -14,6 +14,11 @@ pub const SLUG_PLACEHOLDER: &str = "{slug}";
 /// `/api` covers everything below it as well.
 pub const RESERVED_PATHS: [&str; 4] = ["/api", "/healthz", "/readyz", "/metrics"];
 
+/// Pages keel renders for crawlers (served like any page, so not in
+/// [`RESERVED_PATHS`]); no route or listing may claim them. `/sitemaps`
+/// covers everything below it as well.
+pub const SITE_FILES: [&str; 3] = ["/robots.txt", "/sitemap.xml", "/sitemaps"];
+
 /// A checked route pattern: `prefix` + slug + `suffix`, where the slug fills
 /// one whole path segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,13 +103,21 @@ impl Route {
     /// The reserved path this route could shadow, if any.
     pub fn reserved_clash(&self) -> Option<&'static str> {
         let segments = self.segments();
-        RESERVED_PATHS.iter().copied().find(|reserved| {
-            let name = &reserved[1..];
-            let first = segments.first().copied().unwrap_or_default();
-            let first_hits = first == name || first == SLUG_PLACEHOLDER;
-            // `/api` reserves its whole subtree; the others one path each.
-            first_hits && (segments.len() == 1 || *reserved == "/api")
-        })
+        RESERVED_PATHS
+            .iter()
+            .copied()
+            .find(|reserved| {
+                let name = &reserved[1..];
+                let first = segments.first().copied().unwrap_or_default();
+                let first_hits = first == name || first == SLUG_PLACEHOLDER;
+                // `/api` reserves its whole subtree; the others one path each.
+                first_hits && (segments.len() == 1 || *reserved == "/api")
+            })
+            .or_else(|| {
+                // A slug cannot spell `robots.txt` or `sitemap.xml` (no dots);
+                // the sitemaps folder is taken whole.
+                (self.segments().first().copied() == Some("sitemaps")).then_some("/sitemaps")
+            })
     }
 }
 
@@ -139,8 +152,16 @@ pub fn check_fixed_path(path: &str) -> Result<(), String> {
 pub fn reserved_clash(path: &str) -> Option<&'static str> {
     RESERVED_PATHS
         .iter()
+        .chain(&SITE_FILES)
         .copied()
-        .find(|reserved| path == *reserved || (*reserved == "/api" && path.starts_with("/api/")))
+        .find(|reserved| {
+            let subtree = matches!(*reserved, "/api" | "/sitemaps");
+            path == *reserved
+                || (subtree
+                    && path
+                        .strip_prefix(reserved)
+                        .is_some_and(|r| r.starts_with('/')))
+        })
 }
 
 fn split_segments(path: &str) -> Result<Vec<&str>, String> {
@@ -244,6 +265,12 @@ mod tests {
         assert_eq!(reserved_clash("/api/v1/x"), Some("/api"));
         assert_eq!(reserved_clash("/metrics"), Some("/metrics"));
         assert_eq!(reserved_clash("/apis"), None);
+        assert_eq!(reserved_clash("/robots.txt"), Some("/robots.txt"));
+        assert_eq!(reserved_clash("/sitemap.xml"), Some("/sitemap.xml"));
+        assert_eq!(reserved_clash("/sitemaps/x"), Some("/sitemaps"));
+        assert_eq!(reserved_clash("/sitemapsx"), None);
+        assert_eq!(r("/sitemaps/{slug}").reserved_clash(), Some("/sitemaps"));
+        assert_eq!(r("/news/{slug}").reserved_clash(), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What each list shows, as rows for the store: a published entry's place
 //! in every listing query and related list it matches, and the entries it
 //! references. Archive rows are owned by their bucket (`2026/12`), pre-warm
-//! rows by the day the entry's warm window opens. The
+//! rows by the day the entry's warm window opens, sitemap rows by the day
+//! the entry was last published. The
 //! publisher writes them with the entry's published state
 //! and reads a list back as one ordered, limited range scan.
 
@@ -11,7 +12,7 @@ use super::{ContentType, ContentTypes, Listing};
 use crate::model::{Entry, EntryId, EntryIndex, Listed};
 
 /// Bumped when the meaning of the rows changes, so stored rows are rebuilt.
-const FORMAT: &str = "keel-list-index-2 memcomparable-0.2";
+const FORMAT: &str = "keel-list-index-3 memcomparable-0.2";
 
 impl ContentTypes {
     /// The rows of an entry's published state (none when unpublished).
@@ -57,15 +58,19 @@ impl ContentTypes {
         if let Some(ty) = self.get(&entry.type_name)
             && let Some((from, _)) = ty.prewarm.as_ref().and_then(|rule| rule.window(data))
         {
-            // The key only has to be unique and ordered within the day.
-            let mut key = (from.timestamp_micros() as u64 ^ (1 << 63))
-                .to_be_bytes()
-                .to_vec();
-            key.extend_from_slice(entry.id.as_bytes());
             index.listed.push(Listed {
                 list: prewarm_list(ty),
                 owner: prewarm_day(from),
-                key,
+                key: time_key(from, entry.id),
+            });
+        }
+        if let (Some(slug), Some(at)) = (&entry.published_slug, entry.published_at)
+            && !slug.is_empty()
+        {
+            index.listed.push(Listed {
+                list: SITEMAP_LIST.to_owned(),
+                owner: sitemap_day(at),
+                key: time_key(at, entry.id),
             });
         }
         if let Some(ty) = self.get(&entry.type_name) {
@@ -125,6 +130,25 @@ pub fn prewarm_list(ty: &ContentType) -> String {
 /// The owner of a warm window in its type's pre-warm list.
 pub fn prewarm_day(from: chrono::DateTime<chrono::Utc>) -> String {
     from.format("%Y-%m-%d").to_string()
+}
+
+/// Every published entry's page, owned by the day (UTC) it was last
+/// published: one sitemap file per day, so a publish rewrites today's file
+/// and the one the entry left, never the whole sitemap.
+pub const SITEMAP_LIST: &str = "@sitemap";
+
+/// The owner of an entry last published at `at` in [`SITEMAP_LIST`].
+pub fn sitemap_day(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// Oldest first, ties by id: unique and ordered within an owner.
+fn time_key(at: chrono::DateTime<chrono::Utc>, id: EntryId) -> Vec<u8> {
+    let mut key = (at.timestamp_micros() as u64 ^ (1 << 63))
+        .to_be_bytes()
+        .to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
 }
 
 /// The list name of a type's related list (its owner is the page's entry).

@@ -40,3 +40,14 @@ impl EntryIndex {
         }
     }
 }
+
+/// What a sitemap says about a published entry: where its page is and when
+/// it was last published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub id: EntryId,
+    pub type_name: String,
+    /// The published slug.
+    pub slug: String,
+    pub published_at: chrono::DateTime<chrono::Utc>,
+}

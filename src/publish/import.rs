@@ -1,7 +1,7 @@
 //! The publisher's half of `keel import`: a batch of whole entries written
 //! in one transaction with their list rows and their own pages (HTML and
 //! JSON), and the pages they share (listings, archive pages, the pages of
-//! the entries they appear on) collected and rendered once at the end,
+//! the entries they appear on, the sitemap files of their days) collected and rendered once at the end,
 //! however many batches touched them.
 
 use std::collections::BTreeSet;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::read::Pending;
 use super::{ATTEMPTS, Plan, Publisher, RENDER_ALL_BATCH, dependencies, event};
-use crate::content_types::archive_list;
+use crate::content_types::{archive_list, sitemap_day};
 use crate::error::AppError;
 use crate::model::{Entry, EntryIndex};
 use crate::render::Snapshot;
@@ -127,6 +127,9 @@ impl Publisher {
             for (_, owner) in self.types.related_owners(entry) {
                 plan.related.insert(owner);
             }
+            if let (Some(_), Some(at)) = (&entry.published_slug, entry.published_at) {
+                plan.sitemap_days.insert(sitemap_day(at));
+            }
         }
         plan
     }
@@ -159,6 +162,14 @@ impl Publisher {
         for chunk in buckets.chunks(RENDER_ALL_BATCH) {
             let batch = Plan {
                 buckets: chunk.iter().cloned().collect(),
+                ..Plan::default()
+            };
+            total += self.render_batch(&batch).await?;
+        }
+        let days: Vec<_> = plan.sitemap_days.into_iter().collect();
+        for chunk in days.chunks(RENDER_ALL_BATCH) {
+            let batch = Plan {
+                sitemap_days: chunk.iter().cloned().collect(),
                 ..Plan::default()
             };
             total += self.render_batch(&batch).await?;

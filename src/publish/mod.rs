@@ -34,10 +34,10 @@ pub use refine::Refiner;
 use read::{Archives, Pending};
 
 use crate::cache::LocalWrite;
-use crate::content_types::{ContentTypes, archive_list};
+use crate::content_types::{ContentTypes, SITEMAP_LIST, archive_list};
 use crate::error::AppError;
 use crate::model::{Entry, EntryId, EntryIndex, Page, PageWrite};
-use crate::render::{ArchiveNav, RenderError, Renderer, Snapshot};
+use crate::render::{ArchiveNav, RenderError, Renderer, Snapshot, sitemap};
 use crate::store::{
     EntryOp, GroupedOp, IndexedEntry, NewEvent, Store, StoreError, Write, WriteOutcome,
 };
@@ -417,6 +417,7 @@ impl Publisher {
             ..Plan::default()
         };
         total += self.render_batch(&listings).await?;
+        total += self.render_site_files(batch).await?;
         for listing in self.types.listings().filter(|l| l.archive.is_some()) {
             let owners = self.store.list_owners(&archive_list(listing)).await?;
             for chunk in owners.chunks(batch.max(1)) {
@@ -431,6 +432,57 @@ impl Publisher {
             }
         }
         Ok(total)
+    }
+
+    /// Renders every day's sitemap files, then the index and robots.txt.
+    async fn render_site_files(&self, batch: usize) -> Result<usize, AppError> {
+        let mut total = 0;
+        let days = self.store.list_owners(SITEMAP_LIST).await?;
+        for chunk in days.chunks(batch.max(1)) {
+            let plan = Plan {
+                sitemap_days: chunk.iter().cloned().collect(),
+                ..Plan::default()
+            };
+            total += self.render_batch(&plan).await?;
+        }
+        let site = Plan {
+            site: true,
+            ..Plan::default()
+        };
+        Ok(total + self.render_batch(&site).await?)
+    }
+
+    /// Brings `/robots.txt` and the sitemaps up to date with the configured
+    /// base URL (and the site's robots.txt template): re-renders every
+    /// sitemap file when the stored index or robots.txt differ from what
+    /// this node would write (first start, a new base URL), else nothing.
+    pub async fn ensure_site_files(&self) -> Result<(), AppError> {
+        let now = Utc::now();
+        let paths = [
+            sitemap::INDEX_PATH.to_owned(),
+            sitemap::ROBOTS_PATH.to_owned(),
+        ];
+        let (files, stored) =
+            futures_util::try_join!(self.store.sitemap_files(), self.store.pages(&paths))?;
+        let index = self.renderer.sitemap_index_page(&files, now);
+        let robots = self.renderer.robots_page(now).map_err(render_error)?;
+        let current = [index, robots].iter().all(|page| {
+            stored
+                .iter()
+                .any(|s| s.path == page.path && s.etag == page.etag)
+        });
+        if current {
+            return Ok(());
+        }
+        let start = std::time::Instant::now();
+        let pages = self.render_site_files(RENDER_ALL_BATCH).await?;
+        tracing::info!(
+            pages,
+            base_url = self.renderer.base_url(),
+            elapsed_ms = start.elapsed().as_millis() as u64,
+            "sitemaps and robots.txt rendered for this base URL"
+        );
+        Ok(())
     }
 
     async fn render_batch(&self, plan: &Plan) -> Result<usize, AppError> {
@@ -514,9 +566,10 @@ impl Publisher {
     async fn render(
         &self,
         plan: &Plan,
-        archives: Archives,
+        mut archives: Archives,
         snapshot: Arc<Snapshot>,
     ) -> Result<Vec<PageWrite>, AppError> {
+        let sitemaps = archives.sitemaps.take();
         let mut tasks = tokio::task::JoinSet::new();
         let now = Utc::now();
         // One blocking task per target, at most one per core at a time.
@@ -542,6 +595,14 @@ impl Publisher {
                         RenderJob::Listing(listing, nav) => renderer
                             .listing_page(&listing, &snapshot, &nav, now)
                             .map(|p| vec![PageWrite::Upsert(p)]),
+                        RenderJob::Sitemap(day, links) => Ok(renderer
+                            .sitemap_pages(&day, &links, now)
+                            .into_iter()
+                            .map(PageWrite::Upsert)
+                            .collect()),
+                        RenderJob::Robots => renderer
+                            .robots_page(now)
+                            .map(|page| vec![PageWrite::Upsert(page)]),
                         RenderJob::Archive(listing, bucket, nav) => renderer
                             .archive_page(&listing, &bucket, &nav, &snapshot, now)
                             .map(|page| {
@@ -576,6 +637,15 @@ impl Publisher {
                 spawn(RenderJob::Archive(Box::new(listing.clone()), bucket, nav));
             }
         }
+        let files = sitemaps.map(|sitemaps| {
+            for (day, links) in sitemaps.days {
+                spawn(RenderJob::Sitemap(day, links));
+            }
+            sitemaps.files
+        });
+        if plan.site {
+            spawn(RenderJob::Robots);
+        }
         let mut rendered: Vec<PageWrite> = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let pages = joined
@@ -583,6 +653,10 @@ impl Publisher {
                 .map_err(AppError::internal)?
                 .map_err(render_error)?;
             rendered.extend(pages);
+        }
+        if let Some(files) = files {
+            let index = self.sitemap_index(plan, files, &rendered, now).await?;
+            rendered.extend(index);
         }
         // A path both rendered and deleted (a slug handed over) is rendered.
         let kept: BTreeSet<&str> = rendered.iter().map(PageWrite::path).collect();
@@ -594,6 +668,48 @@ impl Publisher {
             .collect();
         writes.extend(rendered);
         Ok(writes)
+    }
+
+    /// The sitemap index once this plan's day files are written, and the
+    /// removal of the files its days no longer fill (`files`: the stored
+    /// ones before).
+    async fn sitemap_index(
+        &self,
+        plan: &Plan,
+        files: Vec<(String, DateTime<Utc>)>,
+        rendered: &[PageWrite],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PageWrite>, AppError> {
+        let planned =
+            |path: &str| sitemap::day_of(path).is_some_and(|d| plan.sitemap_days.contains(d));
+        let written: BTreeSet<&str> = rendered
+            .iter()
+            .map(PageWrite::path)
+            .filter(|p| planned(p))
+            .collect();
+        let mut out = Vec::new();
+        let mut listed = Vec::with_capacity(files.len() + written.len());
+        for (path, at) in files {
+            if sitemap::day_of(&path).is_none() {
+                continue;
+            }
+            if !planned(&path) {
+                listed.push((path, at));
+            } else if !written.contains(path.as_str()) {
+                out.push(PageWrite::Delete(path));
+            }
+        }
+        listed.extend(written.into_iter().map(|p| (p.to_owned(), now)));
+        let renderer = self.renderer.clone();
+        let slot = self.render_slots.clone().acquire_owned().await;
+        let index = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            renderer.sitemap_index_page(&listed, now)
+        })
+        .await
+        .map_err(AppError::internal)?;
+        out.push(PageWrite::Upsert(index));
+        Ok(out)
     }
 
     /// Commits a write and puts its pages in this node's cache, with the
@@ -635,6 +751,9 @@ enum RenderJob {
     Html(Box<Entry>),
     Listing(Box<crate::content_types::Listing>, ArchiveNav),
     Archive(Box<crate::content_types::Listing>, String, ArchiveNav),
+    /// A day's sitemap files.
+    Sitemap(String, Vec<crate::model::Link>),
+    Robots,
 }
 
 /// The event announcing a set of page changes: every path, and the keys

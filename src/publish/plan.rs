@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::content_types::ContentTypes;
+use crate::content_types::{ContentTypes, sitemap_day};
 use crate::model::{Entry, EntryId};
 use crate::render::{Renderer, Snapshot};
 
@@ -27,6 +27,12 @@ pub struct Plan {
     pub relink: BTreeSet<(String, String)>,
     /// Paths whose pages must disappear.
     pub deletes: BTreeSet<String>,
+    /// Days (`2026-12-06`) whose sitemap files list the change; the
+    /// sitemap index is rendered with them.
+    pub sitemap_days: BTreeSet<String>,
+    /// `/robots.txt` and the sitemap index, even with no day to render
+    /// (start-up, `keel render --all`).
+    pub site: bool,
 }
 
 impl Plan {
@@ -45,6 +51,13 @@ impl Plan {
         self.buckets.extend(other.buckets);
         self.relink.extend(other.relink);
         self.deletes.extend(other.deletes);
+        self.sitemap_days.extend(other.sitemap_days);
+        self.site |= other.site;
+    }
+
+    /// True when the sitemap index is rendered.
+    pub fn renders_sitemap(&self) -> bool {
+        self.site || !self.sitemap_days.is_empty()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -53,6 +66,7 @@ impl Plan {
             && self.listings.is_empty()
             && self.buckets.is_empty()
             && self.deletes.is_empty()
+            && !self.renders_sitemap()
     }
 }
 
@@ -80,6 +94,14 @@ pub fn plan(
         {
             plan.deletes.insert(ty.path_for(slug));
             plan.deletes.insert(Renderer::json_path(&ty.name, slug));
+        }
+    }
+    // A sitemap lists where each page is and when it was last published.
+    let link = |e: &Entry| Some((e.published_slug.clone()?, e.published_at?));
+    let (was, is) = (before.and_then(link), after.and_then(link));
+    if was != is {
+        for (_, at) in [was, is].into_iter().flatten() {
+            plan.sitemap_days.insert(sitemap_day(at));
         }
     }
     for listing in types.listings() {

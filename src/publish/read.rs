@@ -17,9 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::future::try_join_all;
 
 use super::{Plan, Publisher};
-use crate::content_types::{Listing, MAX_BUCKET, archive_list, listing_list, related_list};
+use crate::content_types::{
+    Listing, MAX_BUCKET, SITEMAP_LIST, archive_list, listing_list, related_list, sitemap_day,
+};
 use crate::error::AppError;
-use crate::model::{Entry, EntryId};
+use crate::model::{Entry, EntryId, Link};
 use crate::render::{ArchiveNav, Snapshot};
 use crate::store::StoreResult;
 
@@ -109,11 +111,12 @@ impl Publisher {
             let list = archive_list(listing);
             store.list_owners_near(&list, bucket).await
         }));
-        let (related, listed, owners, bucketed) = futures_util::try_join!(
+        let (related, listed, owners, bucketed, sitemaps) = futures_util::try_join!(
             try_join_all(lists),
             try_join_all(listing_lists),
             owners,
-            self.read_buckets(&buckets)
+            self.read_buckets(&buckets),
+            self.read_sitemaps(plan, pending)
         )?;
         // A bucket that holds other entries than the changed ones exists
         // before and after the change: its neighbours keep their links.
@@ -191,7 +194,41 @@ impl Publisher {
             .iter()
             .map(|l| (l.clone(), neighbours(&live, l, LAST)))
             .collect();
-        Ok(Archives { pages, firsts })
+        Ok(Archives {
+            pages,
+            firsts,
+            sitemaps,
+        })
+    }
+
+    /// The planned days' sitemap rows with the pending changes applied,
+    /// and the stored sitemap files, when the plan renders the index.
+    async fn read_sitemaps(
+        &self,
+        plan: &Plan,
+        pending: &[Pending<'_>],
+    ) -> StoreResult<Option<Sitemaps>> {
+        if !plan.renders_sitemap() {
+            return Ok(None);
+        }
+        let store = &self.store;
+        let days = try_join_all(plan.sitemap_days.iter().map(|day| async move {
+            // A whole day: its files are rewritten together (bounded by
+            // what was published that day, not by the archive).
+            let mut links = store.listed_links(SITEMAP_LIST, day, u32::MAX).await?;
+            links.retain(|l| pending.iter().all(|p| p.id != l.id));
+            for p in pending {
+                if let Some(link) = p.after.and_then(link_of)
+                    && sitemap_day(link.published_at) == *day
+                {
+                    links.push(link);
+                }
+            }
+            links.sort_by_key(|l| (l.published_at, l.id));
+            Ok::<_, crate::store::StoreError>((day.clone(), links))
+        }));
+        let (days, files) = futures_util::try_join!(days, store.sitemap_files())?;
+        Ok(Some(Sitemaps { days, files }))
     }
 
     fn listing(&self, name: &str) -> Option<&Listing> {
@@ -252,6 +289,28 @@ pub(super) struct Archives {
     pub pages: Vec<(String, String, ArchiveNav)>,
     /// A listing's first page's link to its newest bucket.
     pub firsts: BTreeMap<String, ArchiveNav>,
+    /// When the plan renders the sitemap.
+    pub sitemaps: Option<Sitemaps>,
+}
+
+/// A published entry as its sitemap shows it.
+fn link_of(entry: &Entry) -> Option<Link> {
+    entry.published_data.as_ref()?;
+    Some(Link {
+        id: entry.id,
+        type_name: entry.type_name.clone(),
+        slug: entry.published_slug.clone()?,
+        published_at: entry.published_at?,
+    })
+}
+
+/// What a publish renders the sitemap from.
+#[derive(Debug, Default)]
+pub(super) struct Sitemaps {
+    /// The planned days and their entries, oldest first.
+    pub days: Vec<(String, Vec<Link>)>,
+    /// Every stored sitemap file (path, last modified) before the change.
+    pub files: Vec<(String, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// The buckets beside `bucket` among the live ones of a listing.

@@ -49,9 +49,12 @@ impl Refiner {
     }
 
     /// Queues the pages a commit wrote.
+    /// Sitemaps are left at the fast quality: crawlers read them rarely,
+    /// and the index is rewritten by every publish.
     pub fn submit(&self, written: Vec<PageWrite>) {
         for write in written {
             if let PageWrite::Upsert(page) = write
+                && page.content_type != crate::render::sitemap::XML
                 && let Err(full) = self.queue.try_send(page)
             {
                 let path = &full.into_inner().path;

@@ -7,6 +7,7 @@
 mod compress;
 mod context;
 pub mod markdown;
+pub mod sitemap;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,12 +21,17 @@ pub use context::Snapshot;
 
 use crate::content_types::{Archive, ContentType, ContentTypes, Listing};
 use crate::metrics::Metrics;
-use crate::model::{Entry, Page};
+use crate::model::{Entry, Link, Page};
 
 pub const HTML: &str = "text/html; charset=utf-8";
 pub const JSON: &str = "application/json";
 /// The shared not-found template, rendered once per node.
 const NOT_FOUND_TEMPLATE: &str = "_site/404.html";
+/// A site's own robots.txt template, when it has one (else the built-in).
+const ROBOTS_TEMPLATE: &str = "_site/robots.txt";
+/// Where the site is served when no base URL is configured (the default
+/// listen address).
+pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -45,6 +51,8 @@ pub struct Renderer {
     metrics: Arc<Metrics>,
     /// Brotli quality of the stored pages.
     quality: u32,
+    /// The public origin sitemaps name URLs under, without a trailing `/`.
+    base_url: String,
 }
 
 impl Renderer {
@@ -60,7 +68,19 @@ impl Renderer {
             site_name: site_name.into(),
             metrics,
             quality: BROTLI_QUALITY,
+            base_url: DEFAULT_BASE_URL.to_owned(),
         }
+    }
+
+    /// The public origin (`https://news.example`) sitemaps and robots.txt
+    /// name URLs under.
+    pub fn with_base_url(mut self, base: &url::Url) -> Self {
+        self.base_url = base.as_str().trim_end_matches('/').to_owned();
+        self
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// Compresses at `quality` instead of the default (a bulk import trades
@@ -298,6 +318,70 @@ impl Renderer {
             html.into_bytes(),
             self.quality,
         ))
+    }
+
+    /// A day's sitemap files (`links` oldest first), in part order; empty
+    /// when the day has none.
+    pub fn sitemap_pages(&self, day: &str, links: &[Link], now: DateTime<Utc>) -> Vec<Page> {
+        let bodies = self.timed(|| sitemap::day_files(&self.types, &self.base_url, links));
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, xml)| self.site_file(sitemap::file_path(day, i + 1), sitemap::XML, xml, now))
+            .collect()
+    }
+
+    /// The sitemap index of these files (path, last modified).
+    pub fn sitemap_index_page(
+        &self,
+        files: &[(String, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Page {
+        let xml = self.timed(|| sitemap::index(&self.base_url, files));
+        self.site_file(sitemap::INDEX_PATH.into(), sitemap::XML, xml, now)
+    }
+
+    /// `/robots.txt`, from `_site/robots.txt` when the site has one (its
+    /// context: `site`, with `site.base_url` and `site.sitemap`).
+    pub fn robots_page(&self, now: DateTime<Utc>) -> Result<Page, RenderError> {
+        let text = if self.types.has_template(ROBOTS_TEMPLATE) {
+            let site = context! {
+                name => self.site_name.clone(),
+                base_url => self.base_url.clone(),
+                sitemap => format!("{}{}", self.base_url, sitemap::INDEX_PATH),
+            };
+            self.render_template(ROBOTS_TEMPLATE, context! { site => site })?
+        } else {
+            sitemap::default_robots(&self.base_url)
+        };
+        Ok(self.site_file(sitemap::ROBOTS_PATH.into(), sitemap::TEXT, text, now))
+    }
+
+    fn site_file(
+        &self,
+        path: String,
+        content_type: &'static str,
+        body: String,
+        now: DateTime<Utc>,
+    ) -> Page {
+        let key = if content_type == sitemap::TEXT {
+            "robots"
+        } else {
+            "sitemap"
+        };
+        build_page(
+            PageSpec {
+                path,
+                entry_id: None,
+                status: 200,
+                content_type,
+                surrogate_keys: vec![key.to_owned()],
+                cache_policy: sitemap::CACHE,
+                last_modified: now,
+            },
+            body.into_bytes(),
+            self.quality,
+        )
     }
 
     /// Keys a CDN can purge the entry's pages by: the entry, its type, the

@@ -249,6 +249,12 @@ impl Store for Breaker {
     async fn page_paths(&self) -> StoreResult<Vec<String>> {
         self.call(self.inner.page_paths()).await
     }
+    async fn sitemap_files(&self) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        self.call(self.inner.sitemap_files()).await
+    }
+    async fn listed_links(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Link>> {
+        self.call(self.inner.listed_links(list, owner, limit)).await
+    }
     async fn recent_pages(&self, limit: u32) -> StoreResult<Vec<PageSummary>> {
         self.call(self.inner.recent_pages(limit)).await
     }

@@ -212,6 +212,16 @@ impl Store for Instrumented {
         self.timed("page_paths", self.inner.page_paths()).await
     }
 
+    async fn sitemap_files(&self) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        self.timed("sitemap_files", self.inner.sitemap_files())
+            .await
+    }
+
+    async fn listed_links(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Link>> {
+        self.timed("listed_links", self.inner.listed_links(list, owner, limit))
+            .await
+    }
+
     async fn recent_pages(&self, limit: u32) -> StoreResult<Vec<PageSummary>> {
         self.timed("recent_pages", self.inner.recent_pages(limit))
             .await

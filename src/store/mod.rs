@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 pub use records::*;
 
 use crate::config::DatabaseUrl;
-use crate::model::{ContentTypeRecord, Entry, EntryId, Page, Revision};
+use crate::model::{ContentTypeRecord, Entry, EntryId, Link, Page, Revision};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -135,6 +135,10 @@ pub trait Store: Send + Sync + 'static {
     /// Every owner of a list, in order (re-rendering every archive page).
     async fn list_owners(&self, list: &str) -> StoreResult<Vec<String>>;
 
+    /// Where the entries of a list are, in its order, at most `limit`,
+    /// without their data: a sitemap file lists thousands.
+    async fn listed_links(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Link>>;
+
     /// Published entries whose published data references `id`.
     async fn referrers(&self, id: EntryId) -> StoreResult<Vec<Entry>>;
 
@@ -188,6 +192,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every stored page path with status 200.
     async fn page_paths(&self) -> StoreResult<Vec<String>>;
+
+    /// Every stored sitemap file (`/sitemaps/…`) with its last-modified
+    /// time, in path order: what the sitemap index lists.
+    async fn sitemap_files(&self) -> StoreResult<Vec<(String, DateTime<Utc>)>>;
 
     /// The `limit` most recently written 200 pages, newest first, by path
     /// with their size: what a starting node warms without reading bodies

@@ -26,7 +26,7 @@ use tokio_postgres::{NoTls, Row};
 use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
 use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, IndexedEntry, Page,
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link, Page,
     PageSummary, Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 
@@ -309,7 +309,14 @@ impl Store for PgStore {
     }
 
     async fn list_owners(&self, list: &str) -> StoreResult<Vec<String>> {
-        let sql = "SELECT DISTINCT owner FROM listed WHERE list = $1 ORDER BY owner";
+        // One index probe per owner (a loose index scan), not a scan of
+        // every row of the list.
+        let sql = "WITH RECURSIVE o(owner) AS ( \
+               SELECT min(owner) FROM listed WHERE list = $1 \
+               UNION ALL \
+               SELECT (SELECT min(owner) FROM listed WHERE list = $1 AND owner > o.owner) \
+               FROM o WHERE o.owner IS NOT NULL) \
+             SELECT owner FROM o WHERE owner IS NOT NULL";
         let rows = self.rows("list_owners", sql, &[&list]).await?;
         rows.iter().map(rows::scalar).collect()
     }
@@ -417,6 +424,29 @@ impl Store for PgStore {
         let sql = select_pages!("WHERE path = ANY($1)");
         let rows = self.rows("pages", sql, &[&paths]).await?;
         rows.iter().map(rows::page).collect()
+    }
+
+    async fn listed_links(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Link>> {
+        let sql = "SELECT entries.id, type, published_slug, published_at FROM listed \
+             JOIN entries ON entries.id = listed.entry_id \
+             WHERE listed.list = $1 AND listed.owner = $2 AND published_data IS NOT NULL \
+             ORDER BY listed.sort_key LIMIT $3";
+        let limit = i64::from(limit);
+        let rows = self
+            .rows("listed_links", sql, &[&list, &owner, &limit])
+            .await?;
+        rows.iter().map(rows::link).collect()
+    }
+
+    async fn sitemap_files(&self) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        // The literal LIKE matches the partial index `pages_sitemaps`
+        // (migration V5), whatever the database's collation.
+        let sql = "SELECT path, last_modified FROM pages \
+             WHERE path LIKE '/sitemaps/%' AND status = 200 ORDER BY path";
+        let rows = self.rows("sitemap_files", sql, &[]).await?;
+        rows.iter()
+            .map(|row| Ok((rows::get(row, "path")?, rows::get(row, "last_modified")?)))
+            .collect()
     }
 
     async fn page_paths(&self) -> StoreResult<Vec<String>> {

@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use self::pool::Pool;
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, IndexedEntry, Page,
+    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link, Page,
     PageSummary, Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 
@@ -291,6 +291,21 @@ impl Store for SqliteStore {
 
     async fn page_paths(&self) -> StoreResult<Vec<String>> {
         self.pool.read("page_paths", queries::page_paths).await
+    }
+
+    async fn sitemap_files(&self) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+        self.pool
+            .read("sitemap_files", queries::sitemap_files)
+            .await
+    }
+
+    async fn listed_links(&self, list: &str, owner: &str, limit: u32) -> StoreResult<Vec<Link>> {
+        let (list, owner) = (list.to_owned(), owner.to_owned());
+        self.pool
+            .read("listed_links", move |conn| {
+                queries::listed_links(conn, &list, &owner, limit)
+            })
+            .await
     }
 
     async fn recent_pages(&self, limit: u32) -> StoreResult<Vec<PageSummary>> {

@@ -219,8 +219,9 @@ fn render_all_re_renders_every_published_page() {
         &demo_content_types(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    // 22 entries, each an HTML page and a JSON document, 3 listings, and
-    // their archive pages (the demo's kick-offs may span two months).
+    // 22 entries, each an HTML page and a JSON document, 3 listings, their
+    // archive pages (the demo's kick-offs may span two months), and the
+    // sitemaps.
     let rendered: u32 = stdout(&out)
         .trim()
         .strip_suffix(" page(s) rendered")
@@ -235,7 +236,26 @@ fn render_all_re_renders_every_published_page() {
         )
         .unwrap();
     assert!(archive >= 2, "{archive} archive pages");
-    assert_eq!(i64::from(rendered), 22 * 2 + 3 + archive);
+    let sitemaps: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pages WHERE path GLOB '/sitemaps/*.xml'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let site: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pages WHERE path IN ('/sitemap.xml', '/robots.txt')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(sitemaps >= 1, "{sitemaps} sitemap files");
+    assert_eq!(site, 2);
+    // The sitemap index is written with the day files' batch (the demo's
+    // entries are all published today: one batch) and again with
+    // robots.txt.
+    assert_eq!(i64::from(rendered), 22 * 2 + 3 + archive + sitemaps + 1 + 2);
 }
 
 #[test]

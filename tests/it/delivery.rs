@@ -695,6 +695,7 @@ async fn publishing_a_match_updates_its_pages_and_nothing_unrelated(store: TestS
         format!("/api/v1/content/match/{slug}"),
         "/matches".to_owned(),
         "/".to_owned(),
+        "/sitemap.xml".to_owned(),
     ] {
         assert!(
             changed.contains(&&must),
@@ -719,7 +720,10 @@ async fn publishing_a_match_updates_its_pages_and_nothing_unrelated(store: TestS
                 .iter()
                 .any(|t| p.ends_with(t.trim_start_matches("/teams/")))
             || p.starts_with("/news/")
-            || p.starts_with("/api/v1/content/article/");
+            || p.starts_with("/api/v1/content/article/")
+            // The match's new publish time, in its day's sitemap file.
+            || *p == "/sitemap.xml"
+            || p.starts_with("/sitemaps/");
         assert!(related, "{p} is unrelated to the match but was re-rendered");
     }
     let other_match = matches.iter().find(|m| m.id != target.id).unwrap();

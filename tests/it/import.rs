@@ -154,6 +154,18 @@ async fn bad_lines_are_named_and_skipped_and_the_rest_is_published(fixture: Test
     assert!(page("/news/story-1").await.contains("Story 1"));
     assert!(page("/news").await.contains("/news/story-4"));
     assert!(page("/news/2025/03/02").await.contains("/news/story-1"));
+    // The sitemap file of the day story-1 was published lists it, and the
+    // index lists that file.
+    assert!(
+        page("/sitemaps/2025-03-02.xml")
+            .await
+            .contains("<loc>http://127.0.0.1:8080/news/story-1</loc>")
+    );
+    assert!(
+        page("/sitemap.xml")
+            .await
+            .contains("<loc>http://127.0.0.1:8080/sitemaps/2025-03-02.xml</loc>")
+    );
     assert!(
         store
             .page("/api/v1/content/article/story-3")

@@ -18,6 +18,7 @@ mod prewarm;
 mod publish_groups;
 mod publish_scale;
 mod server;
+mod sitemap;
 mod spike;
 mod store_conformance;
 mod store_lists;

@@ -45,7 +45,13 @@ async fn a_stale_change_fails_alone_on_postgres() {
 
 fn editor(store: Arc<dyn Store>) -> Editor {
     let types = keel::content_types::ContentTypes::load(&demo_content_types()).unwrap();
-    keel::startup::assemble_editor(store, Arc::new(types), Arc::new(Metrics::new()), None)
+    keel::startup::assemble_editor(
+        store,
+        Arc::new(types),
+        Arc::new(Metrics::new()),
+        &url::Url::parse(keel::render::DEFAULT_BASE_URL).expect("base URL"),
+        None,
+    )
 }
 
 /// Two published teams and `n` draft matches between them.

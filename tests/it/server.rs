@@ -43,7 +43,11 @@ async fn serve_demo_seeds_an_empty_database_once(store: TestStore) {
     assert!(count("article").await >= 3);
     let entries = app.store.count_entries().await.unwrap();
     let events = app.store.last_seq().await.unwrap();
-    assert_eq!(events, entries, "one publish event per demo entry");
+    assert_eq!(
+        events,
+        entries + 1,
+        "one publish event per demo entry, after robots.txt and the sitemap index"
+    );
 
     // A second start with --demo finds entries and seeds nothing more.
     let again = Server::build(ServeConfig {
@@ -55,4 +59,9 @@ async fn serve_demo_seeds_an_empty_database_once(store: TestStore) {
     .unwrap();
     drop(again);
     assert_eq!(app.store.count_entries().await.unwrap(), entries);
+    assert_eq!(
+        app.store.last_seq().await.unwrap(),
+        events,
+        "robots.txt and the sitemaps are current: nothing is written"
+    );
 }

@@ -27,6 +27,7 @@ on_both_backends!(
     a_rebuild_replaces_every_row_and_records_the_signature,
     published_entries_are_walked_by_id,
     archive_buckets_are_owners_found_near_each_other,
+    the_sitemap_rows_name_each_page_by_the_day_it_was_published,
 );
 
 fn types() -> ContentTypes {
@@ -519,5 +520,29 @@ async fn archive_buckets_are_owners_found_near_each_other(store: S) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn the_sitemap_rows_name_each_page_by_the_day_it_was_published(store: S) {
+    let types = types();
+    assert!(store.list_owners("@sitemap").await.unwrap().is_empty());
+    let (a, b) = two_teams(&store, &types).await;
+    let days = store.list_owners("@sitemap").await.unwrap();
+    let day = keel::content_types::sitemap_day(a.published_at.unwrap());
+    assert!(days.contains(&day), "{days:?}");
+    let links = store.listed_links("@sitemap", &day, 100).await.unwrap();
+    let mine: Vec<_> = links
+        .iter()
+        .filter(|l| l.id == a.id || l.id == b.id)
+        .collect();
+    assert_eq!(mine.len(), 2, "{links:?}");
+    // Oldest first, with what a sitemap needs and nothing more.
+    assert_eq!(mine[0].id, a.id);
+    assert_eq!(mine[0].type_name, "team");
+    assert_eq!(Some(mine[0].slug.clone()), a.published_slug);
+    assert_eq!(Some(mine[0].published_at), a.published_at);
+    assert_eq!(
+        store.listed_links("@sitemap", &day, 1).await.unwrap().len(),
+        1
     );
 }

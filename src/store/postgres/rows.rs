@@ -5,7 +5,7 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json};
 
-use crate::model::{CachePolicy, Entry, EntryStatus, Page, Revision};
+use crate::model::{CachePolicy, Entry, EntryStatus, Link, Page, Revision};
 use crate::store::{
     ApiToken, ContentTypeRecord, Event, PageSummary, Role, StoreError, StoreResult,
 };
@@ -69,7 +69,7 @@ pub(super) use {
 };
 
 /// Reads one column, turning a type mismatch into a `Backend` error.
-fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> StoreResult<T> {
+pub(super) fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> StoreResult<T> {
     row.try_get(column)
         .map_err(|e| StoreError::Backend(format!("column {column}: {e}").into()))
 }
@@ -116,6 +116,15 @@ pub(super) fn event(row: &Row) -> StoreResult<Event> {
         paths: get(row, "paths")?,
         keys: get(row, "keys")?,
         created_at: get(row, "created_at")?,
+    })
+}
+
+pub(super) fn link(row: &Row) -> StoreResult<Link> {
+    Ok(Link {
+        id: get(row, "id")?,
+        type_name: get(row, "type")?,
+        slug: get(row, "published_slug")?,
+        published_at: get(row, "published_at")?,
     })
 }
 

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 
 use super::codec::{
-    ENTRY_COLUMNS, EVENT_COLUMNS, PAGE_COLUMNS, REVISION_COLUMNS, content_type_row, entry_row,
-    event_row, json, page_row, revision_row, ts,
+    ENTRY_COLUMNS, EVENT_COLUMNS, Id, PAGE_COLUMNS, REVISION_COLUMNS, Ts, content_type_row,
+    entry_row, event_row, json, page_row, revision_row, ts,
 };
-use crate::model::{Entry, EntryId, Page, Revision};
+use crate::model::{Entry, EntryId, Link, Page, Revision};
 use crate::store::{ContentTypeRecord, EntryQuery, Event, PageSummary, StoreResult};
 
 /// Runs a cached statement and collects every row.
@@ -295,10 +295,51 @@ pub(super) fn list_owners_near(
 }
 
 pub(super) fn list_owners(conn: &Connection, list: &str) -> StoreResult<Vec<String>> {
+    // One index probe per owner, not a scan of every row of the list.
     all(
         conn,
-        "SELECT DISTINCT owner FROM listed WHERE list = ?1 ORDER BY owner",
+        "WITH RECURSIVE o(owner) AS ( \
+           SELECT min(owner) FROM listed WHERE list = ?1 \
+           UNION ALL \
+           SELECT (SELECT min(owner) FROM listed WHERE list = ?1 AND owner > o.owner) \
+           FROM o WHERE o.owner IS NOT NULL) \
+         SELECT owner FROM o WHERE owner IS NOT NULL",
         [list],
         |row| row.get(0),
+    )
+}
+
+pub(super) fn listed_links(
+    conn: &Connection,
+    list: &str,
+    owner: &str,
+    limit: u32,
+) -> StoreResult<Vec<Link>> {
+    all(
+        conn,
+        "SELECT entries.id, type, published_slug, published_at FROM listed \
+         JOIN entries ON entries.id = listed.entry_id \
+         WHERE listed.list = ?1 AND listed.owner = ?2 AND published_data IS NOT NULL \
+         ORDER BY listed.sort_key LIMIT ?3",
+        params![list, owner, limit],
+        |row| {
+            Ok(Link {
+                id: row.get::<_, Id>(0)?.0,
+                type_name: row.get(1)?,
+                slug: row.get(2)?,
+                published_at: row.get::<_, Ts>(3)?.0,
+            })
+        },
+    )
+}
+
+pub(super) fn sitemap_files(conn: &Connection) -> StoreResult<Vec<(String, DateTime<Utc>)>> {
+    // Paths compare as bytes: '0' follows '/', so this is the /sitemaps/ subtree.
+    all(
+        conn,
+        "SELECT path, last_modified FROM pages \
+         WHERE path >= '/sitemaps/' AND path < '/sitemaps0' AND status = 200 ORDER BY path",
+        [],
+        |row| Ok((row.get(0)?, row.get::<_, Ts>(1)?.0)),
     )
 }
