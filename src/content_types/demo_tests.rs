@@ -81,7 +81,18 @@ fn demo_types_keep_their_contract() {
     ));
 
     let paths: Vec<&str> = types.listings().map(|l| l.path.as_str()).collect();
-    assert_eq!(paths, ["/", "/matches", "/news"]);
+    assert_eq!(paths, ["/competitions", "/", "/matches", "/news"]);
+    let competitions = types.listing_at("/competitions").expect("competitions");
+    let groups = competitions.groups.as_ref().expect("competition groups");
+    assert_eq!(groups.field, "competition");
+    assert_eq!(
+        competitions.group_path("premier-cup"),
+        "/competitions/premier-cup"
+    );
+    assert_eq!(
+        crate::content_types::value_token("Premier Cup"),
+        "premier-cup"
+    );
     let matches = types.listing_at("/matches").expect("matches");
     let archive = matches.archive.as_ref().expect("matches archive");
     assert_eq!(archive.by, crate::content_types::Bucketing::Month);

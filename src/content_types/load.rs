@@ -230,6 +230,26 @@ fn check_routes(
                     ),
                 );
             }
+            // A group's page is a path segment below the listing's.
+            let group_route = listing.groups.as_ref().and_then(|_| {
+                super::route::Route::parse(&format!(
+                    "{}/{{slug}}",
+                    listing.path.trim_end_matches('/')
+                ))
+                .ok()
+            });
+            if let (Some(groups), Some(route)) = (&group_route, &draft.route)
+                && groups.overlaps(route)
+            {
+                p.push(
+                    &file,
+                    None,
+                    format!(
+                        "groups: the pages below {:?} collide with the route of type {:?}",
+                        listing.path, draft.name
+                    ),
+                );
+            }
         }
     }
 }

@@ -134,6 +134,25 @@
 //! listing's first page links the newest, and a period left empty loses its
 //! page.
 //!
+//! **Groups** (optional, instead of an archive): a page per value of a
+//! field, each listing the entries with that value (for a list field, each
+//! item is a group):
+//!
+//! ```toml
+//! [groups]
+//! type = "match"
+//! field = "competition"            # string, slug or enum (or a list of them)
+//! filter = { status = "finished" } # optional, as in queries
+//! order = "-kickoff"
+//! limit = 100
+//! ```
+//!
+//! A group's page is `{path}/{key}`, the key being the value as lowercase
+//! letters, digits and `-` (`Premier Cup` is `/competitions/premier-cup`);
+//! the listing's first page lists the groups. A publish re-renders the
+//! pages of the groups its entry leaves and enters; an emptied group loses
+//! its page.
+//!
 //! # Render context (the contract with the renderer)
 //!
 //! An *item* is `{ id, type, slug, url, published_at, updated_at, data }`
@@ -148,6 +167,10 @@
 //! - Listing pages: `listing` (`{ path, title }`), `lists` (`{ <query name>:
 //!   [items] }`), `archive` (`{ latest }`, the newest archive page as
 //!   `{ bucket, label, url }`, when the listing has an archive), `site`.
+//! - A listing with groups also gets `groups` on its first page (`[{ key,
+//!   label, url }]`, by label); a group's page (the listing's template)
+//!   gets `listing`, `lists` (`{ group: [items] }`), `group` (`{ key,
+//!   label, url }`), `site`.
 //! - Archive pages (the listing's template): `listing`, `lists` (`{ archive:
 //!   [items] }`), `archive` (`{ bucket, earlier, later }`, each `{ bucket,
 //!   label, url }`), `site`.
@@ -157,7 +180,8 @@
 //!
 //! Templates compile with undefined values chaining to nothing (so absent
 //! optional fields render empty), auto-escaping for `.html`/`.htm`/`.xml`
-//! names, and a `datetime` filter (`{{ t | datetime }}`, or with a chrono
+//! names, a `token` filter (a value as a group's key: `Premier Cup` is
+//! `premier-cup`), and a `datetime` filter (`{{ t | datetime }}`, or with a chrono
 //! format string `{{ t | datetime("%H:%M") }}`, always in UTC).
 
 mod check;
@@ -185,15 +209,16 @@ pub use field::FIELD_KINDS;
 pub use files::{LISTING_FILE, TYPE_FILE};
 pub use load::{CheckError, CheckErrors};
 pub use model::{
-    Archive, Bucketing, ContentType, Field, FieldKind, Listing, MAX_BUCKET, PrewarmRule, Reference,
-    ReferenceField,
+    Archive, Bucketing, ContentType, Field, FieldKind, Groups, Listing, MAX_BUCKET, PrewarmRule,
+    Reference, ReferenceField, value_token,
 };
 pub use query::{
     Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,
 };
 pub use route::{RESERVED_PATHS, Route};
 pub use shown::{
-    SITEMAP_LIST, archive_list, listing_list, prewarm_day, prewarm_list, related_list, sitemap_day,
+    SITEMAP_LIST, archive_list, group_list, listing_list, prewarm_day, prewarm_list, related_list,
+    sitemap_day,
 };
 pub use templates::DEFAULT_DATETIME_FORMAT;
 pub use validate::{FieldError, MAX_SLUG_LEN, validate_slug};

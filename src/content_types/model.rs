@@ -177,6 +177,62 @@ pub struct Listing {
     /// Older entries, one page per day or month (`{path}/2026/12`), so
     /// every entry has a page and a publish re-renders a bounded few.
     pub archive: Option<Archive>,
+    /// One page per value of a field (`{path}/premier-cup`): the
+    /// competitions, the tags.
+    pub groups: Option<Groups>,
+}
+
+/// A listing's groups: the entries of `query` split by the value of
+/// `field` (each item of a list field), a page per value, each ordered and
+/// limited by the query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Groups {
+    pub query: Query,
+    pub field: String,
+}
+
+impl Groups {
+    /// The groups the entry's published state is in, as (key, value): the
+    /// key is the value as a path segment (`Premier Cup` is
+    /// `premier-cup`); values that spell no key are in no group.
+    pub fn of(&self, entry: &crate::model::Entry) -> Vec<(String, String)> {
+        if !self.query.matches(entry) {
+            return Vec::new();
+        }
+        let Some(value) = entry
+            .published_data
+            .as_ref()
+            .and_then(|d| d.get(&self.field))
+        else {
+            return Vec::new();
+        };
+        let values: &[serde_json::Value] = match value {
+            serde_json::Value::Array(items) => items,
+            one => std::slice::from_ref(one),
+        };
+        let mut out: Vec<(String, String)> = Vec::new();
+        for value in values.iter().filter_map(|v| v.as_str()) {
+            let key = value_token(value);
+            if !key.is_empty() && out.iter().all(|(k, _)| *k != key) {
+                out.push((key, value.to_owned()));
+            }
+        }
+        out
+    }
+}
+
+/// A value as a lowercase path segment or surrogate key: ASCII letters and
+/// digits, other runs of characters become one `-`.
+pub fn value_token(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
 }
 
 /// A listing's archive: the entries of `query` (no limit beyond
@@ -254,6 +310,11 @@ impl Listing {
     /// answer may re-render once too often, never once too few).
     pub fn shows(&self, entry: &crate::model::Entry) -> bool {
         self.queries.values().any(|q| q.matches(entry))
+    }
+
+    /// The public path of a group's page.
+    pub fn group_path(&self, key: &str) -> String {
+        format!("{}/{key}", self.path.trim_end_matches('/'))
     }
 
     /// The public path of an archive bucket.

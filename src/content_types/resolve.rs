@@ -11,12 +11,12 @@ use indexmap::IndexMap;
 
 use super::check::{Problems, TypeDraft, cache_policy, template_name};
 use super::field::{check_name, humanize};
-use super::model::{Archive, Bucketing, FieldKind, Listing, MAX_BUCKET};
+use super::model::{Archive, Bucketing, FieldKind, Groups, Listing, MAX_BUCKET};
 use super::query::{
     Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,
 };
 use super::route;
-use super::schema::{RawArchive, RawListing, RawQuery, RawRelated, toml_to_json};
+use super::schema::{RawArchive, RawGroups, RawListing, RawQuery, RawRelated, toml_to_json};
 
 /// Every draft by name, plus the names of types whose file failed to parse.
 pub(super) struct Catalog<'a> {
@@ -254,6 +254,55 @@ impl Catalog<'_> {
         Some(Archive { query, by: by? })
     }
 
+    fn groups(&self, value: &toml::Value, problems: &mut Vec<String>) -> Option<Groups> {
+        let raw = match value.clone().try_into::<RawGroups>() {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push(format!("groups: {}", e.message().trim()));
+                return None;
+            }
+        };
+        let spec = QuerySpec {
+            type_name: &raw.type_name,
+            filter: &raw.filter,
+            order: raw.order.as_deref(),
+            limit: raw.limit,
+        };
+        let query = self.query("groups", &spec, problems)?;
+        let kind = self
+            .drafts
+            .get(&raw.type_name)
+            .and_then(|t| t.fields.get(&raw.field))
+            .map(|f| &f.kind);
+        let item = match kind {
+            Some(FieldKind::List { of, .. }) => Some(of.as_ref()),
+            other => other,
+        };
+        match item {
+            Some(FieldKind::String { .. } | FieldKind::Slug { .. } | FieldKind::Enum { .. }) => {
+                Some(Groups {
+                    query,
+                    field: raw.field,
+                })
+            }
+            Some(other) => {
+                problems.push(format!(
+                    "groups.field: {:?} is of kind {}; groups need string, slug or enum values (or a list of them)",
+                    raw.field,
+                    other.keyword()
+                ));
+                None
+            }
+            None => {
+                problems.push(format!(
+                    "groups.field: type {:?} has no field {:?}",
+                    raw.type_name, raw.field
+                ));
+                None
+            }
+        }
+    }
+
     pub fn listing(
         &self,
         name: &str,
@@ -309,6 +358,22 @@ impl Catalog<'_> {
             }
             archive
         });
+        let groups = raw.groups.as_ref().and_then(|value| {
+            let mut problems = Vec::new();
+            let groups = self.groups(value, &mut problems);
+            for reason in problems {
+                p.push(file, None, reason);
+            }
+            groups
+        });
+        if archive.is_some() && groups.is_some() {
+            // Both would own the pages below the listing's path.
+            p.push(
+                file,
+                None,
+                "a listing has an [archive] or [groups], not both".to_owned(),
+            );
+        }
         (p.0.len() == before).then(|| Listing {
             name: name.to_owned(),
             title: raw.title.unwrap_or_else(|| humanize(name)),
@@ -317,6 +382,7 @@ impl Catalog<'_> {
             cache,
             queries,
             archive,
+            groups,
         })
     }
 }

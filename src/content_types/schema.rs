@@ -36,6 +36,21 @@ pub(super) struct RawListing {
     #[serde(default)]
     pub queries: IndexMap<String, toml::Value>,
     pub archive: Option<toml::Value>,
+    pub groups: Option<toml::Value>,
+}
+
+/// A listing's `[groups]`: a query and the field whose values name the
+/// groups.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGroups {
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub field: String,
+    #[serde(default)]
+    pub filter: IndexMap<String, toml::Value>,
+    pub order: Option<String>,
+    pub limit: Option<i64>,
 }
 
 /// A listing's `[archive]`: a query without a limit, and `by`.

@@ -1,6 +1,7 @@
 //! What each list shows, as rows for the store: a published entry's place
 //! in every listing query and related list it matches, and the entries it
-//! references. Archive rows are owned by their bucket (`2026/12`), pre-warm
+//! references. Archive rows are owned by their bucket (`2026/12`), group
+//! rows by their group's key (`premier-cup`), pre-warm
 //! rows by the day the entry's warm window opens, sitemap rows by the day
 //! the entry was last published. The
 //! publisher writes them with the entry's published state
@@ -41,6 +42,18 @@ impl ContentTypes {
                     list: archive_list(listing),
                     owner: bucket,
                     key: archive.query.order.sort_key(entry),
+                });
+            }
+        }
+        for listing in self.listings() {
+            let Some(groups) = &listing.groups else {
+                continue;
+            };
+            for (key, _) in groups.of(entry) {
+                index.listed.push(Listed {
+                    list: group_list(listing),
+                    owner: key,
+                    key: groups.query.order.sort_key(entry),
                 });
             }
         }
@@ -95,6 +108,8 @@ impl ContentTypes {
             hash.update(&queries);
             let archive = serde_json::to_vec(&listing.archive).expect("archive serializes");
             hash.update(&archive);
+            let groups = serde_json::to_vec(&listing.groups).expect("groups serialize");
+            hash.update(&groups);
         }
         for ty in self.types() {
             hash.update(ty.name.as_bytes());
@@ -113,6 +128,11 @@ impl ContentTypes {
 /// The list name of a listing's query.
 pub fn listing_list(listing: &Listing, query: &str) -> String {
     format!("{}/{query}", listing.name)
+}
+
+/// The list name of a listing's groups (its owners are the groups' keys).
+pub fn group_list(listing: &Listing) -> String {
+    format!("{}@group", listing.name)
 }
 
 /// The list name of a listing's archive (its owners are the buckets).

@@ -27,6 +27,8 @@ pub(super) fn new_environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_formatter(format_value);
     env.add_filter("datetime", datetime_filter);
+    // The key of a group's page: `/competitions/{{ c | token }}`.
+    env.add_filter("token", |value: &str| super::value_token(value));
     env
 }
 

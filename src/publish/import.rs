@@ -127,6 +127,10 @@ impl Publisher {
             for (_, owner) in self.types.related_owners(entry) {
                 plan.related.insert(owner);
             }
+            for (listing, key) in super::plan::groups_of(&self.types, entry) {
+                plan.listings.insert(listing.clone());
+                plan.groups.insert((listing, key));
+            }
             if let (Some(_), Some(at)) = (&entry.published_slug, entry.published_at) {
                 plan.sitemap_days.insert(sitemap_day(at));
             }
@@ -162,6 +166,14 @@ impl Publisher {
         for chunk in buckets.chunks(RENDER_ALL_BATCH) {
             let batch = Plan {
                 buckets: chunk.iter().cloned().collect(),
+                ..Plan::default()
+            };
+            total += self.render_batch(&batch).await?;
+        }
+        let groups: Vec<_> = plan.groups.into_iter().collect();
+        for chunk in groups.chunks(RENDER_ALL_BATCH) {
+            let batch = Plan {
+                groups: chunk.iter().cloned().collect(),
                 ..Plan::default()
             };
             total += self.render_batch(&batch).await?;

@@ -34,7 +34,7 @@ pub use refine::Refiner;
 use read::{Archives, Pending};
 
 use crate::cache::LocalWrite;
-use crate::content_types::{ContentTypes, SITEMAP_LIST, archive_list};
+use crate::content_types::{ContentTypes, SITEMAP_LIST, archive_list, group_list};
 use crate::error::AppError;
 use crate::model::{Entry, EntryId, EntryIndex, Page, PageWrite};
 use crate::render::{ArchiveNav, RenderError, Renderer, Snapshot, sitemap};
@@ -417,6 +417,19 @@ impl Publisher {
             ..Plan::default()
         };
         total += self.render_batch(&listings).await?;
+        for listing in self.types.listings().filter(|l| l.groups.is_some()) {
+            let keys = self.store.list_owners(&group_list(listing)).await?;
+            for chunk in keys.chunks(batch.max(1)) {
+                let plan = Plan {
+                    groups: chunk
+                        .iter()
+                        .map(|k| (listing.name.clone(), k.clone()))
+                        .collect(),
+                    ..Plan::default()
+                };
+                total += self.render_batch(&plan).await?;
+            }
+        }
         total += self.render_site_files(batch).await?;
         for listing in self.types.listings().filter(|l| l.archive.is_some()) {
             let owners = self.store.list_owners(&archive_list(listing)).await?;
@@ -592,9 +605,17 @@ impl Publisher {
                         RenderJob::Html(entry) => renderer
                             .entry_html_page(&entry, &snapshot, now)
                             .map(|page| vec![PageWrite::Upsert(page)]),
-                        RenderJob::Listing(listing, nav) => renderer
-                            .listing_page(&listing, &snapshot, &nav, now)
+                        RenderJob::Listing(listing, nav, groups) => renderer
+                            .listing_page(&listing, &snapshot, &nav, &groups, now)
                             .map(|p| vec![PageWrite::Upsert(p)]),
+                        RenderJob::Group(listing, key) => renderer
+                            .group_page(&listing, &key, &snapshot, now)
+                            .map(|page| {
+                                vec![match page {
+                                    Some(page) => PageWrite::Upsert(page),
+                                    None => PageWrite::Delete(listing.group_path(&key)),
+                                }]
+                            }),
                         RenderJob::Sitemap(day, links) => Ok(renderer
                             .sitemap_pages(&day, &links, now)
                             .into_iter()
@@ -626,10 +647,18 @@ impl Publisher {
                 spawn(RenderJob::Html(Box::new(entry.clone())));
             }
         }
-        for name in &plan.listings {
+        let listings: BTreeSet<&String> =
+            plan.listings.iter().chain(archives.hubs.keys()).collect();
+        for name in listings {
             if let Some(listing) = self.types.listings().find(|l| &l.name == name) {
                 let nav = archives.firsts.get(name).cloned().unwrap_or_default();
-                spawn(RenderJob::Listing(Box::new(listing.clone()), nav));
+                let groups = archives.hubs.get(name).cloned().unwrap_or_default();
+                spawn(RenderJob::Listing(Box::new(listing.clone()), nav, groups));
+            }
+        }
+        for (name, key) in &plan.groups {
+            if let Some(listing) = self.types.listings().find(|l| &l.name == name) {
+                spawn(RenderJob::Group(Box::new(listing.clone()), key.clone()));
             }
         }
         for (name, bucket, nav) in archives.pages {
@@ -749,7 +778,13 @@ impl Publisher {
 enum RenderJob {
     Entry(Box<Entry>),
     Html(Box<Entry>),
-    Listing(Box<crate::content_types::Listing>, ArchiveNav),
+    Listing(
+        Box<crate::content_types::Listing>,
+        ArchiveNav,
+        Vec<(String, String)>,
+    ),
+    /// A group's page.
+    Group(Box<crate::content_types::Listing>, String),
     Archive(Box<crate::content_types::Listing>, String, ArchiveNav),
     /// A day's sitemap files.
     Sitemap(String, Vec<crate::model::Link>),

@@ -25,6 +25,10 @@ pub struct Plan {
     /// Buckets the change's entry enters or leaves: their neighbours' links
     /// may change, so the neighbours are rendered too.
     pub relink: BTreeSet<(String, String)>,
+    /// Group pages to render, as (listing, key); one the change empties is
+    /// removed instead (and its listing's first page, which lists the
+    /// groups, rendered).
+    pub groups: BTreeSet<(String, String)>,
     /// Paths whose pages must disappear.
     pub deletes: BTreeSet<String>,
     /// Days (`2026-12-06`) whose sitemap files list the change; the
@@ -50,6 +54,7 @@ impl Plan {
         self.listings.extend(other.listings);
         self.buckets.extend(other.buckets);
         self.relink.extend(other.relink);
+        self.groups.extend(other.groups);
         self.deletes.extend(other.deletes);
         self.sitemap_days.extend(other.sitemap_days);
         self.site |= other.site;
@@ -65,6 +70,7 @@ impl Plan {
             && self.related.is_empty()
             && self.listings.is_empty()
             && self.buckets.is_empty()
+            && self.groups.is_empty()
             && self.deletes.is_empty()
             && !self.renders_sitemap()
     }
@@ -129,6 +135,7 @@ pub fn plan(
         for listing in types.listings_showing(state) {
             plan.listings.insert(listing.name.clone());
         }
+        plan.groups.extend(groups_of(types, state));
         for (_, owner) in types.related_owners(state) {
             if snapshot.get(owner).is_some() {
                 plan.related.insert(owner);
@@ -153,6 +160,7 @@ pub fn plan(
                     plan.buckets.insert((listing.name.clone(), bucket));
                 }
             }
+            plan.groups.extend(groups_of(types, referrer));
             // A team page lists its matches with both teams' names: renaming
             // one team changes the other team's page too.
             for (_, owner) in types.related_owners(referrer) {
@@ -163,6 +171,22 @@ pub fn plan(
         }
     }
     plan
+}
+
+/// The group pages showing an entry's published state, as (listing, key).
+pub fn groups_of(types: &ContentTypes, entry: &Entry) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for listing in types.listings() {
+        if let Some(groups) = &listing.groups {
+            out.extend(
+                groups
+                    .of(entry)
+                    .into_iter()
+                    .map(|(key, _)| (listing.name.clone(), key)),
+            );
+        }
+    }
+    out
 }
 
 fn references(types: &ContentTypes, entry: &Entry, target: EntryId) -> bool {

@@ -18,7 +18,8 @@ use futures_util::future::try_join_all;
 
 use super::{Plan, Publisher};
 use crate::content_types::{
-    Listing, MAX_BUCKET, SITEMAP_LIST, archive_list, listing_list, related_list, sitemap_day,
+    Listing, MAX_BUCKET, SITEMAP_LIST, archive_list, group_list, listing_list, related_list,
+    sitemap_day,
 };
 use crate::error::AppError;
 use crate::model::{Entry, EntryId, Link};
@@ -111,13 +112,41 @@ impl Publisher {
             let list = archive_list(listing);
             store.list_owners_near(&list, bucket).await
         }));
-        let (related, listed, owners, bucketed, sitemaps) = futures_util::try_join!(
+        let groups: Vec<(&Listing, &str)> = plan
+            .groups
+            .iter()
+            .filter_map(|(l, k)| Some((self.listing(l)?, k.as_str())))
+            .collect();
+        let group_reads = try_join_all(groups.iter().map(|(listing, key)| async move {
+            let Some(g) = &listing.groups else {
+                return Ok(Vec::new());
+            };
+            let limit = g.query.limit.saturating_add(1);
+            store.listed(&group_list(listing), key, limit).await
+        }));
+        let (related, listed, owners, bucketed, sitemaps, grouped) = futures_util::try_join!(
             try_join_all(lists),
             try_join_all(listing_lists),
             owners,
             self.read_buckets(&buckets),
-            self.read_sitemaps(plan, pending)
+            self.read_sitemaps(plan, pending),
+            group_reads
         )?;
+        // A group holding entries besides the changed ones exists before
+        // and after the change: the listing's list of groups stays.
+        let mut hubs: BTreeSet<String> = groups
+            .iter()
+            .zip(&grouped)
+            .filter(|(_, rows)| rows.iter().all(|e| pending.iter().any(|p| p.id == e.id)))
+            .map(|((l, _), _)| l.name.clone())
+            .collect();
+        hubs.extend(
+            self.types
+                .listings()
+                .filter(|l| l.groups.is_some() && plan.listings.contains(&l.name))
+                .map(|l| l.name.clone()),
+        );
+        snapshot.insert_missing(grouped.into_iter().flatten());
         // A bucket that holds other entries than the changed ones exists
         // before and after the change: its neighbours keep their links.
         let lasting: BTreeSet<(String, String)> = buckets
@@ -162,6 +191,8 @@ impl Publisher {
             buckets.extend(extra);
         }
 
+        let hubs = self.read_hubs(snapshot, plan, &hubs, pending).await?;
+
         let mut wanted: BTreeSet<EntryId> = BTreeSet::new();
         for entry in snapshot.all() {
             if let (Some(ty), Some(data)) =
@@ -198,7 +229,68 @@ impl Publisher {
             pages,
             firsts,
             sitemaps,
+            hubs,
         })
+    }
+
+    /// The groups each of `hubs` (listings with groups whose first page is
+    /// rendered) lists once the change is applied, as (key, label), and
+    /// the lists of those first pages not planned already.
+    async fn read_hubs(
+        &self,
+        snapshot: &mut Snapshot,
+        plan: &Plan,
+        hubs: &BTreeSet<String>,
+        pending: &[Pending<'_>],
+    ) -> Result<BTreeMap<String, Vec<(String, String)>>, AppError> {
+        let store = &self.store;
+        let mut out = BTreeMap::new();
+        for listing in self.types.listings().filter(|l| hubs.contains(&l.name)) {
+            let Some(groups) = &listing.groups else {
+                continue;
+            };
+            if !plan.listings.contains(&listing.name) {
+                let reads = listing.queries.iter().map(|(name, query)| async move {
+                    let list = listing_list(listing, name);
+                    store.listed(&list, "", query.limit.saturating_add(1)).await
+                });
+                snapshot.insert_missing(try_join_all(reads).await?.into_iter().flatten());
+                for p in pending {
+                    snapshot.apply(p.id, p.after);
+                }
+            }
+            let list = group_list(listing);
+            let keys = store.list_owners(&list).await?;
+            // One row more than the changes: a group with any other entry
+            // shows one.
+            let rows = u32::try_from(pending.len() + 1).unwrap_or(u32::MAX);
+            let firsts = try_join_all(keys.iter().map(|key| {
+                let list = &list;
+                async move { store.listed(list, key, rows).await }
+            }))
+            .await?;
+            let mut found: BTreeMap<String, String> = BTreeMap::new();
+            for (key, rows) in keys.iter().zip(firsts) {
+                let label = rows
+                    .iter()
+                    .filter(|e| pending.iter().all(|p| p.id != e.id))
+                    .flat_map(|e| groups.of(e))
+                    .find(|(k, _)| k == key);
+                if let Some((key, label)) = label {
+                    found.insert(key, label);
+                }
+            }
+            // The changed entries' own groups, as they are after the change.
+            for p in pending {
+                for (key, label) in p.after.map(|e| groups.of(e)).unwrap_or_default() {
+                    found.entry(key).or_insert(label);
+                }
+            }
+            let mut list: Vec<(String, String)> = found.into_iter().collect();
+            list.sort_by_cached_key(|(key, label)| (label.to_lowercase(), key.clone()));
+            out.insert(listing.name.clone(), list);
+        }
+        Ok(out)
     }
 
     /// The planned days' sitemap rows with the pending changes applied,
@@ -291,6 +383,9 @@ pub(super) struct Archives {
     pub firsts: BTreeMap<String, ArchiveNav>,
     /// When the plan renders the sitemap.
     pub sitemaps: Option<Sitemaps>,
+    /// Listings with groups whose first page is rendered, with the groups
+    /// it lists (key, label).
+    pub hubs: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// A published entry as its sitemap shows it.

@@ -184,12 +184,14 @@ impl Renderer {
         self.render_template(&ty.template, ctx)
     }
 
-    /// A listing's first page; `archive` links to its newest archive page.
+    /// A listing's first page; `archive` links to its newest archive page,
+    /// `groups` are its groups (key, label) when it has any.
     pub fn listing_page(
         &self,
         listing: &Listing,
         snapshot: &Snapshot,
         archive: &ArchiveNav,
+        groups: &[(String, String)],
         now: DateTime<Utc>,
     ) -> Result<Page, RenderError> {
         let html = self.timed(|| {
@@ -205,15 +207,71 @@ impl Renderer {
             let archive = listing.archive.as_ref().map(|a| {
                 context! { latest => archive.earlier.as_deref().map(|b| bucket_link(listing, a, b)) }
             });
+            let groups = listing.groups.as_ref().map(|_| {
+                groups
+                    .iter()
+                    .map(|(key, label)| group_link(listing, key, label))
+                    .collect::<Vec<_>>()
+            });
             let ctx = context! {
                 listing => context! { path => listing.path.clone(), title => listing.title.clone() },
                 lists => lists,
                 archive => archive,
+                groups => groups,
                 site => self.site(now),
             };
             self.render_template(&listing.template, ctx)
         })?;
         Ok(self.listing_spec(listing, listing.path.clone(), now, html))
+    }
+
+    /// One group's page (`/competitions/premier-cup`): the group's entries
+    /// as `lists.group`, in the listing's order and limit, with `group` (`{
+    /// key, label, url }`). `None` when the group is empty (its page is
+    /// removed).
+    pub fn group_page(
+        &self,
+        listing: &Listing,
+        key: &str,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Page>, RenderError> {
+        let Some(groups) = &listing.groups else {
+            return Ok(None);
+        };
+        let mut label = None;
+        let members = snapshot.of_type(&groups.query.type_name).filter(|e| {
+            groups.of(e).into_iter().any(|(k, l)| {
+                let hit = k == key;
+                if hit && label.is_none() {
+                    label = Some(l);
+                }
+                hit
+            })
+        });
+        let entries = groups.query.select(members);
+        let Some(label) = label.filter(|_| !entries.is_empty()) else {
+            return Ok(None);
+        };
+        let html = self.timed(|| {
+            let items: Vec<_> = entries
+                .into_iter()
+                .map(|e| context::item(&self.types, e, snapshot))
+                .collect();
+            let ctx = context! {
+                listing => context! { path => listing.path.clone(), title => listing.title.clone() },
+                lists => context! { group => items },
+                group => group_link(listing, key, &label),
+                site => self.site(now),
+            };
+            self.render_template(&listing.template, ctx)
+        })?;
+        Ok(Some(self.listing_spec(
+            listing,
+            listing.group_path(key),
+            now,
+            html,
+        )))
     }
 
     /// One archive page (`/matches/2026/12`): the bucket's entries as
@@ -271,7 +329,8 @@ impl Renderer {
         let queries = listing
             .queries
             .values()
-            .chain(listing.archive.iter().map(|a| &a.query));
+            .chain(listing.archive.iter().map(|a| &a.query))
+            .chain(listing.groups.iter().map(|g| &g.query));
         for q in queries {
             if !keys.contains(&q.type_name) {
                 keys.push(q.type_name.clone());
@@ -457,18 +516,19 @@ fn bucket_link(listing: &Listing, archive: &Archive, bucket: &str) -> minijinja:
     }
 }
 
+/// `{ key, label, url }` of a group's page, for templates.
+fn group_link(listing: &Listing, key: &str, label: &str) -> minijinja::Value {
+    context! {
+        key => key,
+        label => label,
+        url => listing.group_path(key),
+    }
+}
+
 /// A surrogate key token: keys are space- and comma-separated on the wire,
 /// so values become lowercase words joined by `-`.
 fn key_token(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_owned()
+    crate::content_types::value_token(value)
 }
 
 #[cfg(test)]

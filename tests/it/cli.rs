@@ -219,9 +219,9 @@ fn render_all_re_renders_every_published_page() {
         &demo_content_types(),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    // 22 entries, each an HTML page and a JSON document, 3 listings, their
-    // archive pages (the demo's kick-offs may span two months), and the
-    // sitemaps.
+    // 22 entries, each an HTML page and a JSON document, 4 listings, their
+    // archive pages (the demo's kick-offs may span two months), a page per
+    // competition, and the sitemaps.
     let rendered: u32 = stdout(&out)
         .trim()
         .strip_suffix(" page(s) rendered")
@@ -251,11 +251,22 @@ fn render_all_re_renders_every_published_page() {
         )
         .unwrap();
     assert!(sitemaps >= 1, "{sitemaps} sitemap files");
+    let groups: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pages WHERE path GLOB '/competitions/*'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(groups >= 1, "{groups} competition pages");
     assert_eq!(site, 2);
     // The sitemap index is written with the day files' batch (the demo's
     // entries are all published today: one batch) and again with
     // robots.txt.
-    assert_eq!(i64::from(rendered), 22 * 2 + 3 + archive + sitemaps + 1 + 2);
+    assert_eq!(
+        i64::from(rendered),
+        22 * 2 + 4 + archive + groups + sitemaps + 1 + 2
+    );
 }
 
 #[test]

@@ -708,6 +708,15 @@ async fn publishing_a_match_updates_its_pages_and_nothing_unrelated(store: TestS
             "{team} lists the match but was not re-rendered"
         );
     }
+    // Its competition's page.
+    let competition = format!(
+        "/competitions/{}",
+        keel::content_types::value_token(data["competition"].as_str().unwrap())
+    );
+    assert!(
+        changed.contains(&&competition),
+        "{competition} was not re-rendered: {changed:?}"
+    );
     // The match's month in the /matches archive.
     let kickoff = data["kickoff"].as_str().unwrap();
     let month = format!("/matches/{}", kickoff[..7].replace('-', "/"));
@@ -723,7 +732,8 @@ async fn publishing_a_match_updates_its_pages_and_nothing_unrelated(store: TestS
             || p.starts_with("/api/v1/content/article/")
             // The match's new publish time, in its day's sitemap file.
             || *p == "/sitemap.xml"
-            || p.starts_with("/sitemaps/");
+            || p.starts_with("/sitemaps/")
+            || *p == &competition;
         assert!(related, "{p} is unrelated to the match but was re-rendered");
     }
     let other_match = matches.iter().find(|m| m.id != target.id).unwrap();

@@ -278,6 +278,24 @@ impl TestApp {
         id
     }
 
+    /// Replaces an entry's working data and publishes it; both must succeed.
+    pub async fn republish(&self, token: &str, ty: &str, id: &str, data: serde_json::Value) {
+        let path = format!("/api/v1/entries/{ty}/{id}");
+        let r = self
+            .api(reqwest::Method::PATCH, &path, token)
+            .json(&serde_json::json!({ "data": data }))
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        let r = self
+            .api(reqwest::Method::POST, &format!("{path}/publish"), token)
+            .send()
+            .await
+            .expect("publish");
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+
     /// The first entries of a type, as the editor API lists them, that
     /// `pick` accepts.
     pub async fn find_entry(

@@ -10,6 +10,7 @@ mod follower;
 mod framing;
 mod front;
 mod fuzz;
+mod groups;
 mod helpers;
 mod hostile;
 mod import;
