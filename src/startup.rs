@@ -118,18 +118,13 @@ impl Server {
             BROTLI_QUALITY,
             publisher.render_slots(),
         );
-        let publisher = publisher.with_refiner(refiner);
+        let publisher = publisher.with_refiner(refiner).with_sitemap_indexer();
         let editor = Editor::new(store.clone(), types.clone(), Arc::new(publisher));
         editor
             .publisher()
             .ensure_index()
             .await
             .map_err(|e| anyhow::anyhow!("building the list index: {e}"))?;
-        editor
-            .publisher()
-            .ensure_site_files()
-            .await
-            .map_err(|e| anyhow::anyhow!("rendering the sitemaps and robots.txt: {e}"))?;
         if config.demo {
             if store.count_entries().await? == 0 {
                 // Compressed at the best quality right away: nobody waits on
@@ -146,6 +141,12 @@ impl Server {
                 tracing::info!("database already holds entries; demo seed skipped");
             }
         }
+        // After the seed: its publishes leave the index to this.
+        editor
+            .publisher()
+            .ensure_site_files()
+            .await
+            .map_err(|e| anyhow::anyhow!("rendering the sitemaps and robots.txt: {e}"))?;
         // Read before the index: an event committed in between is applied
         // again, which is harmless; one missed would not be.
         let boot_seq = store.last_seq().await.context("reading the event log")?;

@@ -188,6 +188,7 @@ impl Publisher {
         }
         let listings = Plan {
             listings: plan.listings,
+            sitemap_index: true,
             ..Plan::default()
         };
         total += self.render_batch(&listings).await?;

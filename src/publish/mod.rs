@@ -53,6 +53,9 @@ const GROUP: usize = 32;
 /// How long a group waits for publishes announced on this node (being
 /// validated) to join it, at most.
 const JOIN_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long the sitemap index waits after a day file changed, gathering
+/// the publishes meanwhile into one rewrite.
+const INDEX_SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Cheap to clone: a group commits on its own task, apart from the request
 /// that started it.
@@ -70,6 +73,8 @@ pub struct Publisher {
     /// Recompresses committed pages at the best quality, when the renderer
     /// uses a fast one.
     refiner: Option<Refiner>,
+    /// Wakes the task rewriting the sitemap index after day files change.
+    indexer: Option<Arc<tokio::sync::Notify>>,
     /// Changes waiting to be committed as the next group.
     queue: Arc<Mutex<Queue>>,
     /// Publishes announced (their checks running) but not yet queued.
@@ -191,6 +196,7 @@ impl Publisher {
             cache,
             render_slots: Arc::new(Semaphore::new(cores)),
             refiner: None,
+            indexer: None,
             queue: Arc::default(),
             arriving: Arc::new(tokio::sync::watch::Sender::new(0)),
             turn: Arc::default(),
@@ -200,6 +206,32 @@ impl Publisher {
     /// Pages this publisher commits are recompressed by `refiner`.
     pub fn with_refiner(mut self, refiner: Refiner) -> Self {
         self.refiner = Some(refiner);
+        self
+    }
+
+    /// Rewrites the sitemap index on its own task, `INDEX_SETTLE` after
+    /// publishes changed day files, once for all of them: the index lists
+    /// every day of the archive, too much to render with each live score.
+    pub fn with_sitemap_indexer(mut self) -> Self {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        self.indexer = Some(wake.clone());
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                wake.notified().await;
+                tokio::time::sleep(INDEX_SETTLE).await;
+                let plan = Plan {
+                    sitemap_index: true,
+                    ..Plan::default()
+                };
+                let mut pause = INDEX_SETTLE;
+                while let Err(e) = this.render_batch(&plan).await {
+                    tracing::warn!(error = %e, "sitemap index not rewritten; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(60));
+                }
+            }
+        });
         self
     }
 
@@ -479,12 +511,28 @@ impl Publisher {
             futures_util::try_join!(self.store.sitemap_files(), self.store.pages(&paths))?;
         let index = self.renderer.sitemap_index_page(&files, now);
         let robots = self.renderer.robots_page(now).map_err(render_error)?;
-        let current = [index, robots].iter().all(|page| {
-            stored
-                .iter()
-                .any(|s| s.path == page.path && s.etag == page.etag)
+        let stored_as = |page: &Page| stored.iter().find(|s| s.path == page.path);
+        let same = |page: &Page| stored_as(page).is_some_and(|s| s.etag == page.etag);
+        if same(&index) && same(&robots) {
+            return Ok(());
+        }
+        // Day files under another base URL, or never written (a database
+        // from before sitemaps): every day is rendered again. Otherwise
+        // only the index and robots.txt are behind (the last publishes
+        // before a stop).
+        let other_base = stored_as(&index).is_some_and(|s| {
+            let xml = String::from_utf8_lossy(&s.identity);
+            let ours = format!("<loc>{}/", self.renderer.base_url());
+            xml.contains("<loc>") && !xml.contains(&ours)
         });
-        if current {
+        let robots_changed = stored_as(&robots).is_some() && !same(&robots);
+        let unwritten = files.is_empty() && !self.store.list_owners(SITEMAP_LIST).await?.is_empty();
+        if !(robots_changed || other_base || unwritten) {
+            let site = Plan {
+                site: true,
+                ..Plan::default()
+            };
+            self.render_batch(&site).await?;
             return Ok(());
         }
         let start = std::time::Instant::now();
@@ -507,7 +555,10 @@ impl Publisher {
             let archives = self.read_for(&mut snapshot, plan, &[]).await?;
             let shown = dependencies(&self.types, plan, &snapshot);
             let pages = self.render(plan, archives, Arc::new(snapshot)).await?;
-            let count = pages.len();
+            let count = pages
+                .iter()
+                .filter(|p| matches!(p, PageWrite::Upsert(_)))
+                .count();
             let write = Write::new(EntryOp::None, "render")
                 .with_event(event("render", &pages, Vec::new()))
                 .with_pages(pages, Some(seq))
@@ -666,7 +717,7 @@ impl Publisher {
                 spawn(RenderJob::Archive(Box::new(listing.clone()), bucket, nav));
             }
         }
-        let files = sitemaps.map(|sitemaps| {
+        let files = sitemaps.and_then(|sitemaps| {
             for (day, links) in sitemaps.days {
                 spawn(RenderJob::Sitemap(day, links));
             }
@@ -683,9 +734,18 @@ impl Publisher {
                 .map_err(render_error)?;
             rendered.extend(pages);
         }
+        // The file after a day's last part goes (an emptied day's first): a
+        // write removes fewer than 50,000 of a day's entries.
+        for day in &plan.sitemap_days {
+            let parts = rendered
+                .iter()
+                .filter(|w| sitemap::day_of(w.path()) == Some(day.as_str()))
+                .count();
+            rendered.push(PageWrite::Delete(sitemap::file_path(day, parts + 1)));
+        }
         if let Some(files) = files {
             let index = self.sitemap_index(plan, files, &rendered, now).await?;
-            rendered.extend(index);
+            rendered.push(index);
         }
         // A path both rendered and deleted (a slug handed over) is rendered.
         let kept: BTreeSet<&str> = rendered.iter().map(PageWrite::path).collect();
@@ -699,36 +759,23 @@ impl Publisher {
         Ok(writes)
     }
 
-    /// The sitemap index once this plan's day files are written, and the
-    /// removal of the files its days no longer fill (`files`: the stored
-    /// ones before).
+    /// The sitemap index once this plan's day files are written (`files`:
+    /// the stored ones before).
     async fn sitemap_index(
         &self,
         plan: &Plan,
         files: Vec<(String, DateTime<Utc>)>,
         rendered: &[PageWrite],
         now: DateTime<Utc>,
-    ) -> Result<Vec<PageWrite>, AppError> {
+    ) -> Result<PageWrite, AppError> {
         let planned =
             |path: &str| sitemap::day_of(path).is_some_and(|d| plan.sitemap_days.contains(d));
-        let written: BTreeSet<&str> = rendered
-            .iter()
-            .map(PageWrite::path)
-            .filter(|p| planned(p))
-            .collect();
-        let mut out = Vec::new();
-        let mut listed = Vec::with_capacity(files.len() + written.len());
-        for (path, at) in files {
-            if sitemap::day_of(&path).is_none() {
-                continue;
-            }
-            if !planned(&path) {
-                listed.push((path, at));
-            } else if !written.contains(path.as_str()) {
-                out.push(PageWrite::Delete(path));
-            }
-        }
-        listed.extend(written.into_iter().map(|p| (p.to_owned(), now)));
+        let mut listed: Vec<(String, DateTime<Utc>)> =
+            files.into_iter().filter(|(p, _)| !planned(p)).collect();
+        listed.extend(rendered.iter().filter_map(|w| match w {
+            PageWrite::Upsert(page) if planned(&page.path) => Some((page.path.clone(), now)),
+            _ => None,
+        }));
         let renderer = self.renderer.clone();
         let slot = self.render_slots.clone().acquire_owned().await;
         let index = tokio::task::spawn_blocking(move || {
@@ -737,8 +784,7 @@ impl Publisher {
         })
         .await
         .map_err(AppError::internal)?;
-        out.push(PageWrite::Upsert(index));
-        Ok(out)
+        Ok(PageWrite::Upsert(index))
     }
 
     /// Commits a write and puts its pages in this node's cache, with the
@@ -748,6 +794,13 @@ impl Publisher {
         let paths: Vec<&str> = written.iter().map(PageWrite::path).collect();
         let mut local = self.cache.as_ref().and_then(|sink| sink.begin(&paths));
         let outcome = self.store.write(write).await?;
+        if let Some(wake) = &self.indexer {
+            let day_files = written.iter().any(|w| sitemap::day_of(w.path()).is_some());
+            let indexed = written.iter().any(|w| w.path() == sitemap::INDEX_PATH);
+            if day_files && !indexed {
+                wake.notify_one();
+            }
+        }
         let applied = self.after_commit(written, outcome.seq).await;
         if let Some(refiner) = &self.refiner {
             refiner.submit(applied);

@@ -31,11 +31,13 @@ pub struct Plan {
     pub groups: BTreeSet<(String, String)>,
     /// Paths whose pages must disappear.
     pub deletes: BTreeSet<String>,
-    /// Days (`2026-12-06`) whose sitemap files list the change; the
-    /// sitemap index is rendered with them.
+    /// Days (`2026-12-06`) whose sitemap files list the change.
     pub sitemap_days: BTreeSet<String>,
-    /// `/robots.txt` and the sitemap index, even with no day to render
-    /// (start-up, `keel render --all`).
+    /// The sitemap index. Publishes leave it to the node's indexer (see
+    /// `Publisher::with_sitemap_indexer`): it lists every day, so it grows
+    /// with the archive's age.
+    pub sitemap_index: bool,
+    /// `/robots.txt` and the sitemap index (start-up, `keel render --all`).
     pub site: bool,
 }
 
@@ -57,12 +59,13 @@ impl Plan {
         self.groups.extend(other.groups);
         self.deletes.extend(other.deletes);
         self.sitemap_days.extend(other.sitemap_days);
+        self.sitemap_index |= other.sitemap_index;
         self.site |= other.site;
     }
 
     /// True when the sitemap index is rendered.
-    pub fn renders_sitemap(&self) -> bool {
-        self.site || !self.sitemap_days.is_empty()
+    pub fn renders_index(&self) -> bool {
+        self.site || self.sitemap_index
     }
 
     pub fn is_empty(&self) -> bool {
@@ -72,7 +75,8 @@ impl Plan {
             && self.buckets.is_empty()
             && self.groups.is_empty()
             && self.deletes.is_empty()
-            && !self.renders_sitemap()
+            && self.sitemap_days.is_empty()
+            && !self.renders_index()
     }
 }
 

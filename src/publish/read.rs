@@ -294,13 +294,13 @@ impl Publisher {
     }
 
     /// The planned days' sitemap rows with the pending changes applied,
-    /// and the stored sitemap files, when the plan renders the index.
+    /// and the stored sitemap files when the plan renders the index.
     async fn read_sitemaps(
         &self,
         plan: &Plan,
         pending: &[Pending<'_>],
     ) -> StoreResult<Option<Sitemaps>> {
-        if !plan.renders_sitemap() {
+        if plan.sitemap_days.is_empty() && !plan.renders_index() {
             return Ok(None);
         }
         let store = &self.store;
@@ -319,7 +319,13 @@ impl Publisher {
             links.sort_by_key(|l| (l.published_at, l.id));
             Ok::<_, crate::store::StoreError>((day.clone(), links))
         }));
-        let (days, files) = futures_util::try_join!(days, store.sitemap_files())?;
+        let files = async {
+            match plan.renders_index() {
+                true => store.sitemap_files().await.map(Some),
+                false => Ok(None),
+            }
+        };
+        let (days, files) = futures_util::try_join!(days, files)?;
         Ok(Some(Sitemaps { days, files }))
     }
 
@@ -404,8 +410,9 @@ fn link_of(entry: &Entry) -> Option<Link> {
 pub(super) struct Sitemaps {
     /// The planned days and their entries, oldest first.
     pub days: Vec<(String, Vec<Link>)>,
-    /// Every stored sitemap file (path, last modified) before the change.
-    pub files: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+    /// Every stored sitemap file (path, last modified) before the change,
+    /// when the index is rendered.
+    pub files: Option<Vec<(String, chrono::DateTime<chrono::Utc>)>>,
 }
 
 /// The buckets beside `bucket` among the live ones of a listing.

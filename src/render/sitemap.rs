@@ -2,8 +2,8 @@
 //! sitemap index `/sitemap.xml`, and one sitemap file per day of
 //! publishing (`/sitemaps/2026-12-06.xml`, continued in
 //! `/sitemaps/2026-12-06-2.xml` past 50,000 URLs). A publish rewrites the
-//! files of the days its entry leaves and enters, and the index; the
-//! other days' files stand.
+//! files of the days its entry leaves and enters (the other days' files
+//! stand); the publisher's indexer rewrites the index after them.
 
 use std::fmt::Write as _;
 
