@@ -129,8 +129,10 @@
 //! ```
 //!
 //! The period is taken from the `order` field, in UTC. A page lists at most
-//! [`MAX_BUCKET`] entries: choose `day` for a list that can have more in a
-//! month. Pages link their neighbours (`<link rel="prev/next">`), the
+//! [`MAX_BUCKET`] entries; a period holding more continues on numbered
+//! pages (`/matches/2026/12/page/2`, up to [`MAX_BUCKET_PAGES`]), all
+//! rendered by a publish into it: choose `day` for a list that can have
+//! more than a few thousand in a month. Pages link their neighbours (`<link rel="prev/next">`), the
 //! listing's first page links the newest, and a period left empty loses its
 //! page.
 //!
@@ -172,7 +174,9 @@
 //!   gets `listing`, `lists` (`{ group: [items] }`), `group` (`{ key,
 //!   label, url }`), `site`.
 //! - Archive pages (the listing's template): `listing`, `lists` (`{ archive:
-//!   [items] }`), `archive` (`{ bucket, earlier, later }`, each `{ bucket,
+//!   [items] }`), `archive` (`{ bucket, earlier, later, page, pages }`,
+//!   `page` the page's number in its period and `pages` `[{ n, url }]`
+//!   when the period spans more than one; the others each `{ bucket,
 //!   label, url }`), `site`.
 //! - `_site/404.html`: `site`.
 //! - `_site/robots.txt` (optional; keel writes a default): `site` with
@@ -209,8 +213,8 @@ pub use field::FIELD_KINDS;
 pub use files::{LISTING_FILE, TYPE_FILE};
 pub use load::{CheckError, CheckErrors};
 pub use model::{
-    Archive, Bucketing, ContentType, Field, FieldKind, Groups, Listing, MAX_BUCKET, PrewarmRule,
-    Reference, ReferenceField, value_token,
+    Archive, Bucketing, ContentType, Field, FieldKind, Groups, Listing, MAX_BUCKET,
+    MAX_BUCKET_PAGES, PrewarmRule, Reference, ReferenceField, value_token,
 };
 pub use query::{
     Condition, DEFAULT_LIMIT, FieldRef, MAX_LIMIT, MetaField, Order, Query, RelatedQuery,

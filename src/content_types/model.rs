@@ -251,9 +251,13 @@ pub enum Bucketing {
     Month,
 }
 
-/// Entries on one archive page at most: choose day buckets for a list
-/// that can pass it in a month.
+/// Entries on one archive page at most; a bucket holding more continues on
+/// numbered pages (`/matches/2026/12/page/2`).
 pub const MAX_BUCKET: u32 = 1000;
+/// Pages one bucket spans at most (a publish into it reads and renders
+/// them all): choose day buckets for a list that can pass
+/// `MAX_BUCKET * MAX_BUCKET_PAGES` in a month.
+pub const MAX_BUCKET_PAGES: u32 = 50;
 
 impl Archive {
     /// The entry's bucket (`2026/12` or `2026/12/05`), when its published
@@ -320,6 +324,14 @@ impl Listing {
     /// The public path of an archive bucket.
     pub fn bucket_path(&self, bucket: &str) -> String {
         format!("{}/{bucket}", self.path.trim_end_matches('/'))
+    }
+
+    /// The public path of page `n` (from 1) of an archive bucket.
+    pub fn bucket_page_path(&self, bucket: &str, n: usize) -> String {
+        match n {
+            0 | 1 => self.bucket_path(bucket),
+            n => format!("{}/page/{n}", self.bucket_path(bucket)),
+        }
     }
 }
 

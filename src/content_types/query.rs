@@ -325,13 +325,19 @@ impl Query {
 
     /// The matching entries in order, at most `limit` of them.
     pub fn select<'a>(&self, entries: impl IntoIterator<Item = &'a Entry>) -> Vec<&'a Entry> {
+        let mut all = self.ordered(entries);
+        all.truncate(self.limit as usize);
+        all
+    }
+
+    /// Every matching entry, in order (`limit` not applied).
+    pub fn ordered<'a>(&self, entries: impl IntoIterator<Item = &'a Entry>) -> Vec<&'a Entry> {
         let mut keyed: Vec<(Vec<u8>, &Entry)> = entries
             .into_iter()
             .filter(|e| self.matches(e))
             .map(|e| (self.order.sort_key(e), e))
             .collect();
         keyed.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-        keyed.truncate(self.limit as usize);
         keyed.into_iter().map(|(_, e)| e).collect()
     }
 }

@@ -676,12 +676,16 @@ impl Publisher {
                             .robots_page(now)
                             .map(|page| vec![PageWrite::Upsert(page)]),
                         RenderJob::Archive(listing, bucket, nav) => renderer
-                            .archive_page(&listing, &bucket, &nav, &snapshot, now)
-                            .map(|page| {
-                                vec![match page {
-                                    Some(page) => PageWrite::Upsert(page),
-                                    None => PageWrite::Delete(listing.bucket_path(&bucket)),
-                                }]
+                            .archive_pages(&listing, &bucket, &nav, &snapshot, now)
+                            .map(|pages| {
+                                // The page after the last goes (an emptied
+                                // bucket's first): a write removes fewer than
+                                // a page's worth of a bucket's entries.
+                                let after = listing.bucket_page_path(&bucket, pages.len() + 1);
+                                let mut writes: Vec<PageWrite> =
+                                    pages.into_iter().map(PageWrite::Upsert).collect();
+                                writes.push(PageWrite::Delete(after));
+                                writes
                             }),
                     }
                 })

@@ -18,8 +18,8 @@ use futures_util::future::try_join_all;
 
 use super::{Plan, Publisher};
 use crate::content_types::{
-    Listing, MAX_BUCKET, SITEMAP_LIST, archive_list, group_list, listing_list, related_list,
-    sitemap_day,
+    Listing, MAX_BUCKET, MAX_BUCKET_PAGES, SITEMAP_LIST, archive_list, group_list, listing_list,
+    related_list, sitemap_day,
 };
 use crate::error::AppError;
 use crate::model::{Entry, EntryId, Link};
@@ -338,15 +338,16 @@ impl Publisher {
         let store = &self.store;
         try_join_all(buckets.iter().map(|(listing, bucket)| async move {
             let list = archive_list(listing);
-            let rows = store.listed(&list, bucket, MAX_BUCKET + 1).await?;
-            if rows.len() > MAX_BUCKET as usize {
-                // The page lists the newest MAX_BUCKET; the rest are reachable
-                // only through their own pages until the bucket is narrowed.
+            let most = MAX_BUCKET * MAX_BUCKET_PAGES;
+            let rows = store.listed(&list, bucket, most + 1).await?;
+            if rows.len() > most as usize {
+                // Its pages list the first `most`; the rest are reachable only
+                // through their own pages until the bucket is narrowed.
                 tracing::warn!(
                     listing = %listing.name,
                     bucket = %bucket,
-                    max = MAX_BUCKET,
-                    "archive bucket holds more entries than its page lists; use by = \"day\""
+                    max = most,
+                    "archive bucket holds more entries than its pages list; use by = \"day\""
                 );
             }
             Ok(rows)

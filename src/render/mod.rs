@@ -19,7 +19,7 @@ use minijinja::{Environment, context};
 pub use compress::{BROTLI_QUALITY, PageSpec, brotli, build_page, etag_of, gzip};
 pub use context::Snapshot;
 
-use crate::content_types::{Archive, ContentType, ContentTypes, Listing};
+use crate::content_types::{Archive, ContentType, ContentTypes, Listing, MAX_BUCKET};
 use crate::metrics::Metrics;
 use crate::model::{Entry, Link, Page};
 
@@ -274,48 +274,59 @@ impl Renderer {
         )))
     }
 
-    /// One archive page (`/matches/2026/12`): the bucket's entries as
-    /// `lists.archive`, with links to the neighbouring buckets. `None` when
-    /// the bucket is empty (its page is removed).
-    pub fn archive_page(
+    /// An archive bucket's pages (`/matches/2026/12`, then
+    /// `/matches/2026/12/page/2` past `MAX_BUCKET` entries): the bucket's
+    /// entries as `lists.archive`, with links to the neighbouring buckets
+    /// and to the bucket's other pages. Empty when the bucket is (its page
+    /// is removed).
+    pub fn archive_pages(
         &self,
         listing: &Listing,
         bucket: &str,
         nav: &ArchiveNav,
         snapshot: &Snapshot,
         now: DateTime<Utc>,
-    ) -> Result<Option<Page>, RenderError> {
+    ) -> Result<Vec<Page>, RenderError> {
         let Some(archive) = &listing.archive else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let entries: Vec<_> = archive
-            .query
-            .select(snapshot.of_type(&archive.query.type_name))
-            .into_iter()
-            .filter(|e| archive.bucket(e).as_deref() == Some(bucket))
-            .collect();
-        if entries.is_empty() {
-            return Ok(None);
+        // The bucket first, then the order: a snapshot holds other buckets.
+        let members = snapshot
+            .of_type(&archive.query.type_name)
+            .filter(|e| archive.bucket(e).as_deref() == Some(bucket));
+        let entries = archive.query.ordered(members);
+        let parts: Vec<&[&Entry]> = entries.chunks(MAX_BUCKET as usize).collect();
+        let links: Vec<minijinja::Value> = match parts.len() {
+            0 | 1 => Vec::new(),
+            n => (1..=n)
+                .map(|n| context! { n => n, url => listing.bucket_page_path(bucket, n) })
+                .collect(),
+        };
+        let mut pages = Vec::with_capacity(parts.len());
+        for (i, part) in parts.into_iter().enumerate() {
+            let html = self.timed(|| {
+                let items: Vec<_> = part
+                    .iter()
+                    .map(|e| context::item(&self.types, e, snapshot))
+                    .collect();
+                let ctx = context! {
+                    listing => context! { path => listing.path.clone(), title => listing.title.clone() },
+                    lists => context! { archive => items },
+                    archive => context! {
+                        bucket => bucket_link(listing, archive, bucket),
+                        earlier => nav.earlier.as_deref().map(|b| bucket_link(listing, archive, b)),
+                        later => nav.later.as_deref().map(|b| bucket_link(listing, archive, b)),
+                        page => i + 1,
+                        pages => links.clone(),
+                    },
+                    site => self.site(now),
+                };
+                self.render_template(&listing.template, ctx)
+            })?;
+            let path = listing.bucket_page_path(bucket, i + 1);
+            pages.push(self.listing_spec(listing, path, now, html));
         }
-        let html = self.timed(|| {
-            let items: Vec<_> = entries
-                .into_iter()
-                .map(|e| context::item(&self.types, e, snapshot))
-                .collect();
-            let ctx = context! {
-                listing => context! { path => listing.path.clone(), title => listing.title.clone() },
-                lists => context! { archive => items },
-                archive => context! {
-                    bucket => bucket_link(listing, archive, bucket),
-                    earlier => nav.earlier.as_deref().map(|b| bucket_link(listing, archive, b)),
-                    later => nav.later.as_deref().map(|b| bucket_link(listing, archive, b)),
-                },
-                site => self.site(now),
-            };
-            self.render_template(&listing.template, ctx)
-        })?;
-        let path = listing.bucket_path(bucket);
-        Ok(Some(self.listing_spec(listing, path, now, html)))
+        Ok(pages)
     }
 
     fn listing_spec(

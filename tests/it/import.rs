@@ -17,6 +17,7 @@ on_both_backends!(
     bad_lines_are_named_and_skipped_and_the_rest_is_published,
     stop_keeps_the_lines_before_the_bad_one,
     an_interrupted_import_resumes_without_duplicates,
+    a_month_past_a_page_continues_on_numbered_pages,
 );
 
 const ROVERS: &str = "0190f000-0000-7000-8000-000000000001";
@@ -262,4 +263,61 @@ async fn an_interrupted_import_resumes_without_duplicates(fixture: TestStore) {
     let news = fixture.store.page("/news").await.unwrap().unwrap();
     let news = String::from_utf8(news.identity).unwrap();
     assert!(news.contains("/news/story-"), "{news}");
+}
+
+async fn a_month_past_a_page_continues_on_numbered_pages(fixture: TestStore) {
+    let mut lines = vec![
+        line(json!({"type": "team", "slug": "rovers", "id": ROVERS,
+                    "status": "published", "data": {"name": "Rovers"}})),
+        line(json!({"type": "team", "slug": "united", "id": UNITED,
+                    "status": "published", "data": {"name": "United"}})),
+    ];
+    for i in 0..1003 {
+        lines.push(line(json!({
+            "type": "match", "slug": format!("m-{i}"), "status": "published",
+            "data": {"home_team": ROVERS, "away_team": UNITED, "competition": "League",
+                     "kickoff": format!("2024-05-{:02}T{:02}:{:02}:00Z", 1 + i / 40, (i / 60) % 24, i % 60),
+                     "status": "finished"}
+        })));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_lines(dir.path(), &lines);
+    let out = import(&fixture.raw_url, &file, &["--batch", "500"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = &fixture.store;
+    let page = |path: &'static str| async move {
+        let page = store.page(path).await.unwrap();
+        String::from_utf8(page.unwrap_or_else(|| panic!("no page {path}")).identity).unwrap()
+    };
+    let first = page("/matches/2024/05").await;
+    let second = page("/matches/2024/05/page/2").await;
+    let count = |html: &str| html.matches("href=\"/matches/m-").count();
+    assert_eq!(count(&first), 1000, "the first page holds a page's worth");
+    assert_eq!(count(&second), 3, "the rest continue on page 2");
+    // Kick-off order runs across the pages: the last three are on page 2.
+    for i in 1000..1003 {
+        assert!(
+            second.contains(&format!("/matches/m-{i}\"")),
+            "m-{i} on page 2"
+        );
+    }
+    assert!(
+        first.contains("<link rel=\"next\" href=\"/matches/2024/05/page/2\">"),
+        "{first}"
+    );
+    assert!(
+        second.contains("<link rel=\"prev\" href=\"/matches/2024/05\">"),
+        "{second}"
+    );
+    assert!(
+        store
+            .page("/matches/2024/05/page/3")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
