@@ -370,9 +370,11 @@ impl PageHeaders {
         };
         let shared = PageHeaders {
             content_type,
+            // `s-maxage` for shared caches that read nothing else (Varnish's
+            // built-in VCL, most proxies): RFC 9111 5.2.2.10.
             cache_control: policy_value(format!(
-                "public, max-age={}, {stale}",
-                policy.browser_max_age
+                "public, max-age={}, s-maxage={}, {stale}",
+                policy.browser_max_age, policy.edge_max_age
             )),
             cdn_cache_control: policy_value(format!(
                 "public, max-age={}, {stale}",

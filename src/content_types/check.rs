@@ -10,10 +10,10 @@ use indexmap::IndexMap;
 
 use super::field::{build_field, humanize};
 use super::load::CheckError;
-use super::model::{ContentType, Field, FieldKind, PrewarmRule};
+use super::model::{ContentType, Field, FieldKind, LiveCache, PrewarmRule};
 use super::query::RelatedQuery;
 use super::route::Route;
-use super::schema::{RawCache, RawField, RawType, parse_duration, parse_seconds};
+use super::schema::{RawCache, RawField, RawLiveCache, RawType, parse_duration, parse_seconds};
 use crate::model::CachePolicy;
 
 /// Every problem found so far.
@@ -44,6 +44,7 @@ pub(super) struct TypeDraft {
     /// Fields that failed their own checks: queries naming them stay quiet.
     pub broken: BTreeSet<String>,
     pub cache: CachePolicy,
+    pub live_cache: Option<LiveCache>,
     pub prewarm: Option<PrewarmRule>,
     pub raw_related: IndexMap<String, toml::Value>,
 }
@@ -60,6 +61,7 @@ impl TypeDraft {
             surrogate_key_fields: self.surrogate_key_fields,
             fields: self.fields,
             cache: self.cache,
+            live_cache: self.live_cache,
             prewarm: self.prewarm,
             related,
         })
@@ -189,6 +191,10 @@ pub(super) fn build_type(
             after,
         })
     });
+    let mut raw_cache = raw.cache.unwrap_or_default();
+    let raw_live = raw_cache.live.take();
+    let cache = cache_policy(raw_cache, file, p);
+    let live_cache = raw_live.and_then(|raw| live_cache(raw, cache, &fields, &broken, file, p));
     TypeDraft {
         name: name.to_owned(),
         file: file.to_path_buf(),
@@ -199,7 +205,8 @@ pub(super) fn build_type(
         surrogate_key_fields,
         fields,
         broken,
-        cache: cache_policy(raw.cache.unwrap_or_default(), file, p),
+        cache,
+        live_cache,
         prewarm,
         raw_related: raw.related,
     }
@@ -229,33 +236,106 @@ pub(super) fn template_name(
     format!("{folder}/{rel}")
 }
 
+/// A listing's or type's `[cache]`; `[cache.live]` is taken out before
+/// (types) or refused (listings).
 pub(super) fn cache_policy(raw: RawCache, file: &Path, p: &mut Problems) -> CachePolicy {
-    let mut policy = CachePolicy::default();
+    if raw.live.is_some() {
+        p.push(
+            file,
+            None,
+            "cache.live: only a content type's entries can be live",
+        );
+    }
     let keys = [
-        (
-            "browser_max_age",
-            raw.browser_max_age,
-            &mut policy.browser_max_age,
-        ),
-        ("edge_max_age", raw.edge_max_age, &mut policy.edge_max_age),
-        (
-            "stale_while_revalidate",
-            raw.stale_while_revalidate,
-            &mut policy.stale_while_revalidate,
-        ),
-        (
-            "stale_if_error",
-            raw.stale_if_error,
-            &mut policy.stale_if_error,
-        ),
+        raw.browser_max_age,
+        raw.edge_max_age,
+        raw.stale_while_revalidate,
+        raw.stale_if_error,
     ];
-    for (key, value, slot) in keys {
+    apply_cache_keys(CachePolicy::default(), keys, "cache", file, p)
+}
+
+/// Overrides `base` with each given key (in [`CachePolicy`] field order),
+/// reporting bad durations under `at`.
+fn apply_cache_keys(
+    base: CachePolicy,
+    values: [Option<toml::Value>; 4],
+    at: &str,
+    file: &Path,
+    p: &mut Problems,
+) -> CachePolicy {
+    let mut policy = base;
+    let slots = [
+        ("browser_max_age", &mut policy.browser_max_age),
+        ("edge_max_age", &mut policy.edge_max_age),
+        ("stale_while_revalidate", &mut policy.stale_while_revalidate),
+        ("stale_if_error", &mut policy.stale_if_error),
+    ];
+    for ((key, slot), value) in slots.into_iter().zip(values) {
         if let Some(value) = value {
             match parse_seconds(&value) {
                 Ok(secs) => *slot = secs,
-                Err(e) => p.push(file, None, format!("cache.{key}: {e}")),
+                Err(e) => p.push(file, None, format!("{at}.{key}: {e}")),
             }
         }
     }
     policy
+}
+
+/// `[cache.live]`: an enum field of the type, values it allows, and the
+/// keys that differ from the type's `[cache]`.
+fn live_cache(
+    raw: RawLiveCache,
+    base: CachePolicy,
+    fields: &IndexMap<String, Field>,
+    broken: &BTreeSet<String>,
+    file: &Path,
+    p: &mut Problems,
+) -> Option<LiveCache> {
+    let before = p.0.len();
+    match fields.get(&raw.field).map(|f| &f.kind) {
+        Some(FieldKind::Enum { values }) => {
+            for v in raw.values.iter().filter(|v| !values.contains(v)) {
+                p.push(
+                    file,
+                    None,
+                    format!(
+                        "cache.live.values: {v:?} is not a value of {:?} ({})",
+                        raw.field,
+                        values.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(kind) => p.push(
+            file,
+            None,
+            format!(
+                "cache.live.field: {:?} is of kind {}; it must be an enum",
+                raw.field,
+                kind.keyword()
+            ),
+        ),
+        None if broken.contains(&raw.field) => {}
+        None => p.push(
+            file,
+            None,
+            format!("cache.live.field: no field named {:?}", raw.field),
+        ),
+    }
+    if raw.values.is_empty() {
+        p.push(file, None, "cache.live.values: name at least one value");
+    }
+    let keys = [
+        raw.browser_max_age,
+        raw.edge_max_age,
+        raw.stale_while_revalidate,
+        raw.stale_if_error,
+    ];
+    let policy = apply_cache_keys(base, keys, "cache.live", file, p);
+    (p.0.len() == before).then_some(LiveCache {
+        field: raw.field,
+        values: raw.values,
+        policy,
+    })
 }

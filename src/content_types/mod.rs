@@ -39,6 +39,11 @@
 //! stale_while_revalidate = "30s"
 //! stale_if_error = "1d"
 //!
+//! [cache.live]                     # optional: the policy while an entry is live
+//! field = "status"                 # an enum field of this type
+//! values = ["live"]                # values that make the entry live
+//! stale_if_error = "1m"            # any [cache] key; the others as in [cache]
+//!
 //! [prewarm]                        # optional; all three keys required
 //! field = "kickoff"                # a datetime field of this type
 //! before = "30m"

@@ -32,6 +32,11 @@ pub struct ContentType {
     #[serde(serialize_with = "values_in_order")]
     pub fields: IndexMap<String, Field>,
     pub cache: CachePolicy,
+    /// A shorter policy while an entry is live (a match being played): a
+    /// score that changes by the minute must not be served a day old when
+    /// the origin fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_cache: Option<LiveCache>,
     pub prewarm: Option<PrewarmRule>,
     /// Lists rendered on this type's pages, by name (`lists.<name>`).
     #[serde(serialize_with = "values_in_order")]
@@ -127,6 +132,23 @@ impl FieldKind {
             FieldKind::Reference { .. } => "reference",
             FieldKind::List { .. } => "list",
         }
+    }
+}
+
+/// The cache policy of an entry whose enum `field` holds one of `values`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveCache {
+    pub field: String,
+    pub values: Vec<String>,
+    pub policy: CachePolicy,
+}
+
+impl LiveCache {
+    /// True when the entry's (published) data makes it live.
+    pub fn is_live(&self, data: &Value) -> bool {
+        data.get(&self.field)
+            .and_then(Value::as_str)
+            .is_some_and(|v| self.values.iter().any(|live| live == v))
     }
 }
 
@@ -363,6 +385,14 @@ impl ContentType {
 
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.get(name)
+    }
+
+    /// The cache policy of an entry's pages, from its published data.
+    pub fn cache_for(&self, data: Option<&Value>) -> CachePolicy {
+        match (&self.live_cache, data) {
+            (Some(live), Some(data)) if live.is_live(data) => live.policy,
+            _ => self.cache,
+        }
     }
 
     /// Reference and list-of-reference fields, in declared order.

@@ -73,6 +73,21 @@ pub(super) struct RawCache {
     pub edge_max_age: Option<toml::Value>,
     pub stale_while_revalidate: Option<toml::Value>,
     pub stale_if_error: Option<toml::Value>,
+    /// Content types only: the policy while an entry is live.
+    pub live: Option<RawLiveCache>,
+}
+
+/// `[cache.live]`: while `field` holds one of `values`, these keys replace
+/// the type's own (the rest are kept).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLiveCache {
+    pub field: String,
+    pub values: Vec<String>,
+    pub browser_max_age: Option<toml::Value>,
+    pub edge_max_age: Option<toml::Value>,
+    pub stale_while_revalidate: Option<toml::Value>,
+    pub stale_if_error: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -153,7 +153,7 @@ impl Renderer {
             status: 200,
             content_type,
             surrogate_keys: self.entry_keys(ty, entry),
-            cache_policy: ty.cache,
+            cache_policy: ty.cache_for(entry.published_data.as_ref()),
             last_modified: now,
         }
     }

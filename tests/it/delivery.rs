@@ -213,6 +213,7 @@ async fn pages_carry_every_cache_header() {
         let h = r.headers().clone();
         let cc = h["cache-control"].to_str().unwrap();
         assert!(cc.starts_with("public, max-age="), "{cc}");
+        assert!(cc.contains(", s-maxage="), "{cc}");
         assert!(
             cc.contains("stale-while-revalidate=") && cc.contains("stale-if-error="),
             "{cc}"
@@ -283,6 +284,27 @@ async fn pages_carry_every_cache_header() {
     assert!(keys.contains(data["home_team"].as_str().unwrap()), "{keys}");
     assert!(keys.contains(data["away_team"].as_str().unwrap()), "{keys}");
     assert!(keys.contains("competition:"), "{keys}");
+    // A live match may be served stale for a minute when the origin fails,
+    // a finished one for a day ([cache.live] in the demo's match type).
+    for (status, stale_if_error) in [
+        ("live", "stale-if-error=60"),
+        ("finished", "stale-if-error=86400"),
+    ] {
+        let m = app
+            .store
+            .published_entries("match")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.published_data.as_ref().unwrap()["status"] == status)
+            .unwrap_or_else(|| panic!("the demo has a {status} match"));
+        let path = format!("/matches/{}", m.published_slug.unwrap());
+        let r = get(&app, &path, &[]).await;
+        let cc = r.headers()["cache-control"].to_str().unwrap();
+        assert!(cc.ends_with(stale_if_error), "{status}: {cc}");
+        let cdn = r.headers()["cdn-cache-control"].to_str().unwrap();
+        assert!(cdn.ends_with(stale_if_error), "{status}: {cdn}");
+    }
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ fn cached_page_prebuilds_every_header() {
     assert_eq!(header(&h.content_type), "text/html; charset=utf-8");
     assert_eq!(
         header(&h.cache_control),
-        "public, max-age=60, stale-while-revalidate=30, stale-if-error=86400"
+        "public, max-age=60, s-maxage=300, stale-while-revalidate=30, stale-if-error=86400"
     );
     assert_eq!(
         header(&h.cdn_cache_control),

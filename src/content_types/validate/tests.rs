@@ -100,6 +100,7 @@ fn every_kind() -> ContentType {
         surrogate_key_fields: Vec::new(),
         fields,
         cache: CachePolicy::default(),
+        live_cache: None,
         prewarm: None,
         related: IndexMap::new(),
     }

@@ -151,7 +151,7 @@ async fn a_page_carries_every_prebuilt_header() {
         ("content-type", "text/html; charset=utf-8"),
         (
             "cache-control",
-            "public, max-age=60, stale-while-revalidate=30, stale-if-error=86400",
+            "public, max-age=60, s-maxage=300, stale-while-revalidate=30, stale-if-error=86400",
         ),
         (
             "cdn-cache-control",

@@ -201,3 +201,64 @@ fn type_level_settings() {
         "it must be a string or slug",
     );
 }
+
+#[test]
+fn a_live_cache_policy_overrides_only_its_own_keys() {
+    let live = "edge_max_age = \"1m\"\n\n[cache.live]\nfield = \"status\"\nvalues = [\"live\"]\nstale_if_error = \"1m\"\n";
+    let m = replace(MATCH, "edge_max_age = \"1m\"\n", live);
+    let types = load_with(&[("match/type.toml", Some(&m))]).unwrap_or_else(|e| panic!("{e}"));
+    let ty = types.get("match").expect("match");
+    let live = serde_json::json!({"status": "live"});
+    let scheduled = serde_json::json!({"status": "scheduled"});
+    assert_eq!(ty.cache_for(Some(&live)).stale_if_error, 60);
+    assert_eq!(
+        ty.cache_for(Some(&live)).edge_max_age,
+        60,
+        "kept from [cache]"
+    );
+    assert_eq!(ty.cache_for(Some(&scheduled)), ty.cache);
+    assert_eq!(ty.cache_for(None), ty.cache);
+
+    for (from, to, needle) in [
+        (
+            "field = \"status\"\nvalues",
+            "field = \"kickoff\"\nvalues",
+            "cache.live.field: \"kickoff\" is of kind datetime; it must be an enum",
+        ),
+        (
+            "values = [\"live\"]",
+            "values = [\"playing\"]",
+            "cache.live.values: \"playing\" is not a value of \"status\" (scheduled, live)",
+        ),
+        (
+            "values = [\"live\"]",
+            "values = []",
+            "cache.live.values: name at least one value",
+        ),
+        (
+            "stale_if_error = \"1m\"\n",
+            "stale_if_error = \"soon\"\n",
+            "cache.live.stale_if_error:",
+        ),
+        (
+            "field = \"status\"\nvalues",
+            "field = \"state\"\nvalues",
+            "cache.live.field: no field named \"state\"",
+        ),
+    ] {
+        let bad = replace(&m, from, to);
+        expect_problem(
+            &[("match/type.toml", Some(&bad))],
+            "match/type.toml",
+            None,
+            needle,
+        );
+    }
+    let home = format!("{HOME}\n[cache.live]\nfield = \"status\"\nvalues = [\"live\"]\n");
+    expect_problem(
+        &[("home/listing.toml", Some(&home))],
+        "home/listing.toml",
+        None,
+        "cache.live: only a content type's entries can be live",
+    );
+}
