@@ -519,9 +519,9 @@ pub(super) fn builtin_not_found() -> CachedPage {
         gzip: Vec::new(),
         etag: "keel-not-found".into(),
         last_modified: DateTime::<Utc>::UNIX_EPOCH,
-        surrogate_keys: vec!["not-found".into()],
-        // Short everywhere: a path published a minute later must not stay
-        // a 404 at the edge, which has no key to purge it by.
+        surrogate_keys: vec!["404".into()],
+        // Short everywhere, as a fallback: a 404 carries its path's key,
+        // so the publish of that path purges it at the edge anyway.
         cache_policy: CachePolicy {
             browser_max_age: 10,
             edge_max_age: 10,

@@ -77,7 +77,11 @@ pub async fn serve(req: HttpRequest, cache: web::Data<PageCache>) -> HttpRespons
         Lookup::Stale(page) => respond(req.headers(), &page, CACHE_STATUS_STALE),
         Lookup::Fetched(page) => respond(req.headers(), &page, CACHE_STATUS_FETCHED),
         // Answered from memory, like a hit.
-        Lookup::NotFound => respond(req.headers(), &cache.not_found(), CACHE_STATUS_HIT),
+        Lookup::NotFound => {
+            let page = cache.not_found();
+            let reply = not_found_reply(req.headers(), &page, req.path());
+            respond_with(reply, CACHE_STATUS_HIT)
+        }
         Lookup::Unavailable => unavailable(),
     }
 }
@@ -90,6 +94,44 @@ pub struct Reply<'p> {
     pub encoding: Encoding,
     pub rep: &'p Representation,
     pub headers: &'p PageHeaders,
+    /// A 404's keys, which name the path asked for besides the not-found
+    /// page's own: publishing that path then purges the edge's 404.
+    pub keys: Option<Box<PathKeys>>,
+}
+
+/// `Surrogate-Key` and `Cache-Tag` values made for one response.
+pub struct PathKeys {
+    surrogate_key: HeaderValue,
+    cache_tag: HeaderValue,
+}
+
+impl PathKeys {
+    fn of(headers: &PageHeaders, path: &str) -> Option<PathKeys> {
+        let key = crate::model::page_key(path);
+        let join = |own: Option<&HeaderValue>, sep: &str| {
+            let mut value = own.map_or_else(Vec::new, |v| v.as_bytes().to_vec());
+            if !value.is_empty() {
+                value.extend_from_slice(sep.as_bytes());
+            }
+            value.extend_from_slice(key.as_bytes());
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(value)).ok()
+        };
+        Some(PathKeys {
+            surrogate_key: join(headers.surrogate_key.as_ref(), " ")?,
+            cache_tag: join(headers.cache_tag.as_ref(), ",")?,
+        })
+    }
+}
+
+/// [`reply`] for the not-found page answering `path`.
+pub fn not_found_reply<'p, H: RequestHeaders + ?Sized>(
+    headers: &H,
+    page: &'p CachedPage,
+    path: &str,
+) -> Reply<'p> {
+    let mut reply = reply(headers, page);
+    reply.keys = PathKeys::of(page.headers(), path).map(Box::new);
+    reply
 }
 
 /// Chooses the representation of `page` and whether the client's copy is
@@ -115,6 +157,7 @@ pub fn reply<'p, H: RequestHeaders + ?Sized>(headers: &H, page: &'p CachedPage) 
         encoding,
         rep,
         headers: h,
+        keys: None,
     }
 }
 
@@ -145,11 +188,16 @@ impl Reply<'_> {
         f(&CACHE_CONTROL, &h.cache_control);
         f(&CDN_CACHE_CONTROL, &h.cdn_cache_control);
         f(&SURROGATE_CONTROL, &h.surrogate_control);
-        if let Some(keys) = &h.surrogate_key {
-            f(&SURROGATE_KEY, keys);
-        }
-        if let Some(tags) = &h.cache_tag {
-            f(&CACHE_TAG, tags);
+        if let Some(own) = &self.keys {
+            f(&SURROGATE_KEY, &own.surrogate_key);
+            f(&CACHE_TAG, &own.cache_tag);
+        } else {
+            if let Some(keys) = &h.surrogate_key {
+                f(&SURROGATE_KEY, keys);
+            }
+            if let Some(tags) = &h.cache_tag {
+                f(&CACHE_TAG, tags);
+            }
         }
         f(&LAST_MODIFIED, &h.last_modified);
         if let Some(etag) = &self.rep.etag {
@@ -179,7 +227,10 @@ pub fn respond<H: RequestHeaders + ?Sized>(
     page: &CachedPage,
     cache_status: HeaderValue,
 ) -> HttpResponse {
-    let reply = reply(headers, page);
+    respond_with(reply(headers, page), cache_status)
+}
+
+fn respond_with(reply: Reply<'_>, cache_status: HeaderValue) -> HttpResponse {
     let mut res = if reply.status == StatusCode::NOT_MODIFIED {
         HttpResponse::new(StatusCode::NOT_MODIFIED)
     } else {

@@ -190,6 +190,10 @@ pub async fn answer(worker: &Worker, read: &[u8], out: &mut Vec<u8>) -> Answer {
         Lookup::Fetched(_) => &CACHE_STATUS_FETCHED,
         _ => &CACHE_STATUS_HIT,
     };
+    let found = matches!(
+        lookup,
+        Lookup::Hit(_) | Lookup::Stale(_) | Lookup::Fetched(_)
+    );
     let page = match lookup {
         Lookup::Hit(page) | Lookup::Stale(page) | Lookup::Fetched(page) => Some(page),
         // Answered from memory, like a hit.
@@ -198,7 +202,11 @@ pub async fn answer(worker: &Worker, read: &[u8], out: &mut Vec<u8>) -> Answer {
     };
     let (status, large) = match page {
         Some(page) => {
-            let reply = delivery::reply(head.headers, &page);
+            let reply = if found {
+                delivery::reply(head.headers, &page)
+            } else {
+                delivery::not_found_reply(head.headers, &page, head.path)
+            };
             let large = write::page(out, &reply, cache_status, framing, &date);
             (reply.status, large)
         }

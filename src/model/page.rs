@@ -63,3 +63,46 @@ impl PageWrite {
         }
     }
 }
+
+/// Longest path spelled out in its key; longer ones are named by a hash,
+/// so one key stays far under the 1 KB a CDN allows per key.
+const MAX_PATH_KEY: usize = 200;
+
+/// The surrogate key naming the page at `path` (`path:/matches/a-v-b`):
+/// every response for the path carries it, a 404 too, so the event that
+/// writes or deletes the page purges exactly the edge's copies of it.
+/// Lowercase, because Cloudflare's tags ignore case and Varnish's xkey does
+/// not; a path with characters a key list cannot hold (space, comma, quote,
+/// anything not visible ASCII) or longer than 200 bytes is named by the
+/// first 16 bytes of its SHA-256 instead (`path:#…`).
+pub fn page_key(path: &str) -> String {
+    let plain = path.len() <= MAX_PATH_KEY
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b',' | b'"' | b'\\' | b'#'));
+    if plain {
+        format!("path:{}", path.to_ascii_lowercase())
+    } else {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(path.to_ascii_lowercase().as_bytes());
+        format!("path:#{}", hex::encode(&digest[..16]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_key;
+
+    #[test]
+    fn page_keys_name_the_path_or_its_hash() {
+        assert_eq!(page_key("/matches/a-v-b"), "path:/matches/a-v-b");
+        assert_eq!(page_key("/Matches/A"), page_key("/matches/a"));
+        assert_eq!(page_key("/"), "path:/");
+        for odd in ["/a b", "/a,b", "/é", &format!("/{}", "x".repeat(300))] {
+            let key = page_key(odd);
+            assert!(key.starts_with("path:#") && key.len() == 6 + 32, "{key}");
+            assert!(key.bytes().all(|b| b.is_ascii_graphic() && b != b','));
+        }
+        assert_ne!(page_key("/a b"), page_key("/a,b"));
+    }
+}

@@ -848,10 +848,6 @@ enum RenderJob {
     Robots,
 }
 
-/// The event announcing a set of page changes: every path, and the keys
-/// the edge should purge: the entries whose pages were written and the
-/// listings. Type and field keys are left out on purpose: one live score
-/// must not purge every match page at the CDN.
 /// The entries whose published state the plan's entry pages show: each
 /// rendered entry and those it refers to. (Listings and related lists need
 /// no entry here: a change to an entry they show re-renders them, so the
@@ -870,31 +866,21 @@ fn dependencies(types: &ContentTypes, plan: &Plan, snapshot: &Snapshot) -> Vec<E
     shown.into_iter().collect()
 }
 
-fn event(kind: &str, pages: &[PageWrite], mut keys: Vec<String>) -> NewEvent {
-    let mut paths = Vec::with_capacity(pages.len());
-    for p in pages {
-        paths.push(p.path().to_owned());
-        if let PageWrite::Upsert(page) = p {
-            let own = match page.entry_id {
-                Some(id) => id.to_string(),
-                None => match page
-                    .surrogate_keys
-                    .iter()
-                    .find(|k| k.starts_with("listing:"))
-                {
-                    Some(listing) => listing.clone(),
-                    None => continue,
-                },
-            };
-            if !keys.contains(&own) {
-                keys.push(own);
-            }
-        }
-    }
+/// The event announcing a set of page changes: every path, and the keys
+/// the edge should purge: each path's own key (so exactly the pages written
+/// or removed, and a 404 the edge holds for a newly published path) after
+/// `entries`, the ids of the entries the write changed (the store's
+/// outdated-pages check reads them, and the pages showing them are among
+/// the paths). Type and field keys are left out on purpose: one live score
+/// must not purge every match page at the CDN.
+fn event(kind: &str, pages: &[PageWrite], entries: Vec<String>) -> NewEvent {
+    let paths: Vec<String> = pages.iter().map(|p| p.path().to_owned()).collect();
+    let mut keys: indexmap::IndexSet<String> = entries.into_iter().collect();
+    keys.extend(paths.iter().map(|p| crate::model::page_key(p)));
     NewEvent {
         kind: kind.to_owned(),
         paths,
-        keys,
+        keys: keys.into_iter().collect(),
     }
 }
 

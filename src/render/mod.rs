@@ -6,6 +6,7 @@
 
 mod compress;
 mod context;
+mod keys;
 pub mod markdown;
 pub mod sitemap;
 
@@ -18,6 +19,9 @@ use minijinja::{Environment, context};
 
 pub use compress::{BROTLI_QUALITY, PageSpec, brotli, build_page, etag_of, gzip};
 pub use context::Snapshot;
+pub use keys::MAX_KEYS_BYTES;
+
+use keys::Keys;
 
 use crate::content_types::{Archive, ContentType, ContentTypes, Listing, MAX_BUCKET};
 use crate::metrics::Metrics;
@@ -109,7 +113,9 @@ impl Renderer {
         let html = self.entry_html_page(entry, snapshot, now)?;
         let (ty, slug) = self.published(entry)?;
         let json = context::json_document(&self.types, entry, snapshot);
-        let spec = self.entry_spec(ty, entry, Self::json_path(&ty.name, slug), JSON, now);
+        let path = Self::json_path(&ty.name, slug);
+        let keys = self.entry_keys(ty, entry, &path).finish();
+        let spec = self.entry_spec(ty, entry, path, keys, JSON, now);
         Ok([html, build_page(spec, json, self.quality)])
     }
 
@@ -122,8 +128,14 @@ impl Renderer {
         now: DateTime<Utc>,
     ) -> Result<Page, RenderError> {
         let (ty, slug) = self.published(entry)?;
-        let html = self.timed(|| self.entry_html(ty, entry, snapshot, now))?;
-        let spec = self.entry_spec(ty, entry, ty.path_for(slug), HTML, now);
+        let related = self.related(ty, entry, snapshot);
+        let html = self.timed(|| self.entry_html_with(ty, entry, &related, snapshot, now))?;
+        let path = ty.path_for(slug);
+        let mut keys = self.entry_keys(ty, entry, &path);
+        for (_, items) in &related {
+            keys.show_all(items.iter().copied());
+        }
+        let spec = self.entry_spec(ty, entry, path, keys.finish(), HTML, now);
         Ok(build_page(spec, html.into_bytes(), self.quality))
     }
 
@@ -144,6 +156,7 @@ impl Renderer {
         ty: &ContentType,
         entry: &Entry,
         path: String,
+        surrogate_keys: Vec<String>,
         content_type: &'static str,
         now: DateTime<Utc>,
     ) -> PageSpec {
@@ -152,7 +165,7 @@ impl Renderer {
             entry_id: Some(entry.id),
             status: 200,
             content_type,
-            surrogate_keys: self.entry_keys(ty, entry),
+            surrogate_keys,
             cache_policy: ty.cache_for(entry.published_data.as_ref()),
             last_modified: now,
         }
@@ -167,15 +180,44 @@ impl Renderer {
         snapshot: &Snapshot,
         now: DateTime<Utc>,
     ) -> Result<String, RenderError> {
-        let mut lists = HashMap::new();
-        for (name, related) in &ty.related {
-            let items: Vec<_> = related
-                .select(snapshot.of_type(&related.query.type_name), entry.id)
-                .into_iter()
-                .map(|e| context::item(&self.types, e, snapshot))
-                .collect();
-            lists.insert(name.clone(), items);
-        }
+        let related = self.related(ty, entry, snapshot);
+        self.entry_html_with(ty, entry, &related, snapshot, now)
+    }
+
+    /// The entries of each of the type's related lists on the entry's page.
+    fn related<'s>(
+        &self,
+        ty: &'s ContentType,
+        entry: &Entry,
+        snapshot: &'s Snapshot,
+    ) -> Vec<(&'s str, Vec<&'s Entry>)> {
+        ty.related
+            .iter()
+            .map(|(name, related)| {
+                let items = related.select(snapshot.of_type(&related.query.type_name), entry.id);
+                (name.as_str(), items)
+            })
+            .collect()
+    }
+
+    fn entry_html_with(
+        &self,
+        ty: &ContentType,
+        entry: &Entry,
+        related: &[(&str, Vec<&Entry>)],
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Result<String, RenderError> {
+        let lists: HashMap<&str, Vec<minijinja::Value>> = related
+            .iter()
+            .map(|(name, items)| {
+                let items = items
+                    .iter()
+                    .map(|e| context::item(&self.types, e, snapshot))
+                    .collect();
+                (*name, items)
+            })
+            .collect();
         let ctx = context! {
             entry => context::item(&self.types, entry, snapshot),
             lists => lists,
@@ -194,16 +236,27 @@ impl Renderer {
         groups: &[(String, String)],
         now: DateTime<Utc>,
     ) -> Result<Page, RenderError> {
+        let selected: Vec<(&str, Vec<&Entry>)> = listing
+            .queries
+            .iter()
+            .map(|(name, query)| {
+                (
+                    name.as_str(),
+                    query.select(snapshot.of_type(&query.type_name)),
+                )
+            })
+            .collect();
         let html = self.timed(|| {
-            let mut lists = HashMap::new();
-            for (name, query) in &listing.queries {
-                let items: Vec<_> = query
-                    .select(snapshot.of_type(&query.type_name))
-                    .into_iter()
-                    .map(|e| context::item(&self.types, e, snapshot))
-                    .collect();
-                lists.insert(name.clone(), items);
-            }
+            let lists: HashMap<&str, Vec<minijinja::Value>> = selected
+                .iter()
+                .map(|(name, items)| {
+                    let items = items
+                        .iter()
+                        .map(|e| context::item(&self.types, e, snapshot))
+                        .collect();
+                    (*name, items)
+                })
+                .collect();
             let archive = listing.archive.as_ref().map(|a| {
                 context! { latest => archive.earlier.as_deref().map(|b| bucket_link(listing, a, b)) }
             });
@@ -222,7 +275,8 @@ impl Renderer {
             };
             self.render_template(&listing.template, ctx)
         })?;
-        Ok(self.listing_spec(listing, listing.path.clone(), now, html))
+        let shown = selected.iter().flat_map(|(_, items)| items.iter().copied());
+        Ok(self.listing_spec(listing, listing.path.clone(), shown, now, html))
     }
 
     /// One group's page (`/competitions/premier-cup`): the group's entries
@@ -255,7 +309,7 @@ impl Renderer {
         };
         let html = self.timed(|| {
             let items: Vec<_> = entries
-                .into_iter()
+                .iter()
                 .map(|e| context::item(&self.types, e, snapshot))
                 .collect();
             let ctx = context! {
@@ -269,6 +323,7 @@ impl Renderer {
         Ok(Some(self.listing_spec(
             listing,
             listing.group_path(key),
+            entries.iter().copied(),
             now,
             html,
         )))
@@ -324,36 +379,38 @@ impl Renderer {
                 self.render_template(&listing.template, ctx)
             })?;
             let path = listing.bucket_page_path(bucket, i + 1);
-            pages.push(self.listing_spec(listing, path, now, html));
+            pages.push(self.listing_spec(listing, path, part.iter().copied(), now, html));
         }
         Ok(pages)
     }
 
-    fn listing_spec(
+    /// A listing's page at `path` showing `shown`.
+    fn listing_spec<'e>(
         &self,
         listing: &Listing,
         path: String,
+        shown: impl IntoIterator<Item = &'e Entry>,
         now: DateTime<Utc>,
         html: String,
     ) -> Page {
-        let mut keys = vec![format!("listing:{}", listing.name)];
+        let mut keys = Keys::new(&path);
+        keys.push(format!("listing:{}", listing.name));
         let queries = listing
             .queries
             .values()
             .chain(listing.archive.iter().map(|a| &a.query))
             .chain(listing.groups.iter().map(|g| &g.query));
         for q in queries {
-            if !keys.contains(&q.type_name) {
-                keys.push(q.type_name.clone());
-            }
+            keys.push(q.type_name.clone());
         }
+        keys.show_all(shown);
         build_page(
             PageSpec {
                 path,
                 entry_id: None,
                 status: 200,
                 content_type: HTML,
-                surrogate_keys: keys,
+                surrogate_keys: keys.finish(),
                 cache_policy: listing.cache,
                 last_modified: now,
             },
@@ -434,18 +491,19 @@ impl Renderer {
         body: String,
         now: DateTime<Utc>,
     ) -> Page {
-        let key = if content_type == sitemap::TEXT {
+        let mut keys = Keys::new(&path);
+        keys.push(if content_type == sitemap::TEXT {
             "robots"
         } else {
             "sitemap"
-        };
+        });
         build_page(
             PageSpec {
                 path,
                 entry_id: None,
                 status: 200,
                 content_type,
-                surrogate_keys: vec![key.to_owned()],
+                surrogate_keys: keys.finish(),
                 cache_policy: sitemap::CACHE,
                 last_modified: now,
             },
@@ -454,16 +512,16 @@ impl Renderer {
         )
     }
 
-    /// Keys a CDN can purge the entry's pages by: the entry, its type, the
-    /// entries it references, and the type's key fields' values.
-    fn entry_keys(&self, ty: &ContentType, entry: &Entry) -> Vec<String> {
-        let mut keys = vec![entry.id.to_string(), ty.name.clone()];
+    /// Keys a CDN can purge the entry's page at `path` by: the path, the
+    /// entry, its type, the entries it references, and the type's key
+    /// fields' values.
+    fn entry_keys(&self, ty: &ContentType, entry: &Entry, path: &str) -> Keys {
+        let mut keys = Keys::new(path);
+        keys.push(entry.id.to_string());
+        keys.push(ty.name.clone());
         if let Some(data) = entry.published_data.as_ref() {
             for r in ty.references(data) {
-                let key = r.id.to_string();
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
+                keys.push(r.id.to_string());
             }
             for field in &ty.surrogate_key_fields {
                 if let Some(value) = data.get(field).and_then(|v| v.as_str()) {

@@ -269,6 +269,31 @@ async fn pages_carry_every_cache_header() {
     let keys = r.headers()["surrogate-key"].to_str().unwrap().to_owned();
     assert!(keys.split(' ').any(|k| k == team.id.to_string()), "{keys}");
     assert!(keys.split(' ').any(|k| k == "team"), "{keys}");
+    assert!(keys.starts_with("path:/teams/harbour-city "), "{keys}");
+    // ...and the matches it lists; a listing the ids of what it shows.
+    let has_key = |keys: &str, id: &uuid::Uuid| keys.split(' ').any(|k| k == id.to_string());
+    let matches = app.store.published_entries("match").await.unwrap();
+    let of_team: Vec<_> = matches
+        .iter()
+        .filter(|m| {
+            let d = m.published_data.as_ref().unwrap();
+            d["home_team"] == team.id.to_string() || d["away_team"] == team.id.to_string()
+        })
+        .collect();
+    assert!(!of_team.is_empty());
+    for m in &of_team {
+        assert!(has_key(&keys, &m.id), "{keys}");
+    }
+    let listing = get(&app, "/matches", &[]).await.headers()["surrogate-key"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        listing.starts_with("path:/matches listing:matches match"),
+        "{listing}"
+    );
+    let shown = matches.iter().filter(|m| has_key(&listing, &m.id)).count();
+    assert!(shown > 0 && shown <= matches.len(), "{listing}");
     let a_match = app
         .store
         .published_entries("match")
@@ -546,12 +571,18 @@ async fn unknown_paths_get_the_rendered_404_page() {
         body.contains("<html") || body.contains("<!doctype"),
         "{body}"
     );
+    // Each 404 carries its path's key (on keel's front and on actix-web's
+    // path alike), so publishing the path later purges it at the edge.
     for path in [
         "/matches/",
         "/teams/harbour-city/x",
         "/api/v1/content/team/nobody",
     ] {
-        assert_eq!(get(&app, path, &[]).await.status(), 404, "{path}");
+        let r = get(&app, path, &[]).await;
+        assert_eq!(r.status(), 404, "{path}");
+        let key = keel::model::page_key(path);
+        assert_eq!(r.headers()["surrogate-key"], format!("404 {key}").as_str());
+        assert_eq!(r.headers()["cache-tag"], format!("404,{key}").as_str());
     }
 }
 
@@ -781,6 +812,19 @@ async fn publishing_a_match_updates_its_pages_and_nothing_unrelated(store: TestS
         .unwrap();
     assert_eq!(events[0].kind, "publish");
     assert!(events[0].paths.contains(&path));
+    // What the edge is told to purge: the match, and each page written by
+    // its own key, nothing broader (no type or competition key).
+    let keys = &events[0].keys;
+    assert!(keys.contains(&target.id.to_string()), "{keys:?}");
+    for p in &events[0].paths {
+        assert!(keys.contains(&keel::model::page_key(p)), "{p}: {keys:?}");
+    }
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k == "match" || k.starts_with("competition:")),
+        "{keys:?}"
+    );
 }
 
 async fn racing_publishes_both_land_on_the_listing(store: TestStore) {
