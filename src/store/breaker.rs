@@ -273,6 +273,41 @@ impl Store for Breaker {
     async fn touch_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<()> {
         self.call(self.inner.touch_token(name, at)).await
     }
+    async fn heartbeat(&self, node: &str, held_seq: i64, ttl: Duration) -> StoreResult<()> {
+        self.call(self.inner.heartbeat(node, held_seq, ttl)).await
+    }
+    async fn live_nodes(&self) -> StoreResult<Vec<NodeHeartbeat>> {
+        self.call(self.inner.live_nodes()).await
+    }
+    async fn lease_destination(
+        &self,
+        destination: &str,
+        node: &str,
+        ttl: Duration,
+        start: i64,
+    ) -> StoreResult<Option<i64>> {
+        self.call(self.inner.lease_destination(destination, node, ttl, start))
+            .await
+    }
+    async fn advance_cursor(
+        &self,
+        destination: &str,
+        node: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<bool> {
+        self.call(self.inner.advance_cursor(destination, node, from, to))
+            .await
+    }
+    async fn outbox_cursors(&self) -> StoreResult<Vec<OutboxCursor>> {
+        self.call(self.inner.outbox_cursors()).await
+    }
+    async fn log_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        self.call(self.inner.log_delivery(delivery)).await
+    }
+    async fn deliveries(&self, destination: &str, limit: u32) -> StoreResult<Vec<Delivery>> {
+        self.call(self.inner.deliveries(destination, limit)).await
+    }
 }
 
 #[cfg(test)]

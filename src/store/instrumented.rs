@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -248,6 +248,58 @@ impl Store for Instrumented {
 
     async fn touch_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<()> {
         self.timed("touch_token", self.inner.touch_token(name, at))
+            .await
+    }
+
+    async fn heartbeat(&self, node: &str, held_seq: i64, ttl: Duration) -> StoreResult<()> {
+        self.timed("heartbeat", self.inner.heartbeat(node, held_seq, ttl))
+            .await
+    }
+
+    async fn live_nodes(&self) -> StoreResult<Vec<NodeHeartbeat>> {
+        self.timed("live_nodes", self.inner.live_nodes()).await
+    }
+
+    async fn lease_destination(
+        &self,
+        destination: &str,
+        node: &str,
+        ttl: Duration,
+        start: i64,
+    ) -> StoreResult<Option<i64>> {
+        self.timed(
+            "lease_destination",
+            self.inner.lease_destination(destination, node, ttl, start),
+        )
+        .await
+    }
+
+    async fn advance_cursor(
+        &self,
+        destination: &str,
+        node: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<bool> {
+        self.timed(
+            "advance_cursor",
+            self.inner.advance_cursor(destination, node, from, to),
+        )
+        .await
+    }
+
+    async fn outbox_cursors(&self) -> StoreResult<Vec<OutboxCursor>> {
+        self.timed("outbox_cursors", self.inner.outbox_cursors())
+            .await
+    }
+
+    async fn log_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        self.timed("log_delivery", self.inner.log_delivery(delivery))
+            .await
+    }
+
+    async fn deliveries(&self, destination: &str, limit: u32) -> StoreResult<Vec<Delivery>> {
+        self.timed("deliveries", self.inner.deliveries(destination, limit))
             .await
     }
 }

@@ -11,6 +11,7 @@ mod records;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -219,7 +220,53 @@ pub trait Store: Send + Sync + 'static {
     /// Records a use of the active token of that name; nothing (and no
     /// error) when there is none, e.g. revoked since it authenticated.
     async fn touch_token(&self, name: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    // --- nodes and the outbox (src/outbox) ---
+
+    /// Records that `node` holds every event up to `held_seq`, live for
+    /// `ttl` from now by the database's clock (one clock for every node);
+    /// a zero `ttl` says the node is leaving.
+    async fn heartbeat(&self, node: &str, held_seq: i64, ttl: Duration) -> StoreResult<()>;
+
+    /// The nodes whose heartbeat has not expired, by name.
+    async fn live_nodes(&self) -> StoreResult<Vec<NodeHeartbeat>>;
+
+    /// Takes or renews `node`'s lease on sending to `destination` for
+    /// `ttl`, creating its cursor at `start` (the log's end: a new
+    /// destination has nothing to catch up on) the first time. The cursor's
+    /// seq when `node` holds the lease, `None` while another node does. A
+    /// zero `ttl` gives the lease up.
+    async fn lease_destination(
+        &self,
+        destination: &str,
+        node: &str,
+        ttl: Duration,
+        start: i64,
+    ) -> StoreResult<Option<i64>>;
+
+    /// Moves the cursor from `from` to `to` if it is still at `from` and
+    /// `node` still holds the lease; false (and nothing changed) otherwise.
+    async fn advance_cursor(
+        &self,
+        destination: &str,
+        node: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<bool>;
+
+    /// Every destination's cursor, by name.
+    async fn outbox_cursors(&self) -> StoreResult<Vec<OutboxCursor>>;
+
+    /// Records an attempt; only the latest [`DELIVERIES_KEPT`] of a
+    /// destination are kept.
+    async fn log_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+
+    /// A destination's latest attempts, newest first.
+    async fn deliveries(&self, destination: &str, limit: u32) -> StoreResult<Vec<Delivery>>;
 }
+
+/// Delivery attempts kept per destination.
+pub const DELIVERIES_KEPT: i64 = 1000;
 
 /// Opens the backend the URL names.
 pub async fn open(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {

@@ -8,6 +8,7 @@
 mod error;
 mod index;
 mod migrate;
+mod outbox;
 mod rows;
 mod write;
 
@@ -26,8 +27,9 @@ use tokio_postgres::{NoTls, Row};
 use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
 use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link, Page,
-    PageSummary, Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
+    ApiToken, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link,
+    NodeHeartbeat, OutboxCursor, Page, PageSummary, Revision, Role, Store, StoreError, StoreResult,
+    Write, WriteOutcome,
 };
 
 /// The channel every committed event is announced on; the payload is its seq.
@@ -520,5 +522,45 @@ impl Store for PgStore {
         self.execute("touch_token", sql, &[&name, &at])
             .await
             .map(drop)
+    }
+
+    async fn heartbeat(&self, node: &str, held_seq: i64, ttl: Duration) -> StoreResult<()> {
+        self.put_heartbeat(node, held_seq, ttl).await
+    }
+
+    async fn live_nodes(&self) -> StoreResult<Vec<NodeHeartbeat>> {
+        self.select_live_nodes().await
+    }
+
+    async fn lease_destination(
+        &self,
+        destination: &str,
+        node: &str,
+        ttl: Duration,
+        start: i64,
+    ) -> StoreResult<Option<i64>> {
+        self.take_lease(destination, node, ttl, start).await
+    }
+
+    async fn advance_cursor(
+        &self,
+        destination: &str,
+        node: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<bool> {
+        self.move_cursor(destination, node, from, to).await
+    }
+
+    async fn outbox_cursors(&self) -> StoreResult<Vec<OutboxCursor>> {
+        self.select_cursors().await
+    }
+
+    async fn log_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        self.insert_delivery(delivery).await
+    }
+
+    async fn deliveries(&self, destination: &str, limit: u32) -> StoreResult<Vec<Delivery>> {
+        self.select_deliveries(destination, limit).await
     }
 }

@@ -255,3 +255,44 @@ pub struct ApiToken {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+/// A running node's report: every event up to `held_seq` is applied and
+/// its pages' new bytes are in the node's memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeHeartbeat {
+    pub node: String,
+    pub held_seq: i64,
+    pub seen_at: DateTime<Utc>,
+    /// Past this the node counts as gone (it stopped without saying so).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A destination's place in the event log and who sends to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxCursor {
+    pub destination: String,
+    /// The last seq the destination acknowledged.
+    pub seq: i64,
+    /// The node holding the lease, while `lease_until` lies ahead.
+    pub holder: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One attempt to deliver the events `first_seq..=last_seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub destination: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// 1 for the first try of these events.
+    pub attempt: i32,
+    pub ok: bool,
+    /// The HTTP status the destination answered, if it answered.
+    pub status: Option<i32>,
+    /// What the destination said, or why it could not be reached.
+    pub detail: String,
+    pub duration_ms: i64,
+    pub node: String,
+    pub at: DateTime<Utc>,
+}

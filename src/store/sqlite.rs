@@ -8,6 +8,7 @@
 mod admin;
 mod codec;
 mod index;
+mod outbox;
 mod pool;
 mod queries;
 mod write;
@@ -16,14 +17,16 @@ mod write;
 mod tests;
 
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use self::pool::Pool;
 use super::{
-    ApiToken, ContentTypeRecord, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link, Page,
-    PageSummary, Revision, Role, Store, StoreError, StoreResult, Write, WriteOutcome,
+    ApiToken, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link,
+    NodeHeartbeat, OutboxCursor, Page, PageSummary, Revision, Role, Store, StoreError, StoreResult,
+    Write, WriteOutcome,
 };
 
 mod embedded {
@@ -349,6 +352,71 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.pool
             .write("touch_token", move |tx| admin::touch_token(tx, &name, at))
+            .await
+    }
+
+    async fn heartbeat(&self, node: &str, held_seq: i64, ttl: Duration) -> StoreResult<()> {
+        let node = node.to_owned();
+        self.pool
+            .write("heartbeat", move |tx| {
+                outbox::heartbeat(tx, &node, held_seq, ttl)
+            })
+            .await
+    }
+
+    async fn live_nodes(&self) -> StoreResult<Vec<NodeHeartbeat>> {
+        self.pool.read("live_nodes", outbox::live_nodes).await
+    }
+
+    async fn lease_destination(
+        &self,
+        destination: &str,
+        node: &str,
+        ttl: Duration,
+        start: i64,
+    ) -> StoreResult<Option<i64>> {
+        let (destination, node) = (destination.to_owned(), node.to_owned());
+        self.pool
+            .write("lease_destination", move |tx| {
+                outbox::lease(tx, &destination, &node, ttl, start)
+            })
+            .await
+    }
+
+    async fn advance_cursor(
+        &self,
+        destination: &str,
+        node: &str,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<bool> {
+        let (destination, node) = (destination.to_owned(), node.to_owned());
+        self.pool
+            .write("advance_cursor", move |tx| {
+                outbox::advance(tx, &destination, &node, from, to)
+            })
+            .await
+    }
+
+    async fn outbox_cursors(&self) -> StoreResult<Vec<OutboxCursor>> {
+        self.pool.read("outbox_cursors", outbox::cursors).await
+    }
+
+    async fn log_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        let delivery = delivery.clone();
+        self.pool
+            .write("log_delivery", move |tx| {
+                outbox::log_delivery(tx, &delivery)
+            })
+            .await
+    }
+
+    async fn deliveries(&self, destination: &str, limit: u32) -> StoreResult<Vec<Delivery>> {
+        let destination = destination.to_owned();
+        self.pool
+            .read("deliveries", move |conn| {
+                outbox::deliveries(conn, &destination, limit)
+            })
             .await
     }
 }

@@ -23,4 +23,5 @@ mod sitemap;
 mod spike;
 mod store_conformance;
 mod store_lists;
+mod store_outbox;
 mod wire;
