@@ -35,6 +35,13 @@ pub struct ServeConfig {
     pub base_url: url::Url,
     /// The CDN in front, to warm pre-warmed pages through; `None`: no edge.
     pub edge_url: Option<url::Url>,
+    /// Edges purged after every change (`--edge-purge`).
+    pub edge_purge: Vec<EdgePurge>,
+    /// Longest wait for every live node to hold an event before its purge
+    /// goes out anyway.
+    pub purge_wait: Duration,
+    /// This node's name in heartbeats and leases; `None`: `{host}:{port}`.
+    pub node_name: Option<String>,
     /// How long an idle keep-alive connection is kept open.
     pub keep_alive: Duration,
     /// How long a client may take to send a request head, and the longest
@@ -68,12 +75,57 @@ impl ServeConfig {
             base_url: url::Url::parse(crate::render::DEFAULT_BASE_URL)
                 .expect("the default base URL parses"),
             edge_url: None,
+            edge_purge: Vec::new(),
+            purge_wait: Duration::from_secs(5),
+            node_name: None,
             keep_alive: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             send_timeout: Duration::from_secs(60),
             backlog: None,
             ops_listen: None,
         }
+    }
+}
+
+/// An edge keel purges by surrogate key after each change, once every
+/// node holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum EdgePurge {
+    /// Varnish with the xkey VMOD (`deploy/varnish/keel.vcl`): a `PURGE`
+    /// request to `url` naming the keys; soft (objects kept for grace and
+    /// revalidated) unless `hard`.
+    Varnish { url: url::Url, hard: bool },
+    /// Fastly's purge-by-surrogate-key API for `service`, soft.
+    Fastly {
+        service: String,
+        api: url::Url,
+        token: String,
+    },
+    /// Cloudflare's purge-by-cache-tag API for `zone`.
+    Cloudflare {
+        zone: String,
+        api: url::Url,
+        token: String,
+    },
+}
+
+impl EdgePurge {
+    /// The destination's name: its cursor's key and its metrics label.
+    /// Never holds a secret.
+    pub fn name(&self) -> String {
+        match self {
+            EdgePurge::Varnish { url, hard: false } => format!("varnish:{url}"),
+            EdgePurge::Varnish { url, hard: true } => format!("varnish-hard:{url}"),
+            EdgePurge::Fastly { service, .. } => format!("fastly:{service}"),
+            EdgePurge::Cloudflare { zone, .. } => format!("cloudflare:{zone}"),
+        }
+    }
+}
+
+/// Tokens stay out of logs and panics.
+impl fmt::Debug for EdgePurge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
     }
 }
 

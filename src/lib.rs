@@ -12,6 +12,8 @@
 //! - [`content_types`]: schemas, checks, entry validation, listing queries.
 //! - [`store`]: the single source of truth (SQLite or PostgreSQL).
 //! - [`events`]: follows the store's event log into this node's cache.
+//! - [`outbox`]: the edges outside keel follow the log too: purges once
+//!   every node holds a change, from a durable cursor, one sender at a time.
 //! - [`front`]: the HTTP/1.1 server: owns every connection, checks every
 //!   request by one set of rules, answers page reads from the cache and
 //!   passes the rest to the actix-web app one request at a time.
@@ -36,6 +38,7 @@ pub mod health;
 pub mod import;
 pub mod metrics;
 pub mod model;
+pub mod outbox;
 pub mod panics;
 pub mod prewarm;
 pub mod publish;

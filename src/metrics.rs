@@ -2,6 +2,10 @@
 //! server (so tests running several servers in one process do not mix
 //! counts). Hot-path handles are resolved once here, never per request.
 
+mod outbox;
+
+pub use outbox::*;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -57,6 +61,7 @@ pub struct Metrics {
     /// Panics in the process ([`crate::panics`]), caught up at each scrape.
     panics: IntCounter,
     pub pages: PageSeries,
+    pub outbox: OutboxMetrics,
 }
 
 impl Metrics {
@@ -149,6 +154,7 @@ impl Metrics {
                 "Panics in the process (each closed a connection)",
             )
             .expect("valid metric"),
+            outbox: OutboxMetrics::new(),
             registry,
         };
         metrics.register();
@@ -173,7 +179,7 @@ impl Metrics {
             Box::new(self.http_rejected.clone()),
             Box::new(self.panics.clone()),
         ];
-        for c in collectors {
+        for c in collectors.into_iter().chain(self.outbox.collectors()) {
             self.registry.register(c).expect("metric names are unique");
         }
     }
@@ -378,6 +384,7 @@ mod tests {
         m.db_rows.with_label_values(&["listed"]).inc();
         m.invalidation_lag.observe(0.01);
         m.http_rejected.with_label_values(&["malformed"]).inc();
+        m.outbox.register_destination("varnish:http://edge/");
         let text = m.render();
         for name in [
             HTTP_REQUESTS_TOTAL,
@@ -395,6 +402,14 @@ mod tests {
             INVALIDATION_LAG_SECONDS,
             HTTP_REJECTED_TOTAL,
             PANICS_TOTAL,
+            OUTBOX_BACKLOG,
+            OUTBOX_DELIVERIES_TOTAL,
+            OUTBOX_FORCED_TOTAL,
+            OUTBOX_DELIVERY_DURATION_SECONDS,
+            OUTBOX_LAG_SECONDS,
+            OUTBOX_SENDING,
+            NODE_HELD_SEQ,
+            NODES_LIVE,
         ] {
             assert!(text.contains(name), "{name} missing");
         }

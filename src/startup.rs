@@ -32,6 +32,7 @@ use crate::events::{self, CommitSignal, Follower, Wakeup};
 use crate::front::{self, Front};
 use crate::health;
 use crate::metrics::{self, Metrics};
+use crate::outbox;
 use crate::prewarm::edge::EdgeWarmer;
 use crate::prewarm::{self, Prewarmer, Warmth};
 use crate::publish::{PageSink, Publisher, Refiner};
@@ -78,6 +79,7 @@ impl Server {
             .map_err(|errors| anyhow::anyhow!("invalid content types:\n{errors}"))?;
         let types = Arc::new(types);
         let metrics = Arc::new(Metrics::new());
+        let destinations = outbox::destinations(&config.edge_purge).await?;
         let store = store::open(&config.database_url)
             .await
             .with_context(|| format!("opening {}", config.database_url))?;
@@ -190,6 +192,7 @@ impl Server {
             following,
             breaker,
             prewarmer,
+            destinations,
         };
         Self::start(config, (listener, ops_listener), parts)
     }
@@ -208,9 +211,22 @@ impl Server {
             following,
             breaker,
             prewarmer,
+            destinations,
         } = parts;
         let warmth = Arc::new(Warmth::default());
         let port = listener.local_addr()?.port();
+        let node = config
+            .node_name
+            .clone()
+            .unwrap_or_else(|| outbox::default_node_name(port));
+        let outbox = outbox::Tasks {
+            store: store.clone(),
+            cache: cache.clone(),
+            metrics: metrics.clone(),
+            node,
+            wait: config.purge_wait,
+            destinations,
+        };
         // Built once, outside the factory closure, which runs once per worker.
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -219,7 +235,7 @@ impl Server {
             cache: cache.clone(),
             warmth: warmth.clone(),
         });
-        let auth = web::Data::new(Authenticator::new(store));
+        let auth = web::Data::new(Authenticator::new(store.clone()));
         let editor_data = web::Data::new(editor.clone());
         let limits = front::Limits {
             keep_alive: config.keep_alive,
@@ -310,7 +326,7 @@ impl Server {
         )]
         let warm_budget = (config.cache_bytes as f64 * config.warm_share) as u64;
         let mut stopped = rx.clone();
-        let tasks = vec![
+        let mut tasks = vec![
             (
                 "graceful-stop",
                 tokio::spawn(async move {
@@ -345,10 +361,11 @@ impl Server {
                     following.source,
                     following.wakeup,
                     config.event_poll,
-                    rx,
+                    rx.clone(),
                 )),
             ),
         ];
+        tasks.extend(outbox.spawn(&rx));
         Ok(Server {
             port,
             ops_port,
@@ -402,6 +419,7 @@ struct Parts {
     following: Following,
     breaker: Arc<Breaker>,
     prewarmer: Arc<Prewarmer>,
+    destinations: Vec<Arc<dyn outbox::Destination>>,
 }
 
 /// The event follower, built before the server starts and run with the

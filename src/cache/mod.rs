@@ -92,6 +92,9 @@ pub struct PageCache {
     epoch: Instant,
     /// The highest event seq applied (0: none since boot).
     applied: AtomicI64,
+    /// Woken when this node holds more of the log: an event applied, a
+    /// refresh an event asked for ended.
+    progress: tokio::sync::watch::Sender<u64>,
     local: Arc<LocalWrites>,
 }
 
@@ -112,11 +115,13 @@ impl PageCache {
         };
         let index = Arc::new(PathIndex::new());
         let store_errors = Arc::new(ErrorLog::new(Duration::from_secs(1)));
+        let (progress, _) = tokio::sync::watch::channel(0);
         let refresher = Refresher::new(
             store.clone(),
             pages.clone(),
             index.clone(),
             store_errors.clone(),
+            progress.clone(),
         );
         PageCache {
             store,
@@ -129,6 +134,7 @@ impl PageCache {
             verified: AtomicU64::new(0),
             epoch: Instant::now(),
             applied: AtomicI64::new(0),
+            progress,
             local: Arc::default(),
         }
     }
@@ -145,6 +151,43 @@ impl PageCache {
     /// knows of the log, for work that depends on the content changing.
     pub fn applied_seq(&self) -> i64 {
         self.applied.load(Ordering::Relaxed)
+    }
+
+    /// Records that the cache reflects the log up to `seq` (a node's boot
+    /// loads its index after reading the log's end).
+    pub fn note_applied(&self, seq: i64) {
+        self.applied.fetch_max(seq, Ordering::Relaxed);
+        self.progress.send_modify(|n| *n += 1);
+    }
+
+    /// The highest seq such that this node holds the new bytes of every
+    /// event up to it: the applied seq, less any event whose refresh is
+    /// still running or failed while the old copy is still cached. What
+    /// the node reports in its heartbeat, so the edge is purged only once
+    /// a refetch cannot get an old page from here.
+    pub async fn held_seq(&self) -> i64 {
+        let applied = self.applied_seq();
+        let (running, failed) = self.refresher.owed();
+        let mut lowest = running;
+        for (path, event) in failed {
+            let old_copy = self
+                .pages
+                .get(&path)
+                .await
+                .is_some_and(|page| page.seq() < event);
+            if old_copy {
+                lowest = Some(lowest.map_or(event, |l| l.min(event)));
+            } else {
+                self.refresher.settle(&path);
+            }
+        }
+        lowest.map_or(applied, |event| applied.min(event - 1))
+    }
+
+    /// Changes whenever this node may hold more of the log than before
+    /// (see [`PageCache::held_seq`]); changes in between are merged.
+    pub fn progress(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.progress.subscribe()
     }
 
     fn verified(&self) -> Option<Instant> {
@@ -234,7 +277,6 @@ impl PageCache {
     /// finds out whether the store still has it. Copies at or past the
     /// event's seq (this node's own writes, already applied) are left alone.
     pub async fn apply_event(&self, seq: i64, paths: &[String]) {
-        self.applied.fetch_max(seq, Ordering::Relaxed);
         for path in paths {
             if self.local.note_event(path, seq) {
                 continue;
@@ -243,13 +285,16 @@ impl PageCache {
                 Some(page) if page.seq() >= seq => {}
                 Some(page) => {
                     page.mark_stale();
-                    self.refresher.start(path, seq);
+                    self.refresher.start_for_event(path, seq);
                 }
                 None => {
                     self.index.insert(path);
                 }
             }
         }
+        // After the refreshes are registered: `held_seq` must never see the
+        // event applied without them.
+        self.note_applied(seq);
     }
 
     /// Background refreshes running now.

@@ -23,8 +23,23 @@ pub(crate) struct Refresher {
     index: Arc<PathIndex>,
     /// Paths being refreshed, with the lowest page seq the refresh must
     /// reach (raised by events that arrive while it runs).
-    inflight: Arc<Mutex<HashMap<Arc<str>, i64>>>,
+    inflight: Arc<Mutex<HashMap<Arc<str>, Want>>>,
+    /// Paths whose refresh for an event failed, with the lowest such event:
+    /// until a later refresh succeeds, this node does not hold its bytes.
+    owed: Arc<Mutex<HashMap<Arc<str>, i64>>>,
+    /// Woken when a refresh an event asked for ends.
+    progress: tokio::sync::watch::Sender<u64>,
     errors: Arc<ErrorLog>,
+}
+
+/// What a running refresh must reach.
+#[derive(Debug, Clone, Copy)]
+struct Want {
+    /// The lowest page seq it must read.
+    seq: i64,
+    /// The lowest event that asked for it (none: a reader found the copy
+    /// past its lifetime): until it ends the node lacks that event's bytes.
+    event: Option<i64>,
 }
 
 impl Refresher {
@@ -33,12 +48,15 @@ impl Refresher {
         pages: Pages,
         index: Arc<PathIndex>,
         errors: Arc<ErrorLog>,
+        progress: tokio::sync::watch::Sender<u64>,
     ) -> Refresher {
         Refresher {
             store,
             pages,
             index,
             inflight: Arc::new(Mutex::new(HashMap::new())),
+            owed: Arc::new(Mutex::new(HashMap::new())),
+            progress,
             errors,
         }
     }
@@ -46,14 +64,30 @@ impl Refresher {
     /// Starts a refresh of `path` unless one is running, in which case that
     /// one is told to reach at least `want_seq`. Returns whether it started.
     pub(super) fn start(&self, path: &str, want_seq: i64) -> bool {
+        self.start_for(path, want_seq, None)
+    }
+
+    /// [`Refresher::start`] for event `seq`, which changed the page.
+    pub(super) fn start_for_event(&self, path: &str, seq: i64) -> bool {
+        self.start_for(path, seq, Some(seq))
+    }
+
+    fn start_for(&self, path: &str, want_seq: i64, event: Option<i64>) -> bool {
+        let earlier = lock(&self.owed).remove(path);
+        let event = min_some(event, earlier);
         let key: Arc<str> = {
             let mut inflight = self.inflight();
             if let Some(want) = inflight.get_mut(path) {
-                *want = (*want).max(want_seq);
+                want.seq = want.seq.max(want_seq);
+                want.event = min_some(want.event, event);
                 return false;
             }
             let key: Arc<str> = Arc::from(path);
-            inflight.insert(key.clone(), want_seq);
+            let want = Want {
+                seq: want_seq,
+                event,
+            };
+            inflight.insert(key.clone(), want);
             key
         };
         let this = self.clone();
@@ -64,6 +98,23 @@ impl Refresher {
     /// Number of refreshes running (for tests and diagnostics).
     pub(super) fn running(&self) -> usize {
         self.inflight().len()
+    }
+
+    /// The lowest event whose bytes a running or failed refresh still
+    /// owes, with the failed ones (path, event) to check against the cache.
+    pub(super) fn owed(&self) -> (Option<i64>, Vec<(Arc<str>, i64)>) {
+        let running = self.inflight().values().filter_map(|w| w.event).min();
+        let failed = lock(&self.owed)
+            .iter()
+            .map(|(path, seq)| (path.clone(), *seq))
+            .collect();
+        (running, failed)
+    }
+
+    /// Forgets a failed refresh's debt: the cache no longer holds the old
+    /// copy (evicted, replaced, or removed by a local write).
+    pub(super) fn settle(&self, path: &str) {
+        lock(&self.owed).remove(path);
     }
 
     async fn run(self, path: Arc<str>) {
@@ -124,6 +175,7 @@ impl Refresher {
                 Err(e) => {
                     // Never evict because the store failed: keep serving the
                     // old copy and let a later reader retry after a backoff.
+                    guard.fail();
                     if let Some(current) = self.pages.get(&path).await {
                         current.mark_stale();
                         current.refresh_failed(Instant::now());
@@ -139,10 +191,40 @@ impl Refresher {
         }
     }
 
-    fn inflight(&self) -> MutexGuard<'_, HashMap<Arc<str>, i64>> {
-        // Each critical section is one map operation: a poisoned map is
-        // still consistent.
-        self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
+    fn inflight(&self) -> MutexGuard<'_, HashMap<Arc<str>, Want>> {
+        lock(&self.inflight)
+    }
+
+    /// Removes the in-flight mark; an event's refresh that did not reach
+    /// its page leaves a debt.
+    fn end(&self, path: &Arc<str>, reached: bool) {
+        let want = self.inflight().remove(&**path);
+        self.ended(path, want, reached);
+    }
+
+    fn ended(&self, path: &Arc<str>, want: Option<Want>, reached: bool) {
+        let Some(event) = want.and_then(|w| w.event) else {
+            return;
+        };
+        if !reached {
+            let mut owed = lock(&self.owed);
+            let debt = owed.entry(path.clone()).or_insert(event);
+            *debt = (*debt).min(event);
+        }
+        self.progress.send_modify(|n| *n += 1);
+    }
+}
+
+/// Each critical section is one map operation: a poisoned map is still
+/// consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -156,22 +238,33 @@ impl Inflight<'_> {
     /// Ends the refresh if `reached` satisfies every event seen so far;
     /// otherwise keeps the mark and asks the caller to read again.
     fn finish_if_reached(&mut self, reached: i64) -> bool {
-        let mut inflight = self.refresher.inflight();
-        let want = inflight.get(&**self.path).copied().unwrap_or(i64::MIN);
-        if reached >= want {
-            inflight.remove(&**self.path);
-            self.armed = false;
-            true
-        } else {
-            false
-        }
+        // Decided and removed under one lock: an event raising the target
+        // after the check finds no refresh running and starts its own.
+        let ended = {
+            let mut inflight = self.refresher.inflight();
+            let want = inflight.get(&**self.path).map_or(i64::MIN, |w| w.seq);
+            if reached < want {
+                return false;
+            }
+            inflight.remove(&**self.path)
+        };
+        self.armed = false;
+        self.refresher.ended(self.path, ended, true);
+        true
+    }
+
+    /// Ends the refresh without the page it was asked for.
+    fn fail(&mut self) {
+        self.armed = false;
+        self.refresher.end(self.path, false);
     }
 }
 
 impl Drop for Inflight<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.refresher.inflight().remove(&**self.path);
+            // Gave up (events kept naming the path) or cancelled.
+            self.refresher.end(self.path, false);
         }
     }
 }

@@ -76,6 +76,13 @@ impl Fixture {
         conn.execute_batch("ALTER TABLE pages RENAME TO pages_gone")
             .expect("rename pages");
     }
+
+    /// Undoes [`Fixture::break_pages_table`].
+    pub fn mend_pages_table(&self) {
+        let conn = rusqlite::Connection::open(self.dir.path().join("keel.db")).expect("open raw");
+        conn.execute_batch("ALTER TABLE pages_gone RENAME TO pages")
+            .expect("rename pages back");
+    }
 }
 
 /// An HTML page with every encoding present (the bytes of br and gzip need

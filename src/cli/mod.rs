@@ -2,11 +2,14 @@
 //! `KEEL_*` variable) and their conversion to checked configuration. Nothing
 //! past `main` sees these types.
 
+mod edge;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 
+pub use self::edge::{EdgeArgs, PurgeTarget};
 use crate::config::{ConfigError, DatabaseUrl};
 
 /// keel: a spike-resilient headless CMS and content delivery server.
@@ -179,6 +182,8 @@ pub struct ServeArgs {
     /// The CDN in front (e.g. https://www.example.com): pre-warmed pages are also requested through it.
     #[arg(long, env = "KEEL_EDGE_URL", value_parser = parse_edge_url)]
     pub edge_url: Option<url::Url>,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
 }
 
 #[derive(Debug, ClapArgs)]

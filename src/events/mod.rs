@@ -97,6 +97,7 @@ impl Follower {
         after: i64,
     ) -> Follower {
         metrics.event_seq.set(after);
+        cache.note_applied(after);
         Follower {
             store,
             cache,

@@ -220,6 +220,11 @@ impl TestApp {
         }
     }
 
+    /// Stops the server as SIGTERM would (its background tasks too).
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.addr))

@@ -203,3 +203,38 @@ async fn an_event_for_a_local_write_in_progress_waits_for_its_end() {
         other => panic!("expected the newer page, got {other:?}"),
     }
 }
+
+/// What a node reports holding: an event counts once the new bytes of
+/// every cached page it changed are in memory, not when it is read.
+#[tokio::test]
+async fn a_node_holds_an_event_once_its_cached_pages_are_refreshed() {
+    let fx = Fixture::new().await;
+    let first = commit(&fx, vec![PageWrite::Upsert(html_page("/a", "v1"))]).await;
+    let cache = fx.cache();
+    cache.load_index().await.expect("index");
+    cache.note_applied(first);
+    assert!(matches!(cache.lookup("/a").await, Lookup::Fetched(_)));
+    assert_eq!(cache.held_seq().await, first);
+
+    // The refresh fails: the old copy is all this node has.
+    let second = commit(&fx, vec![PageWrite::Upsert(html_page("/a", "v2"))]).await;
+    fx.break_pages_table();
+    cache.apply_event(second, &["/a".to_owned()]).await;
+    refreshes_done(&cache).await;
+    assert_eq!(cache.applied_seq(), second);
+    assert_eq!(cache.held_seq().await, first, "v1 is still served");
+
+    // A later event for a page it does not cache is held at once, but not
+    // past the one it still owes.
+    fx.mend_pages_table();
+    let third = commit(&fx, vec![PageWrite::Upsert(html_page("/b", "B"))]).await;
+    cache.apply_event(third, &["/b".to_owned()]).await;
+    assert_eq!(cache.held_seq().await, first);
+
+    // A retry brings v2: every event is held.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(stale_body(&cache.lookup("/a").await), b"v1");
+    refreshes_done(&cache).await;
+    assert_eq!(body_of(&cache.lookup("/a").await), b"v2");
+    assert_eq!(cache.held_seq().await, third);
+}
