@@ -72,3 +72,31 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .insert_header(("Cache-Control", "no-store"))
         .json(body)
 }
+
+/// Keeps the node's gauges current for `/metrics` (readiness, circuit,
+/// pool): what `/readyz` says, for dashboards and alerts.
+pub async fn run_gauges(
+    state: web::Data<AppState>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    every: std::time::Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let node = &metrics.node;
+    let mut ticks = crate::tasks::Periodic::now(every, shutdown);
+    while ticks.next().await {
+        node.ready.set(i64::from(state.warmth.report().is_some()));
+        let open = state.breaker.state() == BreakerState::Open;
+        node.circuit_open.set(i64::from(open));
+        if let Some(pool) = state.store.pool_status() {
+            let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            let busy = pool.size.saturating_sub(pool.idle);
+            node.pool_connections
+                .with_label_values(&["busy"])
+                .set(count(busy));
+            node.pool_connections
+                .with_label_values(&["idle"])
+                .set(count(pool.idle));
+            node.pool_waiting.set(count(pool.waiting));
+        }
+    }
+}

@@ -2,8 +2,10 @@
 //! server (so tests running several servers in one process do not mix
 //! counts). Hot-path handles are resolved once here, never per request.
 
+mod node;
 mod outbox;
 
+pub use node::*;
 pub use outbox::*;
 
 use prometheus::{
@@ -62,6 +64,7 @@ pub struct Metrics {
     panics: IntCounter,
     pub pages: PageSeries,
     pub outbox: OutboxMetrics,
+    pub node: NodeMetrics,
 }
 
 impl Metrics {
@@ -155,6 +158,7 @@ impl Metrics {
             )
             .expect("valid metric"),
             outbox: OutboxMetrics::new(),
+            node: NodeMetrics::new(),
             registry,
         };
         metrics.register();
@@ -179,7 +183,12 @@ impl Metrics {
             Box::new(self.http_rejected.clone()),
             Box::new(self.panics.clone()),
         ];
-        for c in collectors.into_iter().chain(self.outbox.collectors()) {
+        let more = self
+            .outbox
+            .collectors()
+            .into_iter()
+            .chain(self.node.collectors());
+        for c in collectors.into_iter().chain(more) {
             self.registry.register(c).expect("metric names are unique");
         }
     }
@@ -410,6 +419,10 @@ mod tests {
             OUTBOX_SENDING,
             NODE_HELD_SEQ,
             NODES_LIVE,
+            NODE_READY,
+            DB_CIRCUIT_OPEN,
+            DB_POOL_CONNECTIONS,
+            DB_POOL_WAITING,
         ] {
             assert!(text.contains(name), "{name} missing");
         }

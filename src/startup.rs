@@ -244,6 +244,7 @@ impl Server {
             max_body: config.max_body_bytes,
         };
         let front = Arc::new(Front::new(cache.clone(), metrics.clone(), limits));
+        let node_gauges = (state.clone(), metrics.clone());
         let metrics = web::Data::from(metrics);
         let cache_data = web::Data::from(cache.clone());
         let prewarm_data = web::Data::from(prewarmer.clone());
@@ -353,6 +354,15 @@ impl Server {
             (
                 "cache-housekeeping",
                 tokio::spawn(cache::run_housekeeping(cache, GAUGES_EVERY, rx.clone())),
+            ),
+            (
+                "node-gauges",
+                tokio::spawn(health::run_gauges(
+                    node_gauges.0,
+                    node_gauges.1,
+                    GAUGES_EVERY,
+                    rx.clone(),
+                )),
             ),
             (
                 "event-follower",

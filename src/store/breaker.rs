@@ -148,6 +148,10 @@ impl Store for Breaker {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.inner.pool_status()
+    }
     async fn migrate(&self) -> StoreResult<usize> {
         self.call(self.inner.migrate()).await
     }

@@ -58,6 +58,10 @@ impl Store for Instrumented {
         self.inner.backend()
     }
 
+    fn pool_status(&self) -> Option<PoolStatus> {
+        self.inner.pool_status()
+    }
+
     async fn migrate(&self) -> StoreResult<usize> {
         self.timed("migrate", self.inner.migrate()).await
     }

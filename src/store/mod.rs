@@ -71,6 +71,12 @@ pub trait Store: Send + Sync + 'static {
     /// A cheap round trip, for readiness.
     async fn ping(&self) -> StoreResult<()>;
 
+    /// The connection pool's state, where the backend has a pool of
+    /// network connections (PostgreSQL).
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
+
     // --- content types ---
 
     /// Records the loaded content types (insert or replace by name).

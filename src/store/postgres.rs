@@ -28,8 +28,8 @@ use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
 use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
 use super::{
     ApiToken, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link,
-    NodeHeartbeat, OutboxCursor, Page, PageSummary, Revision, Role, Store, StoreError, StoreResult,
-    Write, WriteOutcome,
+    NodeHeartbeat, OutboxCursor, Page, PageSummary, PoolStatus, Revision, Role, Store, StoreError,
+    StoreResult, Write, WriteOutcome,
 };
 
 /// The channel every committed event is announced on; the payload is its seq.
@@ -181,6 +181,15 @@ fn now() -> DateTime<Utc> {
 
 #[async_trait]
 impl Store for PgStore {
+    fn pool_status(&self) -> Option<PoolStatus> {
+        let status = self.pool.status();
+        Some(PoolStatus {
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        })
+    }
+
     fn backend(&self) -> &'static str {
         "postgres"
     }

@@ -296,3 +296,14 @@ pub struct Delivery {
     pub node: String,
     pub at: DateTime<Utc>,
 }
+
+/// A connection pool's state, for the dashboards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open, busy or idle.
+    pub size: usize,
+    /// Idle connections ready for a query.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}

@@ -145,3 +145,70 @@ async fn operations_endpoints_can_move_to_their_own_listener() {
         }
     }
 }
+
+/// The names `deploy/grafana/keel.json` and `deploy/prometheus/alerts.yml`
+/// query (every `keel_…` word), each of which must be in `/metrics`.
+fn deployed_metric_names() -> std::collections::BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let mut names = std::collections::BTreeSet::new();
+    for file in ["grafana/keel.json", "prometheus/alerts.yml"] {
+        let text = std::fs::read_to_string(root.join(file)).expect("deploy file");
+        if file.ends_with(".json") {
+            let dashboard: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+            assert!(dashboard["panels"].as_array().is_some_and(|p| p.len() > 10));
+        }
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        while let Some(found) = text[at..].find("keel_") {
+            let start = at + found;
+            let end = bytes[start..]
+                .iter()
+                .position(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_'))
+                .map_or(text.len(), |n| start + n);
+            let before = start.checked_sub(1).map(|i| bytes[i]);
+            if !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                names.insert(text[start..end].to_owned());
+            }
+            at = end;
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
+    if !h11_ready() {
+        return;
+    }
+    // An edge to purge (anything that accepts a connection passes the
+    // start-up check), so the outbox's series exist.
+    let edge = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let edge_url = format!("http://{}", edge.local_addr().unwrap());
+    let app = demo_with(|c| {
+        c.edge_purge = vec![keel::config::EdgePurge::Varnish {
+            url: edge_url.parse().unwrap(),
+            hard: false,
+        }];
+    })
+    .await;
+    assert_eq!(app.get("/").await.status(), 200);
+    assert_eq!(app.get("/no/such/page").await.status(), 404);
+    let malformed = b"GET / HTTP/1.1\r\nHost : keel.test\r\n\r\n";
+    let _ = wire::try_exchange(&app.addr, malformed, &["GET"]).await;
+    let metrics = app.metrics().await;
+    let exported: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let used = deployed_metric_names();
+    assert!(used.len() > 20, "{used:?}");
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|n| !exported.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "used by deploy/ but not exported: {missing:?}"
+    );
+}
