@@ -219,6 +219,17 @@ impl Server {
             .node_name
             .clone()
             .unwrap_or_else(|| outbox::default_node_name(port));
+        // After a purge, the edge warm-up sends the pinned pages it reached
+        // again, so the edge fetches their new version before readers do.
+        let (purged, mut rewarm) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
+        let rewarm_task = {
+            let prewarmer = prewarmer.clone();
+            async move {
+                while let Some(paths) = rewarm.recv().await {
+                    prewarmer.rewarm(&paths).await;
+                }
+            }
+        };
         let outbox = outbox::Tasks {
             store: store.clone(),
             cache: cache.clone(),
@@ -226,6 +237,7 @@ impl Server {
             node,
             wait: config.purge_wait,
             destinations,
+            purged: prewarmer.has_edge().then_some(purged),
         };
         // Built once, outside the factory closure, which runs once per worker.
         let state = web::Data::new(AppState {
@@ -376,6 +388,8 @@ impl Server {
             ),
         ];
         tasks.extend(outbox.spawn(&rx));
+        // Ends when every sender (and with them the channel) is gone.
+        tasks.push(("edge-rewarm", tokio::spawn(rewarm_task)));
         Ok(Server {
             port,
             ops_port,

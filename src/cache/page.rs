@@ -202,6 +202,11 @@ impl CachedPage {
         self.seq
     }
 
+    /// How long an edge keeps this page (its type's edge max-age).
+    pub fn edge_max_age(&self) -> Duration {
+        self.max_age
+    }
+
     /// Unix seconds of the page's Last-Modified.
     pub fn last_modified(&self) -> i64 {
         self.last_modified

@@ -122,6 +122,8 @@ pub struct Tasks {
     /// Longest wait for every live node to hold a change.
     pub wait: Duration,
     pub destinations: Vec<Arc<dyn Destination>>,
+    /// Told the paths each acknowledged purge reached.
+    pub purged: Option<tokio::sync::mpsc::UnboundedSender<Vec<String>>>,
 }
 
 impl Tasks {
@@ -146,6 +148,7 @@ impl Tasks {
                 node: self.node.clone(),
                 wait: self.wait,
                 progress: self.cache.progress(),
+                purged: self.purged.clone(),
             };
             tasks.push((
                 "outbox-sender",

@@ -43,6 +43,9 @@ pub struct Sender {
     pub wait: Duration,
     /// Changes when this node applied events (see `PageCache::progress`).
     pub progress: watch::Receiver<u64>,
+    /// Told the paths of every acknowledged delivery (the edge warm-up
+    /// sends the pinned ones again).
+    pub purged: Option<tokio::sync::mpsc::UnboundedSender<Vec<String>>>,
 }
 
 /// What a round ended with.
@@ -150,6 +153,10 @@ impl Sender {
                 .backlog
                 .with_label_values(&[self.name()])
                 .set((last - to).max(0));
+            if let Some(purged) = &self.purged {
+                let paths = batch.iter().flat_map(|e| e.paths.iter().cloned()).collect();
+                let _ = purged.send(paths);
+            }
         } else {
             // Another node took the lease during the delivery and will
             // send these again: bounded duplication, never a loss.

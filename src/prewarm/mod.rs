@@ -15,7 +15,7 @@
 
 pub mod edge;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -230,6 +230,28 @@ impl Prewarmer {
             warm,
             edge,
         })
+    }
+
+    /// Sends the pinned pages among `paths` (just purged at the edge)
+    /// through the edge again, so it fetches their new version before
+    /// readers ask for it. Nothing without `--edge-url`.
+    pub async fn rewarm(&self, paths: &[String]) -> Option<EdgeReport> {
+        let edge = self.edge.as_ref()?;
+        let pinned: HashSet<Arc<str>> = self.cache.pinned_paths().into_iter().collect();
+        let due: Vec<String> = paths
+            .iter()
+            .filter(|p| pinned.contains(p.as_str()))
+            .cloned()
+            .collect();
+        if due.is_empty() {
+            return None;
+        }
+        Some(edge.rewarm(&self.cache, &due).await)
+    }
+
+    /// Whether pre-warmed pages are also requested through an edge.
+    pub fn has_edge(&self) -> bool {
+        self.edge.is_some()
     }
 
     /// The boot warm-up: the pinned pages, then the most recently written

@@ -3,6 +3,7 @@
 //! through the edge.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -169,19 +170,29 @@ async fn pinned_pages_outlive_eviction(store: TestStore) {
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
 /// A stand-in for the CDN: records each request's path and Accept-Encoding.
+/// `/readyz` through it answers 503 until `ready`, as a health-checked
+/// edge does before its probes pass; a `PURGE` is recorded as such.
 struct Edge {
     url: url::Url,
     seen: Seen,
+    ready: Arc<AtomicBool>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl Edge {
     fn start() -> Edge {
+        Self::start_ready(true)
+    }
+
+    fn start_ready(ready: bool) -> Edge {
         let seen: Seen = Arc::default();
+        let ready = Arc::new(AtomicBool::new(ready));
         let recorder = web::Data::new(seen.clone());
+        let health = web::Data::new(ready.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(recorder.clone())
+                .app_data(health.clone())
                 .default_service(web::to(record))
         })
         .workers(1)
@@ -195,6 +206,7 @@ impl Edge {
         Edge {
             url: url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
             seen,
+            ready,
             handle,
         }
     }
@@ -204,7 +216,24 @@ impl Edge {
     }
 }
 
-async fn record(req: HttpRequest, seen: web::Data<Seen>) -> HttpResponse {
+async fn record(
+    req: HttpRequest,
+    seen: web::Data<Seen>,
+    ready: web::Data<Arc<AtomicBool>>,
+) -> HttpResponse {
+    if req.path() == "/readyz" {
+        return if ready.load(Ordering::SeqCst) {
+            HttpResponse::Ok().body("ready")
+        } else {
+            HttpResponse::ServiceUnavailable().body("no healthy backend")
+        };
+    }
+    if req.method().as_str() == "PURGE" {
+        seen.lock()
+            .unwrap()
+            .push(("PURGE".to_owned(), String::new()));
+        return HttpResponse::Ok().body("Invalidated 1 objects");
+    }
     let encoding = req
         .headers()
         .get("accept-encoding")
@@ -357,4 +386,97 @@ async fn readiness_is_503_until_the_warm_up_is_done() {
         + ready["warm_up"]["recent"]["loaded"].as_u64().unwrap();
     assert!(loaded > 40, "{ready}");
     drop(first);
+}
+
+/// Behind an edge that does not yet see keel healthy, nothing is sent
+/// (every request would only fetch a 503); once it does, the next round
+/// sends every pinned page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_edge_warm_up_waits_until_the_edge_sees_keel_ready() {
+    let store = TestStore::sqlite().await;
+    let edge = Edge::start_ready(false);
+    let url = store.url.clone();
+    let shared = store.store.clone();
+    let app = TestApp::spawn_with(
+        quiet(ServeConfig {
+            demo: true,
+            edge_url: Some(edge.url.clone()),
+            ..test_config(&url)
+        }),
+        shared,
+        Some(store),
+    )
+    .await;
+    assert!(edge.requests().is_empty(), "{:?}", edge.requests());
+    let admin = app.token("ops", Role::Admin).await;
+    let round = |app: &TestApp| {
+        app.api(reqwest::Method::POST, "/api/v1/prewarm", &admin)
+            .send()
+    };
+    let outcome: Value = round(&app).await.unwrap().json().await.unwrap();
+    assert_eq!(outcome["edge"]["requests"], 0, "{outcome}");
+    let reason = outcome["edge"]["errors"][0].as_str().unwrap();
+    assert!(reason.contains("does not see keel ready"), "{reason}");
+    assert!(edge.requests().is_empty());
+
+    edge.ready.store(true, Ordering::SeqCst);
+    let outcome: Value = round(&app).await.unwrap().json().await.unwrap();
+    let pages = outcome["edge"]["pages"].as_u64().unwrap();
+    assert!(pages >= 4, "{outcome}");
+    assert_eq!(outcome["edge"]["ok"].as_u64(), Some(2 * pages));
+    edge.handle.stop(false).await;
+}
+
+/// A purge of a pinned page is followed at once by its warm-up through the
+/// edge, not by the next round half a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purged_pinned_page_is_warmed_through_the_edge_again() {
+    let store = TestStore::sqlite().await;
+    let edge = Edge::start();
+    let url = store.url.clone();
+    let shared = store.store.clone();
+    let app = TestApp::spawn_with(
+        quiet(ServeConfig {
+            demo: true,
+            edge_url: Some(edge.url.clone()),
+            edge_purge: vec![keel::config::EdgePurge::Varnish {
+                url: edge.url.clone(),
+                hard: false,
+            }],
+            ..test_config(&url)
+        }),
+        shared.clone(),
+        Some(store),
+    )
+    .await;
+    let live = shared
+        .published_entries("match")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.published_data.as_ref().unwrap()["status"] == "live")
+        .expect("a live demo match");
+    let path = format!("/matches/{}", live.published_slug.clone().unwrap());
+    let before = edge.requests().len();
+    let token = app.token("desk", Role::Editor).await;
+    let mut data = live.published_data.clone().unwrap();
+    data["home_score"] = serde_json::json!(17);
+    app.republish(&token, "match", &live.id.to_string(), data)
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let after: Vec<(String, String)> = edge.requests()[before..].to_vec();
+        let purge = after.iter().position(|(p, _)| p == "PURGE");
+        let warmed = after.iter().rposition(|(p, enc)| *p == path && enc == "br");
+        if let (Some(purge), Some(warmed)) = (purge, warmed) {
+            assert!(purge < warmed, "warmed before the purge: {after:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not warmed again: {after:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    edge.handle.stop(false).await;
 }
