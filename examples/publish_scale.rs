@@ -17,7 +17,10 @@
 //! pages, so keel builds its list rows at start like an upgraded site. The
 //! binary is built first (`cargo build --release --bin keel`).
 
-use std::path::{Path, PathBuf};
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +30,7 @@ use futures_util::future::try_join_all;
 use keel::config::DatabaseUrl;
 use keel::store::{Role, Store};
 use serde_json::{Value, json};
+use support::{build_keel, free_port};
 
 const TEAMS: i64 = 20;
 /// Live matches updated at once in the concurrency measurement.
@@ -98,25 +102,6 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     }
     Ok(args)
-}
-
-/// Builds the release binary (a no-op when up to date) and returns its path.
-fn build_keel() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--bin", "keel"])
-        .status()?;
-    if !status.success() {
-        bail!("building keel failed");
-    }
-    let exe = std::env::current_exe()?;
-    // target/release/examples/publish_scale -> target/release/keel
-    let keel = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("no target directory")?
-        .join("keel");
-    Ok(keel)
 }
 
 struct Site {
@@ -500,12 +485,6 @@ async fn wait_ready(client: &reqwest::Client, base: &str, child: &mut Child) -> 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("keel not ready in 10 minutes")
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// Restarts the kernel's peak-RSS record (`VmHWM`) of the process, so the

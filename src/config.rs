@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub edge_url: Option<url::Url>,
     /// Edges purged after every change (`--edge-purge`).
     pub edge_purge: Vec<EdgePurge>,
+    /// Receivers told of every change (`--webhooks FILE`).
+    pub webhooks: Vec<Webhook>,
     /// Longest wait for every live node to hold an event before its purge
     /// goes out anyway.
     pub purge_wait: Duration,
@@ -76,6 +78,7 @@ impl ServeConfig {
                 .expect("the default base URL parses"),
             edge_url: None,
             edge_purge: Vec::new(),
+            webhooks: Vec::new(),
             purge_wait: Duration::from_secs(5),
             node_name: None,
             keep_alive: Duration::from_secs(5),
@@ -126,6 +129,29 @@ impl EdgePurge {
 impl fmt::Debug for EdgePurge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
+    }
+}
+
+/// A receiver of every change, signed with its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// `[a-z0-9-]`, at most 64: its cursor is `webhook:{name}`.
+    pub name: String,
+    pub url: url::Url,
+    /// At least [`Webhook::MIN_SECRET`] bytes.
+    pub secret: String,
+}
+
+impl Webhook {
+    /// HMAC-SHA256 keys shorter than the hash's 32 bytes weaken it (RFC
+    /// 2104 §3).
+    pub const MIN_SECRET: usize = 32;
+}
+
+/// The secret stays out of logs and panics.
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "webhook:{} ({})", self.name, self.url)
     }
 }
 

@@ -50,6 +50,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 warm_share: serve.warm_share,
                 edge_url: serve.edge_url,
                 edge_purge: serve.edge.purges().map_err(|e| anyhow::anyhow!(e))?,
+                webhooks: serve.edge.webhooks().map_err(|e| anyhow::anyhow!(e))?,
                 purge_wait: serve.edge.purge_wait,
                 node_name: serve.edge.node_name.clone(),
                 base_url: global.base_url.clone(),

@@ -79,7 +79,7 @@ impl Server {
             .map_err(|errors| anyhow::anyhow!("invalid content types:\n{errors}"))?;
         let types = Arc::new(types);
         let metrics = Arc::new(Metrics::new());
-        let destinations = outbox::destinations(&config.edge_purge).await?;
+        let destinations = outbox::destinations(&config.edge_purge, &config.webhooks).await?;
         let store = store::open(&config.database_url)
             .await
             .with_context(|| format!("opening {}", config.database_url))?;

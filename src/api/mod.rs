@@ -6,6 +6,7 @@ pub mod auth;
 mod entries;
 pub mod model;
 pub mod openapi;
+mod outbox;
 pub mod preview;
 mod prewarm;
 mod problems;
@@ -61,6 +62,7 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
         .configure(types::routes)
         .configure(tokens::routes)
         .configure(prewarm::routes)
+        .configure(outbox::routes)
         .service(openapi::openapi_json);
     }
 }

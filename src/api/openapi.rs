@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::model;
-use super::{entries, prewarm, tokens, types};
+use super::{entries, outbox, prewarm, tokens, types};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,7 @@ use super::{entries, prewarm, tokens, types};
         tokens::create_token,
         tokens::revoke_token,
         prewarm::prewarm_now,
+        outbox::outbox_status,
         openapi_json,
     ),
     components(schemas(
@@ -51,6 +52,10 @@ use super::{entries, prewarm, tokens, types};
         crate::prewarm::Candidate,
         crate::cache::WarmReport,
         crate::prewarm::edge::EdgeReport,
+        outbox::OutboxStatus,
+        outbox::NodeView,
+        outbox::DestinationView,
+        crate::store::Delivery,
     )),
     modifiers(&BearerAuth)
 )]

@@ -1,6 +1,7 @@
-//! The `serve` flags of the edges keel purges (`--edge-purge KIND:TARGET`,
-//! repeatable) and the API tokens they need, checked into
-//! [`EdgePurge`]s: a misspelt kind, a malformed target or a missing token
+//! The `serve` flags of the outbox's destinations: the edges keel purges
+//! (`--edge-purge KIND:TARGET`, repeatable) with the API tokens they need,
+//! and the webhooks file. Checked into [`EdgePurge`]s and [`Webhook`]s: a
+//! misspelt kind, a malformed target, a missing token or a short secret
 //! stops the start with a message naming it.
 
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use url::Url;
 
-use crate::config::EdgePurge;
+use crate::config::{EdgePurge, Webhook};
 
 #[derive(Debug, ClapArgs)]
 pub struct EdgeArgs {
@@ -38,6 +39,9 @@ pub struct EdgeArgs {
     /// Longest wait for every live node to hold a change before its purge goes out anyway (counted in keel_outbox_forced_total), e.g. `5s`.
     #[arg(long, env = "KEEL_PURGE_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub purge_wait: Duration,
+    /// A TOML file of webhooks ([[webhook]] name, url, secret or secret_env), each sent every change, signed (see README).
+    #[arg(long, env = "KEEL_WEBHOOKS")]
+    pub webhooks: Option<std::path::PathBuf>,
     /// This node's name in heartbeats and leases; defaults to HOST:PORT.
     #[arg(long, env = "KEEL_NODE_NAME")]
     pub node_name: Option<String>,
@@ -95,6 +99,83 @@ impl EdgeArgs {
         }
         Ok(purges)
     }
+}
+
+/// The webhooks file: `[[webhook]]` tables.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    #[serde(default)]
+    webhook: Vec<RawWebhook>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: String,
+    url: String,
+    secret: Option<String>,
+    /// The environment variable holding the secret (kept out of the file).
+    secret_env: Option<String>,
+}
+
+impl EdgeArgs {
+    /// The webhooks of `--webhooks`, checked; none without the flag.
+    pub fn webhooks(&self) -> Result<Vec<Webhook>, String> {
+        let Some(path) = &self.webhooks else {
+            return Ok(Vec::new());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--webhooks {}: {e}", path.display()))?;
+        parse_webhooks(&text, |var| std::env::var(var).ok())
+            .map_err(|e| format!("--webhooks {}: {e}", path.display()))
+    }
+}
+
+fn parse_webhooks(
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Webhook>, String> {
+    let file: WebhookFile = toml::from_str(text).map_err(|e| e.message().trim().to_owned())?;
+    let mut hooks: Vec<Webhook> = Vec::new();
+    for raw in file.webhook {
+        let name = raw.name;
+        let named = |what: String| format!("webhook {name:?}: {what}");
+        let ok_name = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok_name {
+            return Err(named("a name is 1 to 64 of a-z, 0-9 and -".into()));
+        }
+        if hooks.iter().any(|h| h.name == name) {
+            return Err(named("the name is used twice".into()));
+        }
+        let url = Url::parse(&raw.url).map_err(|e| named(format!("url {:?}: {e}", raw.url)))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(named(format!(
+                "url {:?} must be http:// or https:// with a host",
+                raw.url
+            )));
+        }
+        let secret = match (raw.secret, raw.secret_env) {
+            (Some(secret), None) => secret,
+            (None, Some(var)) => {
+                env(&var).ok_or_else(|| named(format!("secret_env {var:?} is not set")))?
+            }
+            _ => return Err(named("give exactly one of secret and secret_env".into())),
+        };
+        if secret.len() < Webhook::MIN_SECRET {
+            return Err(named(format!(
+                "the secret is {} bytes; at least {} are needed (an HMAC-SHA256 key shorter than the hash weakens it)",
+                secret.len(),
+                Webhook::MIN_SECRET
+            )));
+        }
+        hooks.push(Webhook { name, url, secret });
+    }
+    Ok(hooks)
 }
 
 fn parse_target(raw: &str) -> Result<PurgeTarget, String> {
@@ -190,6 +271,55 @@ mod tests {
             ]
         );
         assert!(!format!("{got:?}").contains("token"), "no secret in Debug");
+    }
+
+    #[test]
+    fn webhooks_are_read_with_their_secrets_checked() {
+        let env = |var: &str| (var == "HOOK_SECRET").then(|| "s".repeat(40));
+        let text = r#"
+            [[webhook]]
+            name = "search"
+            url = "https://search.internal/hooks/keel"
+            secret_env = "HOOK_SECRET"
+
+            [[webhook]]
+            name = "audit-log"
+            url = "http://10.0.0.9:9000/"
+            secret = "0123456789abcdef0123456789abcdef"
+        "#;
+        let hooks = parse_webhooks(text, env).unwrap();
+        assert_eq!(hooks.len(), 2);
+        assert_eq!(hooks[0].secret.len(), 40);
+        assert!(
+            !format!("{hooks:?}").contains("0123456789abcdef"),
+            "no secret in Debug"
+        );
+        let hook =
+            |body: &str| format!("[[webhook]]\nname = \"h\"\nurl = \"https://x.test/\"\n{body}");
+        for (text, needle) in [
+            (
+                hook("secret = \"short\""),
+                "the secret is 5 bytes; at least 32",
+            ),
+            (
+                hook("secret_env = \"UNSET\""),
+                "secret_env \"UNSET\" is not set",
+            ),
+            (hook(""), "exactly one of secret and secret_env"),
+            (hook("secret = \"x\"\nextra = 1"), "unknown field `extra`"),
+            (
+                "[[webhook]]\nname = \"Bad Name\"\nurl = \"https://x.test/\"\nsecret = \"x\""
+                    .into(),
+                "a name is 1 to 64",
+            ),
+            (
+                "[[webhook]]\nname = \"h\"\nurl = \"ftp://x\"\nsecret = \"x\"".into(),
+                "must be http:// or https://",
+            ),
+        ] {
+            let err = parse_webhooks(&text, env).unwrap_err();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
     }
 
     #[test]

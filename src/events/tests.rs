@@ -15,6 +15,7 @@ async fn commit(fx: &Fixture, path: &str, body: &str) -> i64 {
             kind: "test".into(),
             paths: vec![path.to_owned()],
             keys: Vec::new(),
+            entries: Vec::new(),
         });
     fx.store
         .write(write)

@@ -11,6 +11,7 @@
 mod heartbeat;
 mod purge;
 mod sender;
+mod webhook;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use tokio::task::JoinHandle;
 pub use heartbeat::{BEAT, TTL as HEARTBEAT_TTL};
 pub use purge::{destination_for, purge_keys};
 pub use sender::Sender;
+pub use webhook::{SIGNATURE_HEADER, sign};
 
 use crate::cache::PageCache;
 use crate::metrics::Metrics;
@@ -68,6 +70,27 @@ pub trait Destination: Send + Sync {
 
     /// Refuses a destination that cannot be reached at start-up.
     async fn check(&self) -> Result<(), String>;
+
+    /// Most events one delivery carries.
+    fn batch_limit(&self) -> usize {
+        usize::MAX
+    }
+}
+
+/// Whether `url`'s host accepts a TCP connection within three seconds.
+pub(crate) async fn reachable(url: &url::Url) -> Result<(), String> {
+    const WITHIN: Duration = Duration::from_secs(3);
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return Err(format!("{url} names no host and port"));
+    };
+    let connect = tokio::net::TcpStream::connect((host, port));
+    match tokio::time::timeout(WITHIN, connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("{host}:{port} is unreachable: {e}")),
+        Err(_) => Err(format!(
+            "{host}:{port} did not accept a connection within {WITHIN:?}"
+        )),
+    }
 }
 
 /// An error with its sources, for a delivery log line: reqwest's own
@@ -96,18 +119,28 @@ pub fn default_node_name(port: u16) -> String {
     format!("{host}:{port}")
 }
 
-/// The destinations `purges` name, each checked reachable: a typo in a
-/// host stops the start instead of growing a backlog nobody reads.
+/// The destinations `purges` and `webhooks` name, each checked reachable:
+/// a typo in a host stops the start instead of growing a backlog nobody
+/// reads.
 pub async fn destinations(
     purges: &[crate::config::EdgePurge],
+    webhooks: &[crate::config::Webhook],
 ) -> anyhow::Result<Vec<Arc<dyn Destination>>> {
-    let mut out = Vec::with_capacity(purges.len());
+    let mut out = Vec::with_capacity(purges.len() + webhooks.len());
     for purge in purges {
         let destination = destination_for(purge)?;
         destination
             .check()
             .await
             .map_err(|e| anyhow::anyhow!("--edge-purge {}: {e}", destination.name()))?;
+        out.push(destination);
+    }
+    for hook in webhooks {
+        let destination = webhook::destination(hook)?;
+        destination
+            .check()
+            .await
+            .map_err(|e| anyhow::anyhow!("webhook {:?} ({}): {e}", hook.name, hook.url))?;
         out.push(destination);
     }
     Ok(out)

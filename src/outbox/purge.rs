@@ -26,7 +26,6 @@ use crate::config::EdgePurge;
 use crate::store::Event;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-const CONNECT_CHECK: Duration = Duration::from_secs(3);
 /// Bytes of keys in one Varnish purge request header.
 const VARNISH_HEADER_BYTES: usize = 6000;
 const FASTLY_KEYS: usize = 256;
@@ -144,21 +143,10 @@ impl Destination for Purger {
     }
 
     async fn check(&self) -> Result<(), String> {
-        let url = match &self.edge {
+        match &self.edge {
             Edge::Varnish { url, .. } | Edge::Fastly { url, .. } | Edge::Cloudflare { url, .. } => {
-                url
+                super::reachable(url).await
             }
-        };
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            return Err(format!("{url} names no host and port"));
-        };
-        let connect = tokio::net::TcpStream::connect((host, port));
-        match tokio::time::timeout(CONNECT_CHECK, connect).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("{host}:{port} is unreachable: {e}")),
-            Err(_) => Err(format!(
-                "{host}:{port} did not accept a connection within {CONNECT_CHECK:?}"
-            )),
         }
     }
 }
@@ -324,6 +312,7 @@ mod tests {
             entry_id: None,
             paths: Vec::new(),
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            entries: Vec::new(),
             created_at: chrono::Utc::now(),
         }
     }

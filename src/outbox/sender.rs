@@ -128,7 +128,7 @@ impl Sender {
         let Some(batch) = self.held(&events, shutdown).await? else {
             return Ok(Round::Stopped);
         };
-        let batch = &events[..batch];
+        let batch = &events[..batch.min(self.destination.batch_limit())];
         if !self.deliver(batch, shutdown).await? {
             return Ok(Round::Stopped);
         }

@@ -66,9 +66,12 @@ impl Publisher {
         let archives = self.read_for(&mut snapshot, &own, &pending).await?;
         let shown = dependencies(&self.types, &own, &snapshot);
         let pages = self.render(&own, archives, Arc::new(snapshot)).await?;
-        // Every entry the write changes is in its event's keys (the
-        // outdated-pages check reads them).
-        let keys = entries.iter().map(|e| e.id.to_string()).collect();
+        // Every entry the write changes is in its event (the outdated-pages
+        // check reads their ids among its keys).
+        let keys = entries
+            .iter()
+            .filter_map(|e| super::event_entry(None, Some(e)))
+            .collect();
         let write = Write::new(import_op(first), author)
             .with_others(others)
             .with_event(event("import", &pages, keys))

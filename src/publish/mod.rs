@@ -39,7 +39,7 @@ use crate::error::AppError;
 use crate::model::{Entry, EntryId, EntryIndex, Page, PageWrite};
 use crate::render::{ArchiveNav, RenderError, Renderer, Snapshot, sitemap};
 use crate::store::{
-    EntryOp, GroupedOp, IndexedEntry, NewEvent, Store, StoreError, Write, WriteOutcome,
+    EntryOp, EventEntry, GroupedOp, IndexedEntry, NewEvent, Store, StoreError, Write, WriteOutcome,
 };
 
 /// Attempts at rendering a change before giving up on concurrent writers.
@@ -358,7 +358,11 @@ impl Publisher {
             .collect();
         let mut kinds: Vec<&str> = changes.iter().map(|c| c.kind).collect();
         kinds.dedup();
-        let keys: Vec<String> = pending.iter().map(|p| p.id.to_string()).collect();
+        let entries: Vec<EventEntry> = changes
+            .iter()
+            .zip(&afters)
+            .filter_map(|(c, after)| event_entry(c.before.as_ref(), after.as_ref()))
+            .collect();
         for _ in 0..ATTEMPTS {
             let seq = self.store.last_seq().await?;
             let around = try_join_all(
@@ -394,7 +398,7 @@ impl Publisher {
                 .collect();
             let write = Write::new(first.op.clone(), first.author.clone())
                 .with_others(others)
-                .with_event(event(&kinds.join(","), &pages, keys.clone()))
+                .with_event(event(&kinds.join(","), &pages, entries.clone()))
                 .with_pages(pages, Some(seq))
                 .with_dependencies(shown)
                 .with_index(index.clone())
@@ -866,22 +870,40 @@ fn dependencies(types: &ContentTypes, plan: &Plan, snapshot: &Snapshot) -> Vec<E
     shown.into_iter().collect()
 }
 
-/// The event announcing a set of page changes: every path, and the keys
-/// the edge should purge: each path's own key (so exactly the pages written
-/// or removed, and a 404 the edge holds for a newly published path) after
-/// `entries`, the ids of the entries the write changed (the store's
-/// outdated-pages check reads them, and the pages showing them are among
-/// the paths). Type and field keys are left out on purpose: one live score
-/// must not purge every match page at the CDN.
-fn event(kind: &str, pages: &[PageWrite], entries: Vec<String>) -> NewEvent {
+/// The event announcing a set of page changes: every path, the entries
+/// the write changed, and the keys the edge should purge: the entries' ids
+/// (the store's outdated-pages check reads them, and the pages showing them
+/// are among the paths), then each path's own key (so exactly the pages
+/// written or removed, and a 404 the edge holds for a newly published
+/// path). Type and field keys are left out on purpose: one live score must
+/// not purge every match page at the CDN.
+fn event(kind: &str, pages: &[PageWrite], entries: Vec<EventEntry>) -> NewEvent {
     let paths: Vec<String> = pages.iter().map(|p| p.path().to_owned()).collect();
-    let mut keys: indexmap::IndexSet<String> = entries.into_iter().collect();
+    let mut keys: indexmap::IndexSet<String> = entries.iter().map(|e| e.id.to_string()).collect();
     keys.extend(paths.iter().map(|p| crate::model::page_key(p)));
     NewEvent {
         kind: kind.to_owned(),
         paths,
         keys: keys.into_iter().collect(),
+        entries,
     }
+}
+
+/// An entry a change made, as the event records it: its state after the
+/// change, or before it for a delete.
+pub(crate) fn event_entry(before: Option<&Entry>, after: Option<&Entry>) -> Option<EventEntry> {
+    let entry = after.or(before)?;
+    let slug = entry
+        .published_slug
+        .clone()
+        .or_else(|| before.and_then(|b| b.published_slug.clone()))
+        .unwrap_or_else(|| entry.slug.clone());
+    Some(EventEntry {
+        id: entry.id,
+        type_name: entry.type_name.clone(),
+        slug,
+        published_at: after.and_then(|a| a.published_at),
+    })
 }
 
 fn render_error(e: RenderError) -> AppError {

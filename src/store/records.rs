@@ -22,7 +22,21 @@ pub struct Event {
     /// entry whose published state the write changed (a group's event names
     /// only its first in `entry_id`): the outdated-pages check reads them.
     pub keys: Vec<String>,
+    /// The entries the write changed, as they were then.
+    pub entries: Vec<EventEntry>,
     pub created_at: DateTime<Utc>,
+}
+
+/// An entry an event changed: what its webhook names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventEntry {
+    pub id: EntryId,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// The published slug (the working slug of one never published).
+    pub slug: String,
+    /// `None` once unpublished or deleted.
+    pub published_at: Option<DateTime<Utc>>,
 }
 
 /// The event a write appends, in the same transaction as the write.
@@ -31,6 +45,7 @@ pub struct NewEvent {
     pub kind: String,
     pub paths: Vec<String>,
     pub keys: Vec<String>,
+    pub entries: Vec<EventEntry>,
 }
 
 /// A stored page's path, seq and size, without its bodies.
@@ -280,7 +295,7 @@ pub struct OutboxCursor {
 }
 
 /// One attempt to deliver the events `first_seq..=last_seq`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub destination: String,
     pub first_seq: i64,

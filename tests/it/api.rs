@@ -1105,6 +1105,7 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/tokens", &["get", "post"]),
         ("/api/v1/tokens/{name}", &["delete"]),
         ("/api/v1/prewarm", &["post"]),
+        ("/api/v1/outbox", &["get"]),
     ];
     for (path, methods) in expected {
         let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing"));

@@ -314,3 +314,47 @@ fn prewarm_at_shows_what_would_be_pinned_then() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("RFC 3339"), "{}", stderr(&bad));
 }
+
+/// Bad outbox settings stop `keel serve` before it listens, naming what is
+/// wrong.
+#[test]
+fn serve_refuses_bad_edge_and_webhook_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = dir.path().join("webhooks.toml");
+    std::fs::write(
+        &hooks,
+        "[[webhook]]\nname = \"search\"\nurl = \"http://127.0.0.1:9/\"\nsecret = \"too-short\"\n",
+    )
+    .unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("varnish:http://127.0.0.1:{free}");
+    let cases: [(Vec<&str>, &str); 4] = [
+        (
+            vec!["serve", "--edge-purge", "akamai:http://x"],
+            "unknown purge kind \"akamai\"",
+        ),
+        (
+            vec!["serve", "--edge-purge", &unreachable],
+            "is unreachable",
+        ),
+        (
+            vec!["serve", "--webhooks", hooks.to_str().unwrap()],
+            "webhook \"search\": the secret is 9 bytes; at least 32",
+        ),
+        (
+            vec!["serve", "--edge-purge", "fastly:abc"],
+            "set --fastly-api-token or KEEL_FASTLY_API_TOKEN",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut args = args.clone();
+        args.extend(["--listen", "127.0.0.1:0"]);
+        let out = keel(&args, &sqlite_url(dir.path()), &demo_content_types());
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -261,6 +261,7 @@ async fn short_lived_site(event_poll: Duration) -> (TestApp, &'static str) {
                     kind: "test".into(),
                     paths: vec![path.into()],
                     keys: Vec::new(),
+                    entries: Vec::new(),
                 }),
         )
         .await

@@ -26,4 +26,5 @@ mod spike;
 mod store_conformance;
 mod store_lists;
 mod store_outbox;
+mod webhooks;
 mod wire;

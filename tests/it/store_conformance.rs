@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use keel::model::ContentTypeRecord;
 use keel::model::{CachePolicy, EntryId, EntryStatus, Page, PageWrite};
 use keel::store::{EntryOp, EntryQuery, GroupedOp, NewEvent, Role, Store, StoreError, Write};
@@ -35,6 +35,7 @@ on_both_backends!(
     keyset_pagination_walks_every_entry_once,
     entries_are_found_by_a_field_value,
     events_are_numbered_without_gaps,
+    events_keep_the_entries_they_changed,
     concurrent_writers_never_leave_a_gap_behind_a_reader,
     a_failed_write_leaves_nothing_behind,
     pages_are_written_with_their_event,
@@ -71,6 +72,7 @@ fn event(kind: &str, paths: &[&str]) -> NewEvent {
         kind: kind.into(),
         paths: paths.iter().map(|p| p.to_string()).collect(),
         keys: vec!["k".into()],
+        entries: Vec::new(),
     }
 }
 
@@ -1369,4 +1371,24 @@ async fn migrating_twice_is_a_noop(store: S) {
     // The fixture already migrated once.
     assert_eq!(store.migrate().await.unwrap(), 0);
     store.ping().await.unwrap();
+}
+
+async fn events_keep_the_entries_they_changed(store: S) {
+    let at = Utc::now().trunc_subsecs(6);
+    let entries = vec![keel::store::EventEntry {
+        id: uuid::Uuid::now_v7(),
+        type_name: "match".into(),
+        slug: "a-v-b".into(),
+        published_at: Some(at),
+    }];
+    let written = NewEvent {
+        entries: entries.clone(),
+        ..event("publish", &["/matches/a-v-b"])
+    };
+    store
+        .write(Write::new(EntryOp::None, "alice").with_event(written))
+        .await
+        .unwrap();
+    let events = store.events_since(0, 10).await.unwrap();
+    assert_eq!(events[0].entries, entries);
 }

@@ -28,6 +28,7 @@ async fn commit(fx: &Fixture, pages: Vec<PageWrite>) -> i64 {
         kind: "test".into(),
         paths,
         keys: Vec::new(),
+        entries: Vec::new(),
     };
     fx.store
         .write(

@@ -52,7 +52,7 @@ macro_rules! select_revisions {
 macro_rules! select_events {
     ($rest:literal) => {
         concat!(
-            "SELECT seq, kind, entry_id, paths, keys, created_at FROM events ",
+            "SELECT seq, kind, entry_id, paths, keys, created_at, entries FROM events ",
             $rest
         )
     };
@@ -116,6 +116,7 @@ pub(super) fn event(row: &Row) -> StoreResult<Event> {
         paths: get(row, "paths")?,
         keys: get(row, "keys")?,
         created_at: get(row, "created_at")?,
+        entries: get::<Json<_>>(row, "entries")?.0,
     })
 }
 

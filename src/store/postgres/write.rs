@@ -73,15 +73,17 @@ async fn apply_in(
         write_page(tx, page, seq, now).await?;
     }
     if let (Some(event), Some(seq)) = (&write.event, seq) {
-        let insert = "INSERT INTO events (seq, kind, entry_id, paths, keys, created_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6)";
-        let params: [&(dyn ToSql + Sync); 6] = [
+        let insert = "INSERT INTO events (seq, kind, entry_id, paths, keys, created_at, entries) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let entries = Json(&event.entries);
+        let params: [&(dyn ToSql + Sync); 7] = [
             &seq,
             &event.kind,
             &entry_id,
             &event.paths,
             &event.keys,
             &now,
+            &entries,
         ];
         execute(tx, insert, &params).await?;
         // Delivered to listeners at commit, never for a rolled-back write.

@@ -131,7 +131,7 @@ pub(super) fn revision_row(row: &Row<'_>) -> rusqlite::Result<Revision> {
     })
 }
 
-pub(super) const EVENT_COLUMNS: &str = "seq, kind, entry_id, paths, keys, created_at";
+pub(super) const EVENT_COLUMNS: &str = "seq, kind, entry_id, paths, keys, created_at, entries";
 
 pub(super) fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
     Ok(Event {
@@ -141,6 +141,7 @@ pub(super) fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
         paths: row.get::<_, Json<_>>(3)?.0,
         keys: row.get::<_, Json<_>>(4)?.0,
         created_at: row.get::<_, Ts>(5)?.0,
+        entries: row.get::<_, Json<_>>(6)?.0,
     })
 }
 

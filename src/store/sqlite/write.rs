@@ -399,8 +399,8 @@ fn insert_event(
     now: &str,
 ) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO events (seq, kind, entry_id, paths, keys, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO events (seq, kind, entry_id, paths, keys, created_at, entries) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         seq,
@@ -408,7 +408,8 @@ fn insert_event(
         entry.map(|id| id.to_string()),
         json(&event.paths)?,
         json(&event.keys)?,
-        now
+        now,
+        json(&event.entries)?
     ])?;
     Ok(())
 }

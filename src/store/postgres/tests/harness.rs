@@ -139,6 +139,7 @@ pub fn event(kind: &str, paths: &[&str]) -> NewEvent {
         kind: kind.to_owned(),
         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
         keys: vec![format!("k:{kind}")],
+        entries: Vec::new(),
     }
 }
 

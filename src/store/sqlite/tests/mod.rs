@@ -58,6 +58,7 @@ fn event(kind: &str, paths: &[&str]) -> NewEvent {
         kind: kind.into(),
         paths: paths.iter().map(|p| (*p).to_owned()).collect(),
         keys: vec![format!("key:{kind}")],
+        entries: Vec::new(),
     }
 }
 
