@@ -22,6 +22,7 @@ on_both_backends!(
     a_destination_down_then_up_gets_every_key,
     a_restart_mid_backlog_loses_nothing,
     a_dead_senders_lease_runs_out_and_another_node_sends,
+    a_killed_sender_loses_nothing,
 );
 
 /// One request the stub received.
@@ -280,9 +281,9 @@ async fn cloudflare_purges_are_posted_as_its_api_documents() {
     }
 }
 
-/// Down while changes pile up (more keys than one request takes), then up:
-/// every key reaches it, in requests of at most 100 tags, and the log
-/// shows the failed attempts.
+/// Down for 30 s while changes pile up (more keys than one request
+/// takes), then up: every key reaches it within the longest backoff, in
+/// requests of at most 100 tags, and the log shows the failed attempts.
 async fn a_destination_down_then_up_gets_every_key(store: TestStore) {
     let stub = Stub::start(Api::Cloudflare);
     let app = TestApp::spawn_with(
@@ -294,6 +295,7 @@ async fn a_destination_down_then_up_gets_every_key(store: TestStore) {
     let token = app.token("desk", Role::Editor).await;
     let start = app.store.last_seq().await.unwrap();
     stub.down.store(true, Ordering::SeqCst);
+    let went_down = Instant::now();
     // New matches: each brings keys of its own (its id, page, document).
     let teams = app.store.published_entries("team").await.unwrap();
     for n in 0..40 {
@@ -314,8 +316,16 @@ async fn a_destination_down_then_up_gets_every_key(store: TestStore) {
         want.len()
     );
     assert!(stub.purged().is_empty());
+    let outage = Duration::from_secs(30);
+    tokio::time::sleep(outage.saturating_sub(went_down.elapsed())).await;
     stub.down.store(false, Ordering::SeqCst);
+    let up = Instant::now();
     eventually("every key purged", || want.is_subset(&stub.purged())).await;
+    assert!(
+        up.elapsed() < Duration::from_secs(12),
+        "{:?} to drain",
+        up.elapsed()
+    );
     for r in stub.received() {
         assert!(r.body["tags"].as_array().unwrap().len() <= 100);
     }
@@ -488,4 +498,95 @@ async fn an_unreachable_edge_is_refused_at_start() {
             && err.contains("is unreachable"),
         "{err}"
     );
+}
+
+/// A `keel serve` process for `store`, purging `stub` (Fastly), on `port`.
+fn keel_process(store: &TestStore, stub: &Stub, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", &store.raw_url])
+        .arg("--content-types")
+        .arg(crate::helpers::demo_content_types())
+        .args(["--edge-purge", "fastly:SU1Z0isxPaozGVKXdv0eY"])
+        .args([
+            "--fastly-api-token",
+            "fastly-secret",
+            "--fastly-api-url",
+            &stub.url,
+        ])
+        .args(["--log", "warn", "--prewarm-every", "1h"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start keel")
+}
+
+async fn ready(port: u16) {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+        assert!(Instant::now() < deadline, "keel on {port} not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The sending process is killed (SIGKILL: no lease handed over) with a
+/// backlog; the next process takes the lease over once it runs out and
+/// delivers every key.
+async fn a_killed_sender_loses_nothing(store: TestStore) {
+    let stub = Stub::start(Api::Fastly);
+    let port = crate::edge::free_port();
+    let mut first = keel_process(&store, &stub, port);
+    ready(port).await;
+    let secret = keel::auth::generate_token();
+    store
+        .store
+        .create_token("desk", Role::Editor, &keel::auth::hash_token(&secret))
+        .await
+        .unwrap();
+    let start = store.store.last_seq().await.unwrap();
+    stub.down.store(true, Ordering::SeqCst);
+    let client = reqwest::Client::new();
+    let m = store
+        .store
+        .published_entries("match")
+        .await
+        .unwrap()
+        .remove(0);
+    let entry = format!("http://127.0.0.1:{port}/api/v1/entries/match/{}", m.id);
+    for n in 0..3 {
+        let r = client
+            .patch(&entry)
+            .bearer_auth(&secret)
+            .json(&json!({"data": {"home_score": 70 + n}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = client
+            .post(format!("{entry}/publish"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    eventually("a failed attempt", || !stub.received().is_empty()).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let want = keys_since(&store.store, start).await;
+    stub.down.store(false, Ordering::SeqCst);
+    let killed = Instant::now();
+    let port = crate::edge::free_port();
+    let mut second = keel_process(&store, &stub, port);
+    ready(port).await;
+    eventually("the backlog purged by the next node", || {
+        want.is_subset(&stub.purged())
+    })
+    .await;
+    assert!(
+        killed.elapsed() >= Duration::from_secs(10),
+        "the dead node's lease was not waited out"
+    );
+    second.kill().unwrap();
+    second.wait().unwrap();
 }
