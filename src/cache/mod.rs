@@ -164,7 +164,9 @@ impl PageCache {
     /// event up to it: the applied seq, less any event whose refresh is
     /// still running or failed while the old copy is still cached. What
     /// the node reports in its heartbeat, so the edge is purged only once
-    /// a refetch cannot get an old page from here.
+    /// a refetch cannot get an old page from here. A failed refresh is
+    /// started again here (each heartbeat), so a page nobody reads does
+    /// not hold every later purge back.
     pub async fn held_seq(&self) -> i64 {
         let applied = self.applied_seq();
         let (running, failed) = self.refresher.owed();
@@ -177,6 +179,7 @@ impl PageCache {
                 .is_some_and(|page| page.seq() < event);
             if old_copy {
                 lowest = Some(lowest.map_or(event, |l| l.min(event)));
+                self.refresher.start_for_event(&path, event);
             } else {
                 self.refresher.settle(&path);
             }

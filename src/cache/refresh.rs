@@ -206,12 +206,15 @@ impl Refresher {
         let Some(event) = want.and_then(|w| w.event) else {
             return;
         };
-        if !reached {
+        if reached {
+            self.progress.send_modify(|n| *n += 1);
+        } else {
+            // No wake-up: the node holds nothing more, and the heartbeat's
+            // retry of the debt waits for its next beat, never spins.
             let mut owed = lock(&self.owed);
             let debt = owed.entry(path.clone()).or_insert(event);
             *debt = (*debt).min(event);
         }
-        self.progress.send_modify(|n| *n += 1);
     }
 }
 

@@ -182,6 +182,8 @@ impl Tasks {
                 wait: self.wait,
                 progress: self.cache.progress(),
                 purged: self.purged.clone(),
+                cache: self.cache.clone(),
+                held: None,
             };
             tasks.push((
                 "outbox-sender",

@@ -46,6 +46,12 @@ pub struct Sender {
     /// Told the paths of every acknowledged delivery (the edge warm-up
     /// sends the pinned ones again).
     pub purged: Option<tokio::sync::mpsc::UnboundedSender<Vec<String>>>,
+    /// This node's cache: how far it has followed the log tells an idle
+    /// sender there is nothing new without asking the store.
+    pub cache: Arc<crate::cache::PageCache>,
+    /// The lease while this node holds it: the cursor (only the holder
+    /// moves it) and when it was last renewed.
+    pub(super) held: Option<(i64, Instant)>,
 }
 
 /// What a round ended with.
@@ -109,9 +115,15 @@ impl Sender {
     }
 
     async fn round(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<Round, StoreError> {
-        let last = self.store.last_seq().await?;
-        let Some(cursor) = self.lease(last).await? else {
-            return Ok(Round::Standby);
+        let last = self.cache.applied_seq();
+        // Renewed a third of the way through: an idle holder costs the
+        // store one write every few seconds.
+        let cursor = match self.held {
+            Some((cursor, renewed)) if renewed.elapsed() < LEASE / 3 => cursor,
+            _ => match self.lease(last).await? {
+                Some(cursor) => cursor,
+                None => return Ok(Round::Standby),
+            },
         };
         self.metrics
             .outbox
@@ -138,6 +150,9 @@ impl Sender {
             .advance_cursor(self.name(), &self.node, cursor, to)
             .await?
         {
+            if let Some(held) = &mut self.held {
+                held.0 = to;
+            }
             let now = Utc::now();
             let lag = self.metrics.outbox.lag.with_label_values(&[self.name()]);
             for event in batch {
@@ -160,17 +175,19 @@ impl Sender {
         } else {
             // Another node took the lease during the delivery and will
             // send these again: bounded duplication, never a loss.
+            self.held = None;
             tracing::info!(destination = self.name(), "lease lost during a delivery");
         }
         Ok(Round::Again)
     }
 
     /// Takes or renews the lease; the cursor when this node holds it.
-    async fn lease(&self, last: i64) -> Result<Option<i64>, StoreError> {
+    async fn lease(&mut self, last: i64) -> Result<Option<i64>, StoreError> {
         let cursor = self
             .store
             .lease_destination(self.name(), &self.node, LEASE, last)
             .await?;
+        self.held = cursor.map(|c| (c, Instant::now()));
         self.metrics
             .outbox
             .sending
@@ -228,7 +245,7 @@ impl Sender {
     /// Delivers `batch` until it is acknowledged, logging every attempt;
     /// false on shutdown or when the lease was lost between attempts.
     async fn deliver(
-        &self,
+        &mut self,
         batch: &[Event],
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<bool, StoreError> {
@@ -260,7 +277,7 @@ impl Sender {
                 () = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => return Ok(false),
             }
-            let seq = self.store.last_seq().await?;
+            let seq = self.cache.applied_seq();
             if self.lease(seq).await? != Some(first - 1) {
                 return Ok(false);
             }
