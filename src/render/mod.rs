@@ -200,15 +200,13 @@ impl Renderer {
             .collect()
     }
 
-    fn entry_html_with(
+    /// Named lists of entries as templates see them (`lists.<name>`).
+    fn item_lists<'n>(
         &self,
-        ty: &ContentType,
-        entry: &Entry,
-        related: &[(&str, Vec<&Entry>)],
+        lists: &[(&'n str, Vec<&Entry>)],
         snapshot: &Snapshot,
-        now: DateTime<Utc>,
-    ) -> Result<String, RenderError> {
-        let lists: HashMap<&str, Vec<minijinja::Value>> = related
+    ) -> HashMap<&'n str, Vec<minijinja::Value>> {
+        lists
             .iter()
             .map(|(name, items)| {
                 let items = items
@@ -217,7 +215,18 @@ impl Renderer {
                     .collect();
                 (*name, items)
             })
-            .collect();
+            .collect()
+    }
+
+    fn entry_html_with(
+        &self,
+        ty: &ContentType,
+        entry: &Entry,
+        related: &[(&str, Vec<&Entry>)],
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+    ) -> Result<String, RenderError> {
+        let lists = self.item_lists(related, snapshot);
         let ctx = context! {
             entry => context::item(&self.types, entry, snapshot),
             lists => lists,
@@ -247,16 +256,7 @@ impl Renderer {
             })
             .collect();
         let html = self.timed(|| {
-            let lists: HashMap<&str, Vec<minijinja::Value>> = selected
-                .iter()
-                .map(|(name, items)| {
-                    let items = items
-                        .iter()
-                        .map(|e| context::item(&self.types, e, snapshot))
-                        .collect();
-                    (*name, items)
-                })
-                .collect();
+            let lists = self.item_lists(&selected, snapshot);
             let archive = listing.archive.as_ref().map(|a| {
                 context! { latest => archive.earlier.as_deref().map(|b| bucket_link(listing, a, b)) }
             });
