@@ -157,6 +157,7 @@ async fn run(keel: &Path, url: &str, publishes: usize) -> anyhow::Result<()> {
         let r = http
             .patch(&entry)
             .bearer_auth(&secret)
+            .header("If-Match", "*")
             .json(&json!({"data": {"home_score": i + 1}}))
             .send()
             .await?;

@@ -57,6 +57,9 @@ pub struct ServeConfig {
     /// A second listener for the operations endpoints (`/metrics`,
     /// `/healthz`, `/readyz`); when set, `/metrics` leaves the public one.
     pub ops_listen: Option<SocketAddr>,
+    /// How long the app's sessions live and whether their cookie is
+    /// `Secure`.
+    pub sessions: crate::accounts::SessionPolicy,
 }
 
 impl ServeConfig {
@@ -86,6 +89,7 @@ impl ServeConfig {
             send_timeout: Duration::from_secs(60),
             backlog: None,
             ops_listen: None,
+            sessions: crate::accounts::SessionPolicy::default(),
         }
     }
 }

@@ -30,6 +30,16 @@ pub enum AppError {
     /// `If-Match` header as sent.
     #[error("the entry is at version {found}, not {expected}")]
     VersionMismatch { expected: String, found: i64 },
+    /// A change that must name the version it was made against came
+    /// without `If-Match` (RFC 6585, section 3).
+    #[error("{0}")]
+    PreconditionRequired(String),
+    /// Published entries still refer to the entry being withdrawn.
+    #[error("{detail}")]
+    Referenced {
+        detail: String,
+        referrers: Vec<Referrer>,
+    },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -53,6 +63,18 @@ pub struct Problem<'a> {
     pub code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<&'a [Referrer]>,
+}
+
+/// A published entry that refers to one being withdrawn (a `409`'s
+/// `referrers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Referrer {
+    pub id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub slug: String,
 }
 
 impl AppError {
@@ -69,6 +91,8 @@ impl AppError {
             AppError::BadRequest(_) => "bad-request",
             AppError::Conflict(_) => "conflict",
             AppError::VersionMismatch { .. } => "version-mismatch",
+            AppError::PreconditionRequired(_) => "precondition-required",
+            AppError::Referenced { .. } => "referenced",
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::UnsupportedMediaType(_) => "unsupported-media-type",
             AppError::Validation(_) => "validation-failed",
@@ -85,6 +109,8 @@ impl AppError {
             AppError::BadRequest(_) => "Bad request",
             AppError::Conflict(_) => "Conflict",
             AppError::VersionMismatch { .. } => "Version mismatch",
+            AppError::PreconditionRequired(_) => "Precondition required",
+            AppError::Referenced { .. } => "Still referenced",
             AppError::PayloadTooLarge(_) => "Request body too large",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",
             AppError::Validation(_) => "Validation failed",
@@ -119,6 +145,8 @@ impl ResponseError for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            AppError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
+            AppError::Referenced { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -145,6 +173,10 @@ impl ResponseError for AppError {
             code: self.code(),
             errors: match self {
                 AppError::Validation(errors) => Some(errors),
+                _ => None,
+            },
+            referrers: match self {
+                AppError::Referenced { referrers, .. } => Some(referrers),
                 _ => None,
             },
         };

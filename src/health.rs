@@ -18,8 +18,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(healthz).service(readyz);
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is alive (never touches the database)", body = Object))
+)]
 #[get("/healthz")]
-async fn healthz() -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(json!({ "status": "alive" }))
@@ -28,8 +34,17 @@ async fn healthz() -> HttpResponse {
 /// 503 while the boot warm-up runs; then 200, also while the database is
 /// down: a warm node serves its pages stale, which beats an empty pool of
 /// nodes. The body says what is degraded and what the warm-up loaded.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Warm and able to serve (also while the database is down: the body says what is degraded)", body = Object),
+        (status = 503, description = "Still warming its cache (`\"status\": \"warming\"`)", body = Object),
+    )
+)]
 #[get("/readyz")]
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ping = tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await;
     let circuit = match state.breaker.state() {
         BreakerState::Closed => "closed",

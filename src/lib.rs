@@ -23,6 +23,7 @@
 //! - [`health`]: `/healthz` and `/readyz`; [`panics`]: panic reporting.
 //! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cache;

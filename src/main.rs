@@ -73,6 +73,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let store = open_migrated(&global).await?;
             token(store.as_ref(), command).await?;
         }
+        Command::User(command) => {
+            let store = open_migrated(&global).await?;
+            keel::cli::user::run(store, command).await?;
+        }
         Command::Seed(seed_args) => {
             if !seed_args.demo {
                 anyhow::bail!("nothing to seed: pass --demo to load the demo site");

@@ -225,7 +225,21 @@ impl Api {
         path: &str,
         json: Option<&serde_json::Value>,
     ) -> anyhow::Result<Reply> {
-        let mut headers = Vec::with_capacity(2);
+        self.call_with(method, path, json, None).await
+    }
+
+    /// [`Api::call`] with `If-Match` (PATCH and DELETE require one).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<&serde_json::Value>,
+        if_match: Option<&'static str>,
+    ) -> anyhow::Result<Reply> {
+        let mut headers = Vec::with_capacity(3);
+        if let Some(tag) = if_match {
+            headers.push(("if-match", HeaderValue::from_static(tag)));
+        }
         if let Some(token) = &self.token {
             headers.push(("authorization", token.clone()));
         }

@@ -113,20 +113,14 @@ pub async fn live_updates(
     r.clone()
 }
 
-/// One score change: PATCH the draft, publish it. The error kind is the
-/// step and status that failed.
+/// One score change: the draft patched and published in one request, as
+/// the live console does (`If-Match: *`: the latest score wins). The error
+/// kind is the status that failed.
 async fn update(api: &Api, m: &LiveMatch, score: u64) -> Result<(), String> {
-    let entry = format!("/api/v1/entries/match/{}", m.id);
+    let entry = format!("/api/v1/entries/match/{}?publish=true", m.id);
     let body = json!({ "data": { "home_score": score, "away_score": score / 2 } });
-    let patched = api
-        .call(Method::PATCH, &entry, Some(&body))
-        .await
-        .map_err(|_| "patch_io".to_string())?;
-    if !patched.status.is_success() {
-        return Err(format!("patch_{}", patched.status.as_u16()));
-    }
     let published = api
-        .call(Method::POST, &format!("{entry}/publish"), None)
+        .call_with(Method::PATCH, &entry, Some(&body), Some("*"))
         .await
         .map_err(|_| "publish_io".to_string())?;
     if !published.status.is_success() {

@@ -36,13 +36,32 @@ pub struct Principal {
 impl Principal {
     /// Site-wide operations (pre-warm, purge, re-render, token management).
     pub fn require_admin(&self) -> Result<(), AppError> {
-        match self.role {
-            Role::Admin => Ok(()),
-            Role::Editor => Err(AppError::Forbidden(format!(
-                "token {:?} has role editor; this operation needs admin",
-                self.name
-            ))),
+        self.require(Role::Admin, "this operation")
+    }
+
+    /// What changes what readers see: publish, schedule, unpublish, delete.
+    pub fn require_publisher(&self) -> Result<(), AppError> {
+        self.require(
+            Role::Editor,
+            "publishing, scheduling, unpublishing and deleting",
+        )
+    }
+
+    fn require(&self, least: Role, what: &str) -> Result<(), AppError> {
+        if self.role >= least {
+            return Ok(());
         }
+        Err(AppError::Forbidden(format!(
+            "{:?} has role {}; {what} needs {}{}",
+            self.name,
+            self.role.as_str(),
+            least.as_str(),
+            if least == Role::Admin {
+                ""
+            } else {
+                " or admin"
+            },
+        )))
     }
 }
 

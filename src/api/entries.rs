@@ -43,8 +43,23 @@ fn parse_id(type_name: &str, raw: &str) -> Result<Uuid, AppError> {
 
 /// `If-Match: "<version>"` (or a list, or `*`); none means any version.
 fn if_match(headers: &HeaderMap) -> Result<IfMatch, AppError> {
+    match headers.get(header::IF_MATCH) {
+        None => Ok(IfMatch::Any),
+        Some(_) => required_if_match(headers, ""),
+    }
+}
+
+/// `If-Match` where a change must name the version it was made against
+/// (PATCH, DELETE): without one, two editors could overwrite each other
+/// unknowingly, so the request is refused with `428` saying what to send.
+/// `*` is an explicit "whatever is current".
+fn required_if_match(headers: &HeaderMap, method: &str) -> Result<IfMatch, AppError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(IfMatch::Any);
+        return Err(AppError::PreconditionRequired(format!(
+            "{method} needs an If-Match header with the version you last read: the ETag of \
+             GET /api/v1/entries/{{type}}/{{id}} (e.g. If-Match: \"3\"), or If-Match: * to \
+             change whatever version is current"
+        )));
     };
     let value = value
         .to_str()
@@ -200,16 +215,22 @@ async fn get_entry(
     path = "/api/v1/entries/{type}/{id}",
     tag = "entries",
     params(("type" = String, Path), ("id" = String, Path),
-           ("If-Match" = Option<String>, Header, description = "Expected version, e.g. \"3\"")),
+           ("If-Match" = String, Header, description = "Expected version, e.g. \"3\", or * (required)"),
+           PatchParams),
     request_body = PatchEntry,
     responses(
-        (status = 200, description = "Updated", body = EntryView, headers(("ETag" = String))),
+        (status = 200, description = "Updated (and, with `publish=true`, published)", body = EntryView, headers(("ETag" = String))),
         super::problems::BadRequest,
         super::problems::Unauthorized,
+        super::problems::Forbidden,
         super::problems::NotFound,
         super::problems::Conflict,
         super::problems::PreconditionFailed,
+        super::problems::PreconditionRequired,
+        super::problems::PayloadTooLarge,
+        super::problems::UnsupportedMediaType,
         super::problems::Unprocessable,
+        super::problems::Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -218,20 +239,50 @@ async fn patch_entry(
     who: Principal,
     editor: web::Data<Editor>,
     path: web::Path<(String, String)>,
+    params: web::Query<PatchParams>,
     req: actix_web::HttpRequest,
     body: web::Json<PatchEntry>,
 ) -> Result<HttpResponse, AppError> {
     let (type_name, id) = path.into_inner();
     let id = parse_id(&type_name, &id)?;
+    let if_match = required_if_match(req.headers(), "PATCH")?;
     let body = body.into_inner();
     let patch = Patch {
         slug: body.slug,
         data: body.data,
     };
-    let entry = editor
-        .update(&type_name, id, patch, &if_match(req.headers())?, &who.name)
-        .await?;
+    let entry = if params.publish {
+        who.require_publisher()?;
+        editor
+            .update_and_publish(&type_name, id, patch, &if_match, &who.name)
+            .await?
+    } else {
+        editor
+            .update(&type_name, id, patch, &if_match, &who.name)
+            .await?
+    };
     Ok(entry_response(HttpResponse::Ok(), entry))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PatchParams {
+    /// `true`: save and publish in one transaction (one version), live at
+    /// once or not changed at all.
+    #[serde(default)]
+    publish: bool,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WithdrawParams {
+    /// `true`: go ahead although published entries refer to this one
+    /// (their pages are re-rendered without it); otherwise such a request
+    /// is refused with `409` listing them.
+    #[serde(default)]
+    force: bool,
 }
 
 #[utoipa::path(
@@ -239,12 +290,18 @@ async fn patch_entry(
     path = "/api/v1/entries/{type}/{id}",
     tag = "entries",
     params(("type" = String, Path), ("id" = String, Path),
-           ("If-Match" = Option<String>, Header, description = "Expected version")),
+           ("If-Match" = String, Header, description = "Expected version, or * (required)"),
+           WithdrawParams),
     responses(
         (status = 204, description = "Deleted"),
+        super::problems::BadRequest,
         super::problems::Unauthorized,
+        super::problems::Forbidden,
         super::problems::NotFound,
+        super::problems::Conflict,
         super::problems::PreconditionFailed,
+        super::problems::PreconditionRequired,
+        super::problems::Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -253,12 +310,15 @@ async fn delete_entry(
     who: Principal,
     editor: web::Data<Editor>,
     path: web::Path<(String, String)>,
+    params: web::Query<WithdrawParams>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let (type_name, id) = path.into_inner();
     let id = parse_id(&type_name, &id)?;
+    let if_match = required_if_match(req.headers(), "DELETE")?;
+    who.require_publisher()?;
     editor
-        .delete(&type_name, id, &if_match(req.headers())?, &who.name)
+        .delete(&type_name, id, &if_match, params.force, &who.name)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -272,11 +332,16 @@ async fn delete_entry(
     request_body(content = Option<PublishRequest>, description = "Optional: {\"at\": RFC 3339} to schedule"),
     responses(
         (status = 200, description = "Published (or scheduled)", body = EntryView, headers(("ETag" = String))),
+        super::problems::BadRequest,
         super::problems::Unauthorized,
+        super::problems::Forbidden,
         super::problems::NotFound,
         super::problems::Conflict,
         super::problems::PreconditionFailed,
+        super::problems::PayloadTooLarge,
+        super::problems::UnsupportedMediaType,
         super::problems::Unprocessable,
+        super::problems::Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -291,6 +356,7 @@ async fn publish_entry(
 ) -> Result<HttpResponse, AppError> {
     let (type_name, id) = path.into_inner();
     let id = parse_id(&type_name, &id)?;
+    who.require_publisher()?;
     let body = super::read_body(payload, &limit).await?;
     let at = publish_request(&req, &body)?.at;
     let entry = editor
@@ -325,13 +391,17 @@ fn publish_request(req: &actix_web::HttpRequest, body: &[u8]) -> Result<PublishR
     path = "/api/v1/entries/{type}/{id}/unpublish",
     tag = "entries",
     params(("type" = String, Path), ("id" = String, Path),
-           ("If-Match" = Option<String>, Header, description = "Expected version")),
+           ("If-Match" = Option<String>, Header, description = "Expected version"),
+           WithdrawParams),
     responses(
         (status = 200, description = "Withdrawn; the draft stays", body = EntryView, headers(("ETag" = String))),
+        super::problems::BadRequest,
         super::problems::Unauthorized,
+        super::problems::Forbidden,
         super::problems::NotFound,
         super::problems::Conflict,
         super::problems::PreconditionFailed,
+        super::problems::Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -340,12 +410,20 @@ async fn unpublish_entry(
     who: Principal,
     editor: web::Data<Editor>,
     path: web::Path<(String, String)>,
+    params: web::Query<WithdrawParams>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let (type_name, id) = path.into_inner();
     let id = parse_id(&type_name, &id)?;
+    who.require_publisher()?;
     let entry = editor
-        .unpublish(&type_name, id, &if_match(req.headers())?, &who.name)
+        .unpublish(
+            &type_name,
+            id,
+            &if_match(req.headers())?,
+            params.force,
+            &who.name,
+        )
         .await?;
     Ok(entry_response(HttpResponse::Ok(), entry))
 }

@@ -25,11 +25,20 @@ pub struct EntryView {
     pub updated_at: DateTime<Utc>,
     pub published_at: Option<DateTime<Utc>>,
     pub publish_at: Option<DateTime<Utc>>,
+    /// The slug readers address while published (it changes only when a
+    /// new version is published).
+    pub published_slug: Option<String>,
+    /// The working copy differs from the live version: readers see the
+    /// live one until the entry is published again.
+    pub unpublished_changes: bool,
 }
 
 impl From<Entry> for EntryView {
     fn from(e: Entry) -> Self {
+        let unpublished_changes = e.has_unpublished_changes();
         EntryView {
+            unpublished_changes,
+            published_slug: e.published_slug,
             id: e.id,
             type_name: e.type_name,
             slug: e.slug,

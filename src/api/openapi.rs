@@ -2,7 +2,7 @@
 //! wire types' schemas; `tests/it/api.rs` checks it lists every route.
 
 use actix_web::{HttpResponse, get};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::model;
@@ -32,6 +32,11 @@ use super::{entries, outbox, prewarm, tokens, types};
         prewarm::prewarm_now,
         outbox::outbox_status,
         openapi_json,
+        content_document,
+        super::preview::preview,
+        crate::health::healthz,
+        crate::health::readyz,
+        metrics_text,
     ),
     components(schemas(
         model::EntryView,
@@ -57,9 +62,115 @@ use super::{entries, outbox, prewarm, tokens, types};
         outbox::DestinationView,
         crate::store::Delivery,
     )),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &EveryStatus)
 )]
 pub struct ApiDoc;
+
+/// The answers any request can get whatever its route, added to every
+/// operation so a client generated from the document knows them all: the
+/// HTTP front's refusals (README, "What keel refuses"), a handler that
+/// failed, and, where the request is authenticated (a store lookup), the
+/// database being away.
+struct EveryStatus;
+
+const FRONT_STATUSES: [(&str, &str); 9] = [
+    ("400", "Malformed request: head, query string, path or body"),
+    (
+        "408",
+        "The request head or body took longer than --request-timeout",
+    ),
+    ("413", "The request body is over --max-body-bytes"),
+    ("414", "The request line is over 8 KiB"),
+    ("417", "An Expect other than 100-continue"),
+    (
+        "431",
+        "A header line over 8 KiB, a head over 32 KiB or more than 100 header lines",
+    ),
+    (
+        "500",
+        "The server failed to handle the request (logged; the body says nothing more)",
+    ),
+    ("501", "A transfer coding other than chunked"),
+    ("505", "An HTTP version other than 1.0 and 1.1"),
+];
+
+impl Modify for EveryStatus {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ProblemDoc")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                for (status, description) in FRONT_STATUSES {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                }
+                if operation.security.is_some() {
+                    responses.entry("503".to_owned()).or_insert_with(|| {
+                        problem("The database is unavailable (with Retry-After)").into()
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The JSON delivery API, answered from the page cache like every page.
+#[utoipa::path(
+    get,
+    path = "/api/v1/content/{type}/{slug}",
+    tag = "delivery",
+    params(
+        ("type" = String, Path, description = "Content type name"),
+        ("slug" = String, Path, description = "The entry's published slug"),
+        ("Accept-Encoding" = Option<String>, Header, description = "br, gzip or identity"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
+    ),
+    responses(
+        (status = 200, description = "The published entry: its data with references expanded one level and markdown rendered under `html`", body = Object,
+         headers(("ETag" = String), ("Cache-Control" = String), ("CDN-Cache-Control" = String),
+                 ("Surrogate-Key" = String), ("Cache-Tag" = String), ("Cache-Status" = String),
+                 ("Last-Modified" = String), ("Vary" = String))),
+        (status = 304, description = "Not modified: the If-None-Match ETag is current"),
+        (status = 404, description = "No published entry at this path (answered from memory)", content_type = "application/problem+json", body = super::model::ProblemDoc),
+        (status = 405, description = "Only GET and HEAD", content_type = "application/problem+json", body = super::model::ProblemDoc),
+        (status = 503, description = "Not in memory and the database is unavailable (with Retry-After)", content_type = "application/problem+json", body = super::model::ProblemDoc),
+    )
+)]
+#[allow(dead_code)] // documents a route the delivery path serves
+fn content_document() {}
+
+/// Prometheus metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format (on --ops-listen when set; 404 on --listen then)", content_type = "text/plain", body = String),
+        (status = 404, description = "Served on --ops-listen only", content_type = "application/problem+json", body = super::model::ProblemDoc),
+    )
+)]
+#[allow(dead_code)] // documents a route served by crate::metrics
+fn metrics_text() {}
 
 struct BearerAuth;
 
@@ -69,6 +180,14 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // A signed-in person's browser (the /admin app); state-changing
+        // requests with it must also carry X-CSRF-Token.
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::accounts::SESSION_COOKIE,
+            ))),
         );
     }
 }

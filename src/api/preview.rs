@@ -12,6 +12,19 @@ use crate::error::AppError;
 use crate::model::Entry;
 use crate::render::HTML;
 
+#[utoipa::path(
+    get,
+    path = "/preview/{type}/{id}",
+    tag = "entries",
+    params(("type" = String, Path), ("id" = String, Path)),
+    responses(
+        (status = 200, description = "The working copy rendered as its page (private, no-store)", content_type = "text/html", body = String),
+        super::problems::Unauthorized,
+        super::problems::NotFound,
+        super::problems::Unavailable,
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
 #[get("/preview/{type}/{id}")]
 pub async fn preview(
     _who: Principal,

@@ -27,10 +27,12 @@ problems! {
     Forbidden = 403;
     /// No such content type, entry, revision or token.
     NotFound = 404;
-    /// Conflicting state: a slug or name already taken, an entry not published, a concurrent change.
+    /// Conflicting state: a slug or name already taken, an entry not published, a concurrent change, or (code `referenced`, with `referrers`) published entries still referring to the entry being withdrawn.
     Conflict = 409;
     /// The entry is not at the `If-Match` version; nothing changed.
     PreconditionFailed = 412;
+    /// A change that must name a version came without `If-Match` (RFC 6585); send the entry's ETag, or `*`.
+    PreconditionRequired = 428;
     /// The request body is over the configured limit.
     PayloadTooLarge = 413;
     /// The request body is not JSON.

@@ -20,7 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
     pub name: String,
-    /// editor or admin.
+    /// writer, editor or admin.
     pub role: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -43,7 +43,7 @@ impl From<ApiToken> for TokenView {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     pub name: String,
-    /// editor or admin.
+    /// writer, editor or admin.
     pub role: String,
 }
 
@@ -116,7 +116,7 @@ async fn create_token(
     if role.is_none() {
         errors.push(crate::content_types::FieldError {
             pointer: "/role".into(),
-            message: format!("role {:?} is not one of editor, admin", body.role),
+            message: format!("role {:?} is not one of writer, editor, admin", body.role),
         });
     }
     let Some(role) = role.filter(|_| errors.is_empty()) else {

@@ -3,6 +3,7 @@
 //! past `main` sees these types.
 
 mod edge;
+pub mod user;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
 
 pub use self::edge::{EdgeArgs, PurgeTarget};
+pub use self::user::UserCommand;
 use crate::config::{ConfigError, DatabaseUrl};
 
 /// keel: a spike-resilient headless CMS and content delivery server.
@@ -86,6 +88,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the accounts of people who sign in to /admin.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Load content into the database.
     Seed(SeedArgs),
     /// Validate the content types directory and print every problem found.
@@ -295,6 +300,7 @@ pub enum TokenCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RoleArg {
+    Writer,
     Editor,
     Admin,
 }
@@ -302,6 +308,7 @@ pub enum RoleArg {
 impl From<RoleArg> for crate::store::Role {
     fn from(role: RoleArg) -> Self {
         match role {
+            RoleArg::Writer => crate::store::Role::Writer,
             RoleArg::Editor => crate::store::Role::Editor,
             RoleArg::Admin => crate::store::Role::Admin,
         }

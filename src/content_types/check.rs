@@ -10,10 +10,12 @@ use indexmap::IndexMap;
 
 use super::field::{build_field, humanize};
 use super::load::CheckError;
-use super::model::{ContentType, Field, FieldKind, LiveCache, PrewarmRule};
+use super::model::{Console, ContentType, Field, FieldKind, LiveCache, PrewarmRule};
 use super::query::RelatedQuery;
 use super::route::Route;
-use super::schema::{RawCache, RawField, RawLiveCache, RawType, parse_duration, parse_seconds};
+use super::schema::{
+    RawCache, RawConsole, RawField, RawLiveCache, RawType, parse_duration, parse_seconds,
+};
 use crate::model::CachePolicy;
 
 /// Every problem found so far.
@@ -27,6 +29,10 @@ impl Problems {
             field: field.map(str::to_owned),
             reason: reason.into(),
         });
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -46,6 +52,7 @@ pub(super) struct TypeDraft {
     pub cache: CachePolicy,
     pub live_cache: Option<LiveCache>,
     pub prewarm: Option<PrewarmRule>,
+    pub console: Option<Console>,
     pub raw_related: IndexMap<String, toml::Value>,
 }
 
@@ -63,6 +70,7 @@ impl TypeDraft {
             cache: self.cache,
             live_cache: self.live_cache,
             prewarm: self.prewarm,
+            console: self.console,
             related,
         })
     }
@@ -195,6 +203,9 @@ pub(super) fn build_type(
     let raw_live = raw_cache.live.take();
     let cache = cache_policy(raw_cache, file, p);
     let live_cache = raw_live.and_then(|raw| live_cache(raw, cache, &fields, &broken, file, p));
+    let console = raw
+        .console
+        .and_then(|raw| console(raw, &fields, &broken, file, p));
     TypeDraft {
         name: name.to_owned(),
         file: file.to_path_buf(),
@@ -208,8 +219,80 @@ pub(super) fn build_type(
         cache,
         live_cache,
         prewarm,
+        console,
         raw_related: raw.related,
     }
+}
+
+/// Checks `[console]`: scores are integer fields, the status an enum, the
+/// commentary a list of strings or texts.
+fn console(
+    raw: RawConsole,
+    fields: &IndexMap<String, Field>,
+    broken: &BTreeSet<String>,
+    file: &Path,
+    p: &mut Problems,
+) -> Option<Console> {
+    let before = p.len();
+    let mut check = |key: &str, name: &str, ok: fn(&FieldKind) -> bool, wanted: &str| match fields
+        .get(name)
+        .map(|f| &f.kind)
+    {
+        Some(kind) if ok(kind) => {}
+        Some(kind) => p.push(
+            file,
+            None,
+            format!(
+                "console.{key}: {name:?} is of kind {}; it must be {wanted}",
+                kind.keyword()
+            ),
+        ),
+        None if broken.contains(name) => {}
+        None => p.push(
+            file,
+            None,
+            format!("console.{key}: no field named {name:?}"),
+        ),
+    };
+    for name in &raw.scores {
+        check(
+            "scores",
+            name,
+            |k| matches!(k, FieldKind::Integer { .. }),
+            "an integer",
+        );
+    }
+    if let Some(name) = &raw.status {
+        check(
+            "status",
+            name,
+            |k| matches!(k, FieldKind::Enum { .. }),
+            "an enum",
+        );
+    }
+    if let Some(name) = &raw.commentary {
+        check(
+            "commentary",
+            name,
+            |k| {
+                matches!(k, FieldKind::List { of, .. }
+                    if matches!(of.as_ref(), FieldKind::String { .. } | FieldKind::Text { .. }))
+            },
+            "a list of string or text",
+        );
+    }
+    if raw.scores.is_empty() && raw.status.is_none() && raw.commentary.is_none() {
+        p.push(
+            file,
+            None,
+            "console: name at least one of scores, status, commentary",
+        );
+    }
+    (p.len() == before).then_some(Console {
+        scores: raw.scores,
+        status: raw.status,
+        commentary: raw.commentary,
+    })
 }
 
 /// Full environment name of a folder's template (`match/page.html`).

@@ -30,7 +30,10 @@ fn demo_types_keep_their_contract() {
 
     let team = types.get("team").expect("team");
     assert_eq!(team.route.as_str(), "/teams/{slug}");
-    assert_eq!(field_names(team), ["name", "country", "founded", "bio"]);
+    assert_eq!(
+        field_names(team),
+        ["name", "country", "founded", "honours", "bio"]
+    );
     assert!(team.fields["name"].required);
     assert_eq!(team.markdown_fields().collect::<Vec<_>>(), ["bio"]);
     assert_eq!(
@@ -51,9 +54,36 @@ fn demo_types_keep_their_contract() {
             "status",
             "home_score",
             "away_score",
+            "attendance",
+            "home_possession",
+            "neutral_venue",
+            "commentary",
             "report"
         ]
     );
+    // Between them, the demo types use every kind the app's forms draw.
+    let kinds: std::collections::BTreeSet<&str> = types
+        .types()
+        .flat_map(|t| t.fields.values().map(|f| f.kind.keyword()))
+        .collect();
+    for kind in [
+        "string",
+        "text",
+        "markdown",
+        "integer",
+        "number",
+        "boolean",
+        "datetime",
+        "enum",
+        "reference",
+        "list",
+    ] {
+        assert!(kinds.contains(kind), "no demo field of kind {kind}");
+    }
+    let console = m.console.as_ref().expect("matches have a live console");
+    assert_eq!(console.scores, ["home_score", "away_score"]);
+    assert_eq!(console.status.as_deref(), Some("status"));
+    assert_eq!(console.commentary.as_deref(), Some("commentary"));
     assert_eq!(m.fields["status"].default, Some(json!("scheduled")));
     assert_eq!(
         m.fields["home_score"].kind,

@@ -49,6 +49,11 @@
 //! before = "30m"
 //! after = "3h"
 //!
+//! [console]                        # optional: the app's live console for this type
+//! scores = ["home_score", "away_score"]  # integer fields with +1/-1 buttons
+//! status = "status"                # an enum field, one button per value
+//! commentary = "commentary"        # a list of string/text: lines appended
+//!
 //! [fields.home_team]               # declared order is kept
 //! kind = "reference"
 //! to = "team"

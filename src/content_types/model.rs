@@ -38,6 +38,9 @@ pub struct ContentType {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_cache: Option<LiveCache>,
     pub prewarm: Option<PrewarmRule>,
+    /// The live console's fields, for entries changed by the minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<Console>,
     /// Lists rendered on this type's pages, by name (`lists.<name>`).
     #[serde(serialize_with = "values_in_order")]
     pub related: IndexMap<String, RelatedQuery>,
@@ -150,6 +153,19 @@ impl LiveCache {
             .and_then(Value::as_str)
             .is_some_and(|v| self.values.iter().any(|live| live == v))
     }
+}
+
+/// `[console]`: what the live console edits, each change saved and
+/// published in one click.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Console {
+    /// Integer fields with +1/-1 buttons (home and away score).
+    pub scores: Vec<String>,
+    /// An enum field set with one button per value (scheduled, live, ...).
+    pub status: Option<String>,
+    /// A list of strings or texts: each line the console adds is appended
+    /// (`67' Goal! ...`).
+    pub commentary: Option<String>,
 }
 
 /// When an entry's pages are pre-warmed: from `before` ahead of the datetime

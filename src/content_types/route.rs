@@ -12,7 +12,7 @@ pub const SLUG_PLACEHOLDER: &str = "{slug}";
 
 /// Paths the server answers itself; no route or listing may reach them.
 /// `/api` covers everything below it as well.
-pub const RESERVED_PATHS: [&str; 4] = ["/api", "/healthz", "/readyz", "/metrics"];
+pub const RESERVED_PATHS: [&str; 5] = ["/api", "/admin", "/healthz", "/readyz", "/metrics"];
 
 /// Pages keel renders for crawlers (served like any page, so not in
 /// [`RESERVED_PATHS`]); no route or listing may claim them. `/sitemaps`

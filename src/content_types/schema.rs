@@ -20,10 +20,21 @@ pub(super) struct RawType {
     pub surrogate_keys: Vec<String>,
     pub cache: Option<RawCache>,
     pub prewarm: Option<RawPrewarm>,
+    pub console: Option<RawConsole>,
     #[serde(default)]
     pub fields: IndexMap<String, toml::Value>,
     #[serde(default)]
     pub related: IndexMap<String, toml::Value>,
+}
+
+/// A type's `[console]`: the fields the live console changes in one click.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConsole {
+    #[serde(default)]
+    pub scores: Vec<String>,
+    pub status: Option<String>,
+    pub commentary: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

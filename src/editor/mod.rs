@@ -12,7 +12,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 
 use crate::content_types::{ContentType, ContentTypes, FieldError, validate_slug};
-use crate::error::AppError;
+use crate::error::{AppError, Referrer};
 use crate::model::{Entry, EntryId, EntryStatus};
 use crate::publish::{Announced, Change, Publisher};
 use crate::store::{EntryOp, Store, StoreError, Write};
@@ -139,6 +139,48 @@ impl Editor {
         ))
     }
 
+    /// Merges `patch` into the working copy and publishes the result in one
+    /// store write (one version): validated as a publish is, live at once,
+    /// or nothing changes. What the live-match console and
+    /// `PATCH ...?publish=true` do.
+    pub async fn update_and_publish(
+        &self,
+        type_name: &str,
+        id: EntryId,
+        patch: Patch,
+        if_match: &IfMatch,
+        author: &str,
+    ) -> Result<Entry, AppError> {
+        let ty = self.content_type(type_name)?;
+        let announced = self.publisher.announce();
+        let current = self.get(type_name, id).await?;
+        if_match.check(&current)?;
+        let slug = patch.slug.unwrap_or_else(|| current.slug.clone());
+        let merged = merge(&current.data, &patch.data);
+        let data = self.validated(ty, &slug, &merged, Some(id)).await?;
+        self.check_references_published(ty, &data).await?;
+        let op = EntryOp::PublishDraft {
+            id,
+            expected_version: Some(current.version),
+            slug: slug.clone(),
+            data: data.clone(),
+        };
+        let after = published_state(&Entry {
+            slug,
+            data,
+            ..current.clone()
+        });
+        let change = Change {
+            op,
+            kind: "publish",
+            author: author.to_owned(),
+            before: Some(current),
+            after: Some(after),
+        };
+        let outcome = announced.commit(change).await;
+        concurrent_change(outcome.and_then(|o| entry_of(o.entry)), if_match)
+    }
+
     /// Publishes the working copy now, or schedules it for `at`.
     pub async fn publish(
         &self,
@@ -255,16 +297,23 @@ impl Editor {
         }
     }
 
+    /// Withdraws the live version. Refused (`Referenced`) while published
+    /// entries refer to it, unless `force`: their pages are then re-rendered
+    /// without it.
     pub async fn unpublish(
         &self,
         type_name: &str,
         id: EntryId,
         if_match: &IfMatch,
+        force: bool,
         author: &str,
     ) -> Result<Entry, AppError> {
         let announced = self.publisher.announce();
         let current = self.get(type_name, id).await?;
         if_match.check(&current)?;
+        if !force {
+            self.refuse_if_referenced(&current, "unpublish").await?;
+        }
         if current.status == EntryStatus::Draft {
             return Err(AppError::Conflict(format!(
                 "{type_name} entry {id} is not published"
@@ -285,16 +334,22 @@ impl Editor {
         concurrent_change(outcome.and_then(|o| entry_of(o.entry)), if_match)
     }
 
+    /// Deletes the entry (its history stays). Refused like `unpublish`
+    /// while published entries refer to it, unless `force`.
     pub async fn delete(
         &self,
         type_name: &str,
         id: EntryId,
         if_match: &IfMatch,
+        force: bool,
         author: &str,
     ) -> Result<(), AppError> {
         let announced = self.publisher.announce();
         let current = self.get(type_name, id).await?;
         if_match.check(&current)?;
+        if !force {
+            self.refuse_if_referenced(&current, "delete").await?;
+        }
         let op = EntryOp::Delete {
             id,
             expected_version: Some(current.version),
@@ -308,6 +363,41 @@ impl Editor {
         };
         concurrent_change(announced.commit(change).await, if_match)?;
         Ok(())
+    }
+
+    /// `Referenced` naming every published entry (other than `entry`
+    /// itself) whose live version refers to `entry`.
+    async fn refuse_if_referenced(&self, entry: &Entry, action: &str) -> Result<(), AppError> {
+        let referrers: Vec<Referrer> = self
+            .store
+            .referrers(entry.id)
+            .await?
+            .into_iter()
+            .filter(|r| r.id != entry.id)
+            .map(|r| Referrer {
+                id: r.id,
+                slug: r.published_slug.unwrap_or(r.slug),
+                type_name: r.type_name,
+            })
+            .collect();
+        if referrers.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = referrers
+            .iter()
+            .map(|r| format!("{} {:?}", r.type_name, r.slug))
+            .collect();
+        Err(AppError::Referenced {
+            detail: format!(
+                "{} published entr{} refer to {} {:?}: {}; change or unpublish them first, or repeat with ?force=true to {action} it anyway (their pages are re-rendered without it)",
+                referrers.len(),
+                if referrers.len() == 1 { "y" } else { "ies" },
+                entry.type_name,
+                entry.slug,
+                names.join(", "),
+            ),
+            referrers,
+        })
     }
 
     /// Slug and data checked against the type, plus reference existence and

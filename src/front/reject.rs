@@ -127,6 +127,7 @@ impl Rejection {
             detail: self.detail.clone(),
             code: &code,
             errors: None,
+            referrers: None,
         };
         serde_json::to_vec(&problem).unwrap_or_default()
     }

@@ -61,6 +61,17 @@ pub struct Entry {
     pub publish_at: Option<DateTime<Utc>>,
 }
 
+impl Entry {
+    /// Whether the working copy differs from what readers see (an entry
+    /// never published has nothing live to differ from).
+    pub fn has_unpublished_changes(&self) -> bool {
+        match (&self.published_slug, &self.published_data) {
+            (Some(slug), Some(data)) => *slug != self.slug || *data != self.data,
+            _ => false,
+        }
+    }
+}
+
 /// One change to an entry, as recorded in its history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Revision {

@@ -174,7 +174,10 @@ impl Change {
 /// the time the store records for every change in the write.
 fn stamped(change: &Change, at: DateTime<Utc>) -> Option<Entry> {
     let mut after = change.after.clone()?;
-    if matches!(change.op, EntryOp::Publish { .. }) {
+    if matches!(
+        change.op,
+        EntryOp::Publish { .. } | EntryOp::PublishDraft { .. }
+    ) {
         after.published_at = Some(at);
         after.updated_at = at;
     }

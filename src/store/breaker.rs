@@ -312,6 +312,95 @@ impl Store for Breaker {
     async fn deliveries(&self, destination: &str, limit: u32) -> StoreResult<Vec<Delivery>> {
         self.call(self.inner.deliveries(destination, limit)).await
     }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        self.call(self.inner.create_user(user)).await
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        self.call(self.inner.users()).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.call(self.inner.user_by_email(email)).await
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.call(self.inner.user(id)).await
+    }
+
+    async fn update_user(&self, id: UserId, change: &UserChange) -> StoreResult<User> {
+        self.call(self.inner.update_user(id, change)).await
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.call(self.inner.create_session(session)).await
+    }
+
+    async fn session(&self, id_hash: &str) -> StoreResult<Option<(Session, User)>> {
+        self.call(self.inner.session(id_hash)).await
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.call(self.inner.touch_session(id_hash, at)).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.call(self.inner.delete_session(id_hash)).await
+    }
+
+    async fn record_audit(&self, record: &NewAudit) -> StoreResult<AuditRecord> {
+        self.call(self.inner.record_audit(record)).await
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        self.call(self.inner.audit(query)).await
+    }
+
+    async fn count_audit(
+        &self,
+        action: &str,
+        target: Option<&str>,
+        address: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        self.call(self.inner.count_audit(action, target, address, since))
+            .await
+    }
+
+    async fn site_settings(&self) -> StoreResult<SettingsRecord> {
+        self.call(self.inner.site_settings()).await
+    }
+
+    async fn save_site_settings(
+        &self,
+        data: &serde_json::Value,
+        expected_version: i64,
+        by: &str,
+    ) -> StoreResult<SettingsRecord> {
+        self.call(self.inner.save_site_settings(data, expected_version, by))
+            .await
+    }
+
+    async fn set_review(&self, review: &Review) -> StoreResult<()> {
+        self.call(self.inner.set_review(review)).await
+    }
+
+    async fn clear_review(&self, entry_id: EntryId) -> StoreResult<()> {
+        self.call(self.inner.clear_review(entry_id)).await
+    }
+
+    async fn review(&self, entry_id: EntryId) -> StoreResult<Option<Review>> {
+        self.call(self.inner.review(entry_id)).await
+    }
+
+    async fn reviews(&self, state: Option<ReviewState>, limit: u32) -> StoreResult<Vec<Review>> {
+        self.call(self.inner.reviews(state, limit)).await
+    }
+
+    async fn search_entries(&self, search: &EntrySearch) -> StoreResult<Vec<Entry>> {
+        self.call(self.inner.search_entries(search)).await
+    }
 }
 
 #[cfg(test)]

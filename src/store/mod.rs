@@ -6,6 +6,7 @@
 
 pub mod breaker;
 pub mod instrumented;
+mod newsroom;
 pub mod postgres;
 mod records;
 pub mod sqlite;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use newsroom::*;
 pub use records::*;
 
 use crate::config::DatabaseUrl;
@@ -269,6 +271,88 @@ pub trait Store: Send + Sync + 'static {
 
     /// A destination's latest attempts, newest first.
     async fn deliveries(&self, destination: &str, limit: u32) -> StoreResult<Vec<Delivery>>;
+
+    // --- people and sessions (src/accounts) ---
+
+    /// Stores a new account with a new id; `Duplicate` if the email is taken.
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User>;
+
+    /// Every account, by email.
+    async fn users(&self) -> StoreResult<Vec<User>>;
+
+    /// The account with this (lowercase) email.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+
+    /// Applies the change (`updated_at` set); `NotFound` for an unknown id.
+    /// Disabling or a new password deletes the account's sessions in the
+    /// same transaction.
+    async fn update_user(&self, id: UserId, change: &UserChange) -> StoreResult<User>;
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+
+    /// The session with this id hash and its account, if both exist and
+    /// the account is not disabled (expiry is the caller's to judge).
+    async fn session(&self, id_hash: &str) -> StoreResult<Option<(Session, User)>>;
+
+    /// Records activity on a session (idle expiry counts from it).
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Ends a session (signing out); nothing when there is none.
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()>;
+
+    // --- the audit log ---
+
+    /// Appends a record (the store sets its id and time); returns it.
+    async fn record_audit(&self, record: &NewAudit) -> StoreResult<AuditRecord>;
+
+    /// A page of the log, newest first.
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+
+    /// How many records of `action` since `since` name this target (when
+    /// given) or came from this address (when given): the sign-in limit.
+    async fn count_audit(
+        &self,
+        action: &str,
+        target: Option<&str>,
+        address: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<i64>;
+
+    // --- site settings ---
+
+    /// The stored settings; version 0 and `{}` before the first save.
+    async fn site_settings(&self) -> StoreResult<SettingsRecord>;
+
+    /// Replaces the settings if they are still at `expected_version`
+    /// (`Conflict` otherwise), appending an event of kind `settings` (no
+    /// paths) in the same transaction so every node reloads them.
+    async fn save_site_settings(
+        &self,
+        data: &serde_json::Value,
+        expected_version: i64,
+        by: &str,
+    ) -> StoreResult<SettingsRecord>;
+
+    // --- review ---
+
+    /// Inserts or replaces the entry's open review request.
+    async fn set_review(&self, review: &Review) -> StoreResult<()>;
+
+    /// Removes the entry's review request, if any.
+    async fn clear_review(&self, entry_id: EntryId) -> StoreResult<()>;
+
+    async fn review(&self, entry_id: EntryId) -> StoreResult<Option<Review>>;
+
+    /// Open review requests in a state (all states with `None`), oldest
+    /// first, at most `limit`.
+    async fn reviews(&self, state: Option<ReviewState>, limit: u32) -> StoreResult<Vec<Review>>;
+
+    // --- search ---
+
+    /// Entries of a type matching the search, newest first (by id).
+    async fn search_entries(&self, search: &EntrySearch) -> StoreResult<Vec<Entry>>;
 }
 
 /// Delivery attempts kept per destination.

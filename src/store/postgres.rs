@@ -8,6 +8,7 @@
 mod error;
 mod index;
 mod migrate;
+mod newsroom;
 mod outbox;
 mod rows;
 mod write;
@@ -27,9 +28,10 @@ use tokio_postgres::{NoTls, Row};
 use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
 use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
 use super::{
-    ApiToken, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link,
-    NodeHeartbeat, OutboxCursor, Page, PageSummary, PoolStatus, Revision, Role, Store, StoreError,
-    StoreResult, Write, WriteOutcome,
+    ApiToken, AuditQuery, AuditRecord, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery,
+    EntrySearch, Event, IndexedEntry, Link, NewAudit, NewUser, NodeHeartbeat, OutboxCursor, Page,
+    PageSummary, PoolStatus, Review, ReviewState, Revision, Role, Session, SettingsRecord, Store,
+    StoreError, StoreResult, User, UserChange, UserId, Write, WriteOutcome,
 };
 
 /// The channel every committed event is announced on; the payload is its seq.
@@ -571,5 +573,93 @@ impl Store for PgStore {
 
     async fn deliveries(&self, destination: &str, limit: u32) -> StoreResult<Vec<Delivery>> {
         self.select_deliveries(destination, limit).await
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        self.insert_user(user).await
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        self.select_users().await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        self.select_user_by_email(email).await
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.select_user(id).await
+    }
+
+    async fn update_user(&self, id: UserId, change: &UserChange) -> StoreResult<User> {
+        self.change_user(id, change).await
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.insert_session(session).await
+    }
+
+    async fn session(&self, id_hash: &str) -> StoreResult<Option<(Session, User)>> {
+        self.select_session(id_hash).await
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        self.touch_session_row(id_hash, at).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        self.delete_session_row(id_hash).await
+    }
+
+    async fn record_audit(&self, record: &NewAudit) -> StoreResult<AuditRecord> {
+        self.insert_audit(record).await
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        self.select_audit(query).await
+    }
+
+    async fn count_audit(
+        &self,
+        action: &str,
+        target: Option<&str>,
+        address: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        self.select_audit_count(action, target, address, since)
+            .await
+    }
+
+    async fn site_settings(&self) -> StoreResult<SettingsRecord> {
+        self.select_settings().await
+    }
+
+    async fn save_site_settings(
+        &self,
+        data: &serde_json::Value,
+        expected_version: i64,
+        by: &str,
+    ) -> StoreResult<SettingsRecord> {
+        self.replace_settings(data, expected_version, by).await
+    }
+
+    async fn set_review(&self, review: &Review) -> StoreResult<()> {
+        self.upsert_review(review).await
+    }
+
+    async fn clear_review(&self, entry_id: EntryId) -> StoreResult<()> {
+        self.delete_review(entry_id).await
+    }
+
+    async fn review(&self, entry_id: EntryId) -> StoreResult<Option<Review>> {
+        self.select_review(entry_id).await
+    }
+
+    async fn reviews(&self, state: Option<ReviewState>, limit: u32) -> StoreResult<Vec<Review>> {
+        self.select_reviews(state, limit).await
+    }
+
+    async fn search_entries(&self, search: &EntrySearch) -> StoreResult<Vec<Entry>> {
+        self.select_search(search).await
     }
 }

@@ -92,6 +92,14 @@ pub enum EntryOp {
         id: EntryId,
         expected_version: Option<i64>,
     },
+    /// Replace the working copy (merged and validated) and publish it, as
+    /// one version: a save that is live at once, or not at all.
+    PublishDraft {
+        id: EntryId,
+        expected_version: Option<i64>,
+        slug: String,
+        data: Value,
+    },
     /// Publish later; the scheduler publishes it when due.
     Schedule {
         id: EntryId,
@@ -234,27 +242,32 @@ pub struct EntryQuery {
     pub limit: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a person or token may do; each role may do everything the ones
+/// before it may (the order is the derive's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Drafts and submitting them for review.
+    Writer,
+    /// Also review, publish, schedule, unpublish and delete.
     Editor,
+    /// Also accounts, tokens, site settings and site-wide operations.
     Admin,
 }
 
 impl Role {
+    pub const ALL: [Role; 3] = [Role::Writer, Role::Editor, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Writer => "writer",
             Role::Editor => "editor",
             Role::Admin => "admin",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "editor" => Some(Role::Editor),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

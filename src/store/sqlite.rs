@@ -8,6 +8,7 @@
 mod admin;
 mod codec;
 mod index;
+mod newsroom;
 mod outbox;
 mod pool;
 mod queries;
@@ -24,9 +25,10 @@ use chrono::{DateTime, Utc};
 
 use self::pool::Pool;
 use super::{
-    ApiToken, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery, Event, IndexedEntry, Link,
-    NodeHeartbeat, OutboxCursor, Page, PageSummary, Revision, Role, Store, StoreError, StoreResult,
-    Write, WriteOutcome,
+    ApiToken, AuditQuery, AuditRecord, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery,
+    EntrySearch, Event, IndexedEntry, Link, NewAudit, NewUser, NodeHeartbeat, OutboxCursor, Page,
+    PageSummary, Review, ReviewState, Revision, Role, Session, SettingsRecord, Store, StoreError,
+    StoreResult, User, UserChange, UserId, Write, WriteOutcome,
 };
 
 mod embedded {
@@ -416,6 +418,167 @@ impl Store for SqliteStore {
         self.pool
             .read("deliveries", move |conn| {
                 outbox::deliveries(conn, &destination, limit)
+            })
+            .await
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StoreResult<User> {
+        let user = user.clone();
+        self.pool
+            .write("create_user", move |tx| newsroom::create_user(tx, &user))
+            .await
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        self.pool.read("users", newsroom::users).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let email = email.to_owned();
+        self.pool
+            .read("user_by_email", move |conn| {
+                newsroom::user_by_email(conn, &email)
+            })
+            .await
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.pool
+            .read("user", move |conn| newsroom::user(conn, id))
+            .await
+    }
+
+    async fn update_user(&self, id: UserId, change: &UserChange) -> StoreResult<User> {
+        let change = change.clone();
+        self.pool
+            .write("update_user", move |tx| {
+                newsroom::update_user(tx, id, &change)
+            })
+            .await
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let session = session.clone();
+        self.pool
+            .write("create_session", move |tx| {
+                newsroom::create_session(tx, &session)
+            })
+            .await
+    }
+
+    async fn session(&self, id_hash: &str) -> StoreResult<Option<(Session, User)>> {
+        let id_hash = id_hash.to_owned();
+        self.pool
+            .read("session", move |conn| newsroom::session(conn, &id_hash))
+            .await
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let id_hash = id_hash.to_owned();
+        self.pool
+            .write("touch_session", move |tx| {
+                newsroom::touch_session(tx, &id_hash, at)
+            })
+            .await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        let id_hash = id_hash.to_owned();
+        self.pool
+            .write("delete_session", move |tx| {
+                newsroom::delete_session(tx, &id_hash)
+            })
+            .await
+    }
+
+    async fn record_audit(&self, record: &NewAudit) -> StoreResult<AuditRecord> {
+        let record = record.clone();
+        self.pool
+            .write("record_audit", move |tx| {
+                newsroom::record_audit(tx, &record)
+            })
+            .await
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let query = query.clone();
+        self.pool
+            .read("audit", move |conn| newsroom::audit(conn, &query))
+            .await
+    }
+
+    async fn count_audit(
+        &self,
+        action: &str,
+        target: Option<&str>,
+        address: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let action = action.to_owned();
+        let target = target.map(str::to_owned);
+        let address = address.map(str::to_owned);
+        self.pool
+            .read("count_audit", move |conn| {
+                newsroom::count_audit(conn, &action, target.as_deref(), address.as_deref(), since)
+            })
+            .await
+    }
+
+    async fn site_settings(&self) -> StoreResult<SettingsRecord> {
+        self.pool
+            .read("site_settings", newsroom::site_settings)
+            .await
+    }
+
+    /// The `settings` event is in the log at commit; like `write`, nothing
+    /// here wakes this node's follower (the caller's commit signal or the
+    /// poll does).
+    async fn save_site_settings(
+        &self,
+        data: &serde_json::Value,
+        expected_version: i64,
+        by: &str,
+    ) -> StoreResult<SettingsRecord> {
+        let (data, by) = (data.clone(), by.to_owned());
+        self.pool
+            .write("save_site_settings", move |tx| {
+                newsroom::save_site_settings(tx, &data, expected_version, &by)
+            })
+            .await
+    }
+
+    async fn set_review(&self, review: &Review) -> StoreResult<()> {
+        let review = review.clone();
+        self.pool
+            .write("set_review", move |tx| newsroom::set_review(tx, &review))
+            .await
+    }
+
+    async fn clear_review(&self, entry_id: EntryId) -> StoreResult<()> {
+        self.pool
+            .write("clear_review", move |tx| {
+                newsroom::clear_review(tx, entry_id)
+            })
+            .await
+    }
+
+    async fn review(&self, entry_id: EntryId) -> StoreResult<Option<Review>> {
+        self.pool
+            .read("review", move |conn| newsroom::review(conn, entry_id))
+            .await
+    }
+
+    async fn reviews(&self, state: Option<ReviewState>, limit: u32) -> StoreResult<Vec<Review>> {
+        self.pool
+            .read("reviews", move |conn| newsroom::reviews(conn, state, limit))
+            .await
+    }
+
+    async fn search_entries(&self, search: &EntrySearch) -> StoreResult<Vec<Entry>> {
+        let search = search.clone();
+        self.pool
+            .read("search_entries", move |conn| {
+                newsroom::search_entries(conn, &search)
             })
             .await
     }

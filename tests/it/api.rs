@@ -28,6 +28,10 @@ on_both_backends!(
     content_types_are_described,
     bad_bodies_are_4xx_problems_and_change_nothing,
     unique_fields_refuse_a_value_already_used,
+    patch_and_delete_without_if_match_are_428_and_change_nothing,
+    patch_with_publish_saves_and_publishes_as_one_version,
+    withdrawing_a_referenced_entry_is_409_unless_forced,
+    writers_draft_but_cannot_publish,
 );
 
 struct Api {
@@ -67,6 +71,13 @@ impl Api {
         body: Option<Value>,
         if_match: Option<&str>,
     ) -> Reply {
+        // PATCH and DELETE need If-Match (428 without); tests that do not
+        // name a version mean "whatever is current". `required_if_match...`
+        // sends none on purpose.
+        let if_match = if_match.or(match method {
+            Method::PATCH | Method::DELETE => Some("*"),
+            _ => None,
+        });
         let mut req = self.app.api(method, path, token);
         if let Some(body) = body {
             req = req.json(&body);
@@ -974,6 +985,7 @@ async fn bad_bodies_are_4xx_problems_and_change_nothing(store: TestStore) {
             .client
             .patch(url.clone())
             .bearer_auth(&api.editor)
+            .header("If-Match", "*")
             .header("Content-Type", content_type)
             .body(body)
             .send()
@@ -1106,6 +1118,11 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/tokens/{name}", &["delete"]),
         ("/api/v1/prewarm", &["post"]),
         ("/api/v1/outbox", &["get"]),
+        ("/api/v1/content/{type}/{slug}", &["get"]),
+        ("/preview/{type}/{id}", &["get"]),
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/metrics", &["get"]),
     ];
     for (path, methods) in expected {
         let item = paths.get(*path).unwrap_or_else(|| panic!("{path} missing"));
@@ -1119,6 +1136,39 @@ async fn openapi_document_lists_every_route() {
         "undocumented extra paths: {:?}",
         paths.keys()
     );
+    // Every status keel can answer is documented where it can happen.
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        paths[path][method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for (path, methods) in expected {
+        for m in *methods {
+            let documented = statuses(path, m);
+            for status in [
+                "400", "408", "413", "414", "417", "431", "500", "501", "505",
+            ] {
+                assert!(
+                    documented.iter().any(|s| s == status),
+                    "{m} {path} lacks {status}"
+                );
+            }
+        }
+    }
+    let patch = statuses("/api/v1/entries/{type}/{id}", "patch");
+    for status in [
+        "200", "401", "403", "404", "409", "412", "415", "422", "428", "503",
+    ] {
+        assert!(
+            patch.iter().any(|s| s == status),
+            "PATCH lacks {status}: {patch:?}"
+        );
+    }
+    let create = statuses("/api/v1/entries/{type}", "post");
+    assert!(create.iter().any(|s| s == "415"), "{create:?}");
 }
 
 #[tokio::test]
@@ -1228,4 +1278,239 @@ async fn unique_fields_refuse_a_value_already_used(store: TestStore) {
         .await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.body);
     drop(types);
+}
+
+async fn patch_and_delete_without_if_match_are_428_and_change_nothing(store: TestStore) {
+    let api = setup(store).await;
+    let id = api
+        .created_id("team", "rovers", json!({"name": "Rovers"}))
+        .await;
+    let path = format!("/api/v1/entries/team/{id}");
+    let patch = reply(
+        api.app
+            .api(Method::PATCH, &path, &api.editor)
+            .json(&json!({"data": {"name": "Overwritten"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&patch, StatusCode::PRECONDITION_REQUIRED);
+    assert_eq!(patch.body["code"], "precondition-required");
+    let detail = patch.body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("If-Match") && detail.contains("ETag"),
+        "{detail}"
+    );
+    let delete = reply(
+        api.app
+            .api(Method::DELETE, &path, &api.editor)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(&delete, StatusCode::PRECONDITION_REQUIRED);
+    let now = api.call(Method::GET, &path, None).await;
+    assert_eq!(now.body["version"], 1, "nothing changed: {}", now.body);
+    assert_eq!(now.body["data"]["name"], "Rovers");
+}
+
+async fn patch_with_publish_saves_and_publishes_as_one_version(store: TestStore) {
+    let api = setup(store).await;
+    let id = api
+        .created_id("team", "rovers", json!({"name": "Rovers"}))
+        .await;
+    let path = format!("/api/v1/entries/team/{id}");
+    let r = api
+        .call_as(
+            &api.editor,
+            Method::PATCH,
+            &format!("{path}?publish=true"),
+            Some(json!({"data": {"name": "Rovers FC"}})),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "published");
+    assert_eq!(
+        r.body["version"], 2,
+        "one version for the save and the publish"
+    );
+    assert_eq!(r.body["unpublished_changes"], false);
+    assert_eq!(r.headers["etag"], "\"2\"");
+    let page = api.app.get("/teams/rovers").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Rovers FC"));
+
+    // An edit without publishing leaves the live version and says so.
+    let draft = api
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"data": {"name": "Draft"}})),
+        )
+        .await;
+    assert_eq!(draft.body["unpublished_changes"], true, "{}", draft.body);
+    assert_eq!(draft.body["status"], "published");
+
+    // Invalid data: nothing saved, nothing published.
+    let bad = api
+        .call(
+            Method::PATCH,
+            &format!("{path}?publish=true"),
+            Some(json!({"data": {"founded": "long ago"}})),
+        )
+        .await;
+    assert_problem(&bad, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(pointers(&bad), vec!["/data/founded"]);
+    let stale = api
+        .call_as(
+            &api.editor,
+            Method::PATCH,
+            &format!("{path}?publish=true"),
+            Some(json!({"data": {"name": "Stale"}})),
+            Some("\"2\""),
+        )
+        .await;
+    assert_problem(&stale, StatusCode::PRECONDITION_FAILED);
+    let now = api.call(Method::GET, &path, None).await;
+    assert_eq!(now.body["version"], 3);
+    assert_eq!(now.body["data"]["name"], "Draft");
+    let revisions = api
+        .call(Method::GET, &format!("{path}/revisions"), None)
+        .await;
+    let actions: Vec<&str> = revisions.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["create", "publish", "update"]);
+    let unknown = api
+        .call(
+            Method::PATCH,
+            &format!("{path}?publish=yes"),
+            Some(json!({})),
+        )
+        .await;
+    assert_problem(&unknown, StatusCode::BAD_REQUEST);
+}
+
+async fn withdrawing_a_referenced_entry_is_409_unless_forced(store: TestStore) {
+    let api = setup(store).await;
+    let home = api
+        .app
+        .publish_new(&api.editor, "team", "harbour", json!({"name": "Harbour"}))
+        .await;
+    let away = api
+        .app
+        .publish_new(&api.editor, "team", "rovers", json!({"name": "Rovers"}))
+        .await;
+    let m = api
+        .app
+        .publish_new(
+            &api.editor,
+            "match",
+            "harbour-v-rovers",
+            json!({"home_team": home, "away_team": away, "competition": "Cup",
+                   "kickoff": "2026-05-01T15:00:00Z"}),
+        )
+        .await;
+    let base = format!("/api/v1/entries/team/{away}");
+    for (method, path) in [
+        (Method::POST, format!("{base}/unpublish")),
+        (Method::DELETE, base.clone()),
+    ] {
+        let r = api.call(method.clone(), &path, None).await;
+        assert_problem(&r, StatusCode::CONFLICT);
+        assert_eq!(r.body["code"], "referenced", "{method} {}", r.body);
+        assert_eq!(
+            r.body["referrers"],
+            json!([{"id": m, "type": "match", "slug": "harbour-v-rovers"}])
+        );
+        assert!(r.body["detail"].as_str().unwrap().contains("force=true"));
+    }
+    let page = api
+        .app
+        .get("/matches/harbour-v-rovers")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("/teams/rovers"), "{page}");
+
+    let r = api
+        .call(Method::POST, &format!("{base}/unpublish?force=true"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The match page no longer links the withdrawn team.
+    let page = api
+        .app
+        .get("/matches/harbour-v-rovers")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("/teams/rovers"), "{page}");
+    assert_eq!(api.app.get("/teams/rovers").await.status(), 404);
+    let r = api
+        .call(Method::DELETE, &format!("{base}?force=true"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+}
+
+async fn writers_draft_but_cannot_publish(store: TestStore) {
+    let api = setup(store).await;
+    let writer = api.app.token("stringer", Role::Writer).await;
+    let created = api
+        .call_as(
+            &writer,
+            Method::POST,
+            "/api/v1/entries/team",
+            Some(json!({"slug": "rovers", "data": {"name": "Rovers"}})),
+            None,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let base = format!("/api/v1/entries/team/{id}");
+    let edited = api
+        .call_as(
+            &writer,
+            Method::PATCH,
+            &base,
+            Some(json!({"data": {"name": "Rovers FC"}})),
+            None,
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.body);
+    for (method, path, body) in [
+        (Method::POST, format!("{base}/publish"), None),
+        (
+            Method::POST,
+            format!("{base}/publish"),
+            Some(json!({"at": "2099-01-01T00:00:00Z"})),
+        ),
+        (
+            Method::PATCH,
+            format!("{base}?publish=true"),
+            Some(json!({"data": {}})),
+        ),
+        (Method::POST, format!("{base}/unpublish"), None),
+        (Method::DELETE, base.clone(), None),
+    ] {
+        let r = api
+            .call_as(&writer, method.clone(), &path, body, None)
+            .await;
+        assert_problem(&r, StatusCode::FORBIDDEN);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("writer"),
+            "{method} {path}: {}",
+            r.body
+        );
+    }
+    let now = api.call(Method::GET, &base, None).await;
+    assert_eq!(now.body["status"], "draft");
+    assert_eq!(now.body["version"], 2);
 }

@@ -60,6 +60,7 @@ impl Site {
                 &format!("/api/v1/entries/match/{id}"),
                 &self.token,
             )
+            .header("If-Match", "*")
             .json(&json!({ "data": data }))
             .send()
             .await

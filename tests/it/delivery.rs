@@ -721,6 +721,7 @@ async fn publishing_a_match_updates_its_pages_and_nothing_unrelated(store: TestS
     let base = format!("/api/v1/entries/match/{}", target.id);
     let r = app
         .api(reqwest::Method::PATCH, &base, &token)
+        .header("If-Match", "*")
         .json(&json!({"data": {"home_score": 7}}))
         .send()
         .await
@@ -921,6 +922,7 @@ async fn renaming_a_team_updates_every_page_that_shows_its_name(store: TestStore
     let base = format!("/api/v1/entries/team/{}", team.id);
     let r = app
         .api(reqwest::Method::PATCH, &base, &token)
+        .header("If-Match", "*")
         .json(&json!({"data": {"name": "Harbour Albion"}}))
         .send()
         .await

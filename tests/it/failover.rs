@@ -136,6 +136,7 @@ async fn a_database_outage_serves_stale_refuses_writes_and_recovers() {
     loop {
         let r = app
             .api(reqwest::Method::PATCH, &base, &token)
+            .header("If-Match", "*")
             .json(&json!({"data": {"name": "Harbour Revived"}}))
             .send()
             .await

@@ -27,6 +27,8 @@ impl<'a> Editor<'a> {
 
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let mut req = self.app.api(method, path, &self.token);
+        // Changes here always mean "whatever is current".
+        req = req.header("If-Match", "*");
         if let Some(body) = body {
             req = req.json(&body);
         }

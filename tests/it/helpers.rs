@@ -283,21 +283,18 @@ impl TestApp {
         id
     }
 
-    /// Replaces an entry's working data and publishes it; both must succeed.
+    /// Replaces an entry's working data and publishes it in one request
+    /// (`PATCH ...?publish=true`, whatever the current version); it must
+    /// succeed.
     pub async fn republish(&self, token: &str, ty: &str, id: &str, data: serde_json::Value) {
-        let path = format!("/api/v1/entries/{ty}/{id}");
+        let path = format!("/api/v1/entries/{ty}/{id}?publish=true");
         let r = self
             .api(reqwest::Method::PATCH, &path, token)
+            .header("If-Match", "*")
             .json(&serde_json::json!({ "data": data }))
             .send()
             .await
-            .expect("patch");
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-        let r = self
-            .api(reqwest::Method::POST, &format!("{path}/publish"), token)
-            .send()
-            .await
-            .expect("publish");
+            .expect("patch and publish");
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     }
 

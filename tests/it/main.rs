@@ -20,6 +20,7 @@ mod outbox;
 mod prewarm;
 mod publish_groups;
 mod publish_scale;
+mod readme;
 mod server;
 mod sitemap;
 mod spike;

@@ -557,6 +557,7 @@ async fn a_killed_sender_loses_nothing(store: TestStore) {
         let r = client
             .patch(&entry)
             .bearer_auth(&secret)
+            .header("If-Match", "*")
             .json(&json!({"data": {"home_score": 70 + n}}))
             .send()
             .await

@@ -102,6 +102,7 @@ fn every_kind() -> ContentType {
         cache: CachePolicy::default(),
         live_cache: None,
         prewarm: None,
+        console: None,
         related: IndexMap::new(),
     }
 }

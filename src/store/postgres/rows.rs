@@ -7,7 +7,8 @@ use tokio_postgres::types::{FromSql, Json};
 
 use crate::model::{CachePolicy, Entry, EntryStatus, Link, Page, Revision};
 use crate::store::{
-    ApiToken, ContentTypeRecord, Event, PageSummary, Role, StoreError, StoreResult,
+    ApiToken, AuditRecord, ContentTypeRecord, Event, PageSummary, Review, ReviewState, Role,
+    Session, SettingsRecord, StoreError, StoreResult, User,
 };
 
 /// `SELECT <entry columns> FROM entries <rest>`, built at compile time so
@@ -64,8 +65,27 @@ macro_rules! token_columns {
     };
 }
 
+macro_rules! user_columns {
+    () => {
+        "id, email, name, role, password_hash, created_at, updated_at, disabled_at"
+    };
+}
+
+macro_rules! audit_columns {
+    () => {
+        "id, at, actor, actor_kind, action, target, entry_id, detail, address"
+    };
+}
+
+macro_rules! review_columns {
+    () => {
+        "entry_id, type, state, version, actor, comment, at"
+    };
+}
+
 pub(super) use {
-    returning_entry, select_entries, select_events, select_pages, select_revisions, token_columns,
+    audit_columns, returning_entry, review_columns, select_entries, select_events, select_pages,
+    select_revisions, token_columns, user_columns,
 };
 
 /// Reads one column, turning a type mismatch into a `Backend` error.
@@ -173,6 +193,71 @@ pub(super) fn content_type(row: &Row) -> StoreResult<ContentTypeRecord> {
         name: get(row, "name")?,
         schema: get(row, "schema")?,
         hash: get(row, "hash")?,
+    })
+}
+
+pub(super) fn user(row: &Row) -> StoreResult<User> {
+    let role: &str = get(row, "role")?;
+    Ok(User {
+        id: get(row, "id")?,
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        role: Role::parse(role).ok_or_else(|| invalid("role", role))?,
+        password_hash: get(row, "password_hash")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+        disabled_at: get(row, "disabled_at")?,
+    })
+}
+
+/// A session selected with its user's columns: its own `created_at` comes
+/// as `session_created_at`.
+pub(super) fn session(row: &Row) -> StoreResult<Session> {
+    Ok(Session {
+        id_hash: get(row, "id_hash")?,
+        user_id: get(row, "user_id")?,
+        csrf: get(row, "csrf")?,
+        created_at: get(row, "session_created_at")?,
+        last_seen_at: get(row, "last_seen_at")?,
+        expires_at: get(row, "expires_at")?,
+        address: get(row, "address")?,
+        user_agent: get(row, "user_agent")?,
+    })
+}
+
+pub(super) fn audit(row: &Row) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id: get(row, "id")?,
+        at: get(row, "at")?,
+        actor: get(row, "actor")?,
+        actor_kind: get(row, "actor_kind")?,
+        action: get(row, "action")?,
+        target: get(row, "target")?,
+        entry_id: get(row, "entry_id")?,
+        detail: get(row, "detail")?,
+        address: get(row, "address")?,
+    })
+}
+
+pub(super) fn settings(row: &Row) -> StoreResult<SettingsRecord> {
+    Ok(SettingsRecord {
+        data: get(row, "data")?,
+        version: get(row, "version")?,
+        updated_at: Some(get(row, "updated_at")?),
+        updated_by: Some(get(row, "updated_by")?),
+    })
+}
+
+pub(super) fn review(row: &Row) -> StoreResult<Review> {
+    let state: &str = get(row, "state")?;
+    Ok(Review {
+        entry_id: get(row, "entry_id")?,
+        type_name: get(row, "type")?,
+        state: ReviewState::parse(state).ok_or_else(|| invalid("state", state))?,
+        version: get(row, "version")?,
+        actor: get(row, "actor")?,
+        comment: get(row, "comment")?,
+        at: get(row, "at")?,
     })
 }
 

@@ -6,5 +6,6 @@ mod connection;
 mod entries;
 mod events;
 mod harness;
+mod newsroom;
 mod publishing;
 mod tokens;

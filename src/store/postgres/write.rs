@@ -176,6 +176,25 @@ async fn entry_op(
                 "publish",
             )
         }
+        EntryOp::PublishDraft {
+            id,
+            expected_version,
+            slug,
+            data,
+        } => {
+            let current = lock_entry(tx, *id, *expected_version).await?;
+            let sql = concat!(
+                "UPDATE entries SET slug = $2, data = $3, published_slug = $2, published_data = $3, \
+                 status = 'published', published_at = $4, publish_at = NULL, \
+                 version = version + 1, updated_at = $4 WHERE id = $1",
+                returning_entry!()
+            );
+            let params: [&(dyn ToSql + Sync); 4] = [id, slug, data, &now];
+            (
+                returning(tx, sql, &params, &current.type_name, slug).await?,
+                "publish",
+            )
+        }
         EntryOp::Schedule {
             id,
             expected_version,

@@ -12,7 +12,10 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::model::{Entry, EntryStatus, Page, Revision};
-use crate::store::{ApiToken, ContentTypeRecord, Event, Role, StoreError};
+use crate::store::{
+    ApiToken, AuditRecord, ContentTypeRecord, Event, Review, ReviewState, Role, Session,
+    StoreError, User,
+};
 
 /// Every stored timestamp has this shape; zero-padded fields and a fixed
 /// fraction make text order equal time order.
@@ -185,6 +188,90 @@ pub(super) fn content_type_row(row: &Row<'_>) -> rusqlite::Result<ContentTypeRec
         name: row.get(0)?,
         schema: row.get::<_, Json<_>>(1)?.0,
         hash: row.get(2)?,
+    })
+}
+
+struct StoredReviewState(ReviewState);
+
+impl FromSql for StoredReviewState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        ReviewState::parse(text)
+            .map(StoredReviewState)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown review state {text:?}").into()))
+    }
+}
+
+/// Columns read by [`user_at`], in its order.
+pub(super) const USER_COLUMNS: &str =
+    "id, email, name, role, password_hash, created_at, updated_at, disabled_at";
+
+/// A user from the columns of [`USER_COLUMNS`] starting at column `at`
+/// (after a session's, in a join).
+pub(super) fn user_at(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get::<_, Id>(at)?.0,
+        email: row.get(at + 1)?,
+        name: row.get(at + 2)?,
+        role: row.get::<_, StoredRole>(at + 3)?.0,
+        password_hash: row.get(at + 4)?,
+        created_at: row.get::<_, Ts>(at + 5)?.0,
+        updated_at: row.get::<_, Ts>(at + 6)?.0,
+        disabled_at: row.get::<_, Option<Ts>>(at + 7)?.map(|t| t.0),
+    })
+}
+
+pub(super) fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    user_at(row, 0)
+}
+
+/// Columns read by [`session_row`], in its order.
+pub(super) const SESSION_COLUMNS: &str =
+    "id_hash, user_id, csrf, created_at, last_seen_at, expires_at, address, user_agent";
+
+pub(super) fn session_row(row: &Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id_hash: row.get(0)?,
+        user_id: row.get::<_, Id>(1)?.0,
+        csrf: row.get(2)?,
+        created_at: row.get::<_, Ts>(3)?.0,
+        last_seen_at: row.get::<_, Ts>(4)?.0,
+        expires_at: row.get::<_, Ts>(5)?.0,
+        address: row.get(6)?,
+        user_agent: row.get(7)?,
+    })
+}
+
+/// Columns read by [`audit_row`], in its order.
+pub(super) const AUDIT_COLUMNS: &str =
+    "id, at, actor, actor_kind, action, target, entry_id, detail, address";
+
+pub(super) fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: row.get(0)?,
+        at: row.get::<_, Ts>(1)?.0,
+        actor: row.get(2)?,
+        actor_kind: row.get(3)?,
+        action: row.get(4)?,
+        target: row.get(5)?,
+        entry_id: row.get::<_, Option<Id>>(6)?.map(|id| id.0),
+        detail: row.get::<_, Json<_>>(7)?.0,
+        address: row.get(8)?,
+    })
+}
+
+/// Columns read by [`review_row`], in its order.
+pub(super) const REVIEW_COLUMNS: &str = "entry_id, type, state, version, actor, comment, at";
+
+pub(super) fn review_row(row: &Row<'_>) -> rusqlite::Result<Review> {
+    Ok(Review {
+        entry_id: row.get::<_, Id>(0)?.0,
+        type_name: row.get(1)?,
+        state: row.get::<_, StoredReviewState>(2)?.0,
+        version: row.get(3)?,
+        actor: row.get(4)?,
+        comment: row.get(5)?,
+        at: row.get::<_, Ts>(6)?.0,
     })
 }
 

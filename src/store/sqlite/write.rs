@@ -167,6 +167,25 @@ fn apply_op(tx: &Transaction<'_>, op: &EntryOp, stamp: Stamp<'_>) -> StoreResult
             record(tx, &current, "publish", stamp)?;
             Ok(Touched::kept(*id))
         }
+        EntryOp::PublishDraft {
+            id,
+            expected_version,
+            slug,
+            data,
+        } => {
+            let current = current(tx, *id, *expected_version)?;
+            tx.prepare_cached(
+                "UPDATE entries SET slug = ?2, data = ?3, published_slug = ?2, published_data = ?3, \
+                 status = 'published', published_at = ?4, publish_at = NULL, \
+                 version = version + 1, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id.to_string(), slug, json(data)?, now])
+            .map_err(|err| {
+                or_duplicate(err, || format!("slug {slug:?} in type {:?}", current.type_name))
+            })?;
+            revision(tx, *id, current.version + 1, "publish", slug, data, stamp)?;
+            Ok(Touched::kept(*id))
+        }
         EntryOp::Schedule {
             id,
             expected_version,

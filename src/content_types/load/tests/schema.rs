@@ -262,3 +262,42 @@ fn a_live_cache_policy_overrides_only_its_own_keys() {
         "cache.live: only a content type's entries can be live",
     );
 }
+
+#[test]
+fn a_console_names_fields_of_the_kinds_it_changes() {
+    for (console, needle) in [
+        (
+            "scores = [\"status\"]",
+            "console.scores: \"status\" is of kind enum; it must be an integer",
+        ),
+        (
+            "status = \"kickoff\"",
+            "console.status: \"kickoff\" is of kind datetime; it must be an enum",
+        ),
+        (
+            "commentary = \"report\"",
+            "console.commentary: \"report\" is of kind markdown",
+        ),
+        (
+            "scores = [\"goals\"]",
+            "console.scores: no field named \"goals\"",
+        ),
+        (
+            "",
+            "console: name at least one of scores, status, commentary",
+        ),
+        ("minute = \"x\"", "unknown field `minute`"),
+    ] {
+        let m = format!("{MATCH}\n[console]\n{console}\n");
+        expect_problem(
+            &[("match/type.toml", Some(&m))],
+            "match/type.toml",
+            None,
+            needle,
+        );
+    }
+    let m = format!("{MATCH}\n[console]\nstatus = \"status\"\n");
+    let types = load_with(&[("match/type.toml", Some(&m))]).expect("valid");
+    let console = types.get("match").unwrap().console.clone().unwrap();
+    assert_eq!(console.status.as_deref(), Some("status"));
+}

@@ -1,11 +1,7 @@
 //! The event log, pages, the outdated-pages check and NOTIFY.
 
 use std::collections::HashSet;
-use std::str::FromStr;
 use std::time::Duration;
-
-use futures_util::StreamExt;
-use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::super::EVENTS_CHANNEL;
 use super::harness::{self, create, created, event, page};
@@ -203,23 +199,7 @@ async fn committed_events_are_notified_with_their_seq() {
     let Some(store) = harness::store().await else {
         return;
     };
-    let mut config = tokio_postgres::Config::from_str(&store.db.url).expect("url");
-    config.connect_timeout(Duration::from_secs(2));
-    let (client, mut connection) = config.connect(NoTls).await.expect("listener connects");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    // Only a connection polled for messages delivers notifications.
-    let listener = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(Ok(message)) = messages.next().await {
-            if let AsyncMessage::Notification(n) = message {
-                let _ = tx.send((n.channel().to_owned(), n.payload().to_owned()));
-            }
-        }
-    });
-    client
-        .batch_execute(&format!("LISTEN {EVENTS_CHANNEL}"))
-        .await
-        .expect("listen");
+    let (_client, mut rx, listener) = harness::listen_events(&store.db.url).await;
 
     created(&store, "match", "taken").await;
     let rolled_back = create("match", "taken").with_event(event("created", &["/x"]));

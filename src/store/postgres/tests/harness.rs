@@ -168,3 +168,33 @@ pub async fn created(store: &PgStore, type_name: &str, slug: &str) -> EntryId {
     let outcome = store.write(create(type_name, slug)).await.expect("create");
     outcome.entry.expect("create returns the entry").id
 }
+
+/// A connection listening on the events channel, its notifications as
+/// `(channel, payload)`, and the task polling it (abort when done).
+pub async fn listen_events(
+    url: &str,
+) -> (
+    tokio_postgres::Client,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    tokio::task::JoinHandle<()>,
+) {
+    use futures_util::StreamExt;
+    let mut config = tokio_postgres::Config::from_str(url).expect("url");
+    config.connect_timeout(Duration::from_secs(2));
+    let (client, mut connection) = config.connect(NoTls).await.expect("listener connects");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // Only a connection polled for messages delivers notifications.
+    let listener = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = tx.send((n.channel().to_owned(), n.payload().to_owned()));
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {}", super::super::EVENTS_CHANNEL))
+        .await
+        .expect("listen");
+    (client, rx, listener)
+}

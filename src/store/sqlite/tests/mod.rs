@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod entries;
+mod newsroom;
 mod pages;
 mod publishing;
 mod tokens;
