@@ -24,6 +24,7 @@
 //! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
 
 pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cache;

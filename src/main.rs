@@ -59,6 +59,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 send_timeout: serve.send_timeout,
                 backlog: serve.backlog,
                 ops_listen: serve.ops_listen,
+                sessions: keel::accounts::SessionPolicy {
+                    idle: serve.session_idle,
+                    absolute: serve.session_lifetime,
+                    secure_cookie: serve
+                        .secure_cookies
+                        .unwrap_or(global.base_url.scheme() == "https"),
+                },
                 ..ServeConfig::new(global.database_url()?, global.content_types.clone())
             };
             let server = Server::build(config).await?;

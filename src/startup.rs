@@ -247,7 +247,13 @@ impl Server {
             cache: cache.clone(),
             warmth: warmth.clone(),
         });
-        let auth = web::Data::new(Authenticator::new(store.clone()));
+        let accounts = Arc::new(crate::accounts::Accounts::new(
+            store.clone(),
+            config.sessions,
+        ));
+        let auth = web::Data::new(Authenticator::new(store.clone(), accounts.clone()));
+        let accounts_data = web::Data::from(accounts.clone());
+        let admin = web::Data::new(crate::admin::Admin::new(editor.clone(), accounts));
         let editor_data = web::Data::new(editor.clone());
         let limits = front::Limits {
             keep_alive: config.keep_alive,
@@ -272,6 +278,8 @@ impl Server {
                 App::new()
                     .app_data(state.clone())
                     .app_data(auth.clone())
+                    .app_data(admin.clone())
+                    .app_data(accounts_data.clone())
                     .app_data(editor_data.clone())
                     .app_data(metrics.clone())
                     .app_data(cache_data.clone())
@@ -287,6 +295,7 @@ impl Server {
                     // Before the editor scope, which would claim all of /api/v1.
                     .configure(delivery::routes)
                     .service(api::scope(max_body))
+                    .service(crate::admin::scope())
                     .default_service(web::to(delivery::serve))
             }
         };

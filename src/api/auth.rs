@@ -22,6 +22,7 @@ const TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Verifies tokens against the store.
 pub struct Authenticator {
     store: Arc<dyn Store>,
+    accounts: Arc<crate::accounts::Accounts>,
     /// When each token's `last_used` was last written by this node.
     touched: Mutex<HashMap<String, Instant>>,
 }
@@ -31,9 +32,23 @@ pub struct Authenticator {
 pub struct Principal {
     pub name: String,
     pub role: Role,
+    /// A machine's token or a signed-in person.
+    pub kind: crate::accounts::ActorKind,
+    /// The client's address, for the audit log.
+    pub address: String,
 }
 
 impl Principal {
+    /// Who this is in the audit log.
+    pub fn actor(&self) -> crate::accounts::Actor {
+        crate::accounts::Actor {
+            name: self.name.clone(),
+            kind: self.kind,
+            role: self.role,
+            address: self.address.clone(),
+        }
+    }
+
     /// Site-wide operations (pre-warm, purge, re-render, token management).
     pub fn require_admin(&self) -> Result<(), AppError> {
         self.require(Role::Admin, "this operation")
@@ -66,9 +81,10 @@ impl Principal {
 }
 
 impl Authenticator {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, accounts: Arc<crate::accounts::Accounts>) -> Self {
         Authenticator {
             store,
+            accounts,
             touched: Mutex::new(HashMap::new()),
         }
     }
@@ -95,6 +111,8 @@ impl Authenticator {
         Ok(Principal {
             name: token.name,
             role: token.role,
+            kind: crate::accounts::ActorKind::Token,
+            address: String::new(),
         })
     }
 
@@ -126,6 +144,43 @@ fn bearer_secret(authorization: Option<&str>) -> Result<&str, AppError> {
     Ok(secret.trim())
 }
 
+impl Authenticator {
+    /// A signed-in person's browser calling the API (the app's script, a
+    /// preview): the session must be live and, for anything but a read,
+    /// the request must carry the session's CSRF token in `X-CSRF-Token`
+    /// and not come from another site.
+    async fn by_session(
+        &self,
+        secret: &str,
+        safe_method: bool,
+        csrf: Option<&str>,
+        cross_site: bool,
+    ) -> Result<Principal, AppError> {
+        let found = self.accounts.session(secret).await.map_err(|e| match e {
+            crate::accounts::AccountError::Store(e) => AppError::from(e),
+            other => AppError::internal(other),
+        })?;
+        let Some((session, user)) = found else {
+            return Err(AppError::Unauthorized(
+                "the session has ended; sign in again at /admin/login".into(),
+            ));
+        };
+        if !safe_method
+            && (cross_site || !crate::accounts::csrf_matches(&session, csrf.unwrap_or_default()))
+        {
+            return Err(AppError::Forbidden(
+                "a change made with a session needs the session's X-CSRF-Token header".into(),
+            ));
+        }
+        Ok(Principal {
+            name: user.email,
+            role: user.role,
+            kind: crate::accounts::ActorKind::User,
+            address: String::new(),
+        })
+    }
+}
+
 impl FromRequest for Principal {
     type Error = AppError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -136,10 +191,34 @@ impl FromRequest for Principal {
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().map(str::to_owned));
+        let session = crate::admin::session_cookie(req);
+        let safe_method = req.method().is_safe();
+        let csrf = req
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let cross_site = req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site");
+        let address = req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
         Box::pin(async move {
             let auth = auth.ok_or_else(|| {
                 AppError::internal(std::io::Error::other("authenticator not configured"))
             })?;
+            if header.is_none()
+                && let Some(secret) = session
+            {
+                let mut who = auth
+                    .by_session(&secret, safe_method, csrf.as_deref(), cross_site)
+                    .await?;
+                who.address = address;
+                return Ok(who);
+            }
             let header = match header {
                 Some(Ok(v)) => Some(v),
                 Some(Err(_)) => {
@@ -149,7 +228,9 @@ impl FromRequest for Principal {
                 }
                 None => None,
             };
-            auth.authenticate(header.as_deref()).await
+            let mut who = auth.authenticate(header.as_deref()).await?;
+            who.address = address;
+            Ok(who)
         })
     }
 }

@@ -10,6 +10,7 @@ use super::auth::Principal;
 use super::model::{
     CreateEntry, EntryList, EntryView, PatchEntry, PublishRequest, RevisionList, RevisionView,
 };
+use crate::accounts::Accounts;
 use crate::editor::{Editor, IfMatch, Patch};
 use crate::error::AppError;
 use crate::model::{Entry, EntryStatus};
@@ -34,6 +35,22 @@ fn entry_response(mut builder: actix_web::HttpResponseBuilder, entry: Entry) -> 
     builder
         .insert_header((header::ETAG, format!("\"{}\"", entry.version)))
         .json(EntryView::from(entry))
+}
+
+/// Records an editorial action in the audit log (best effort: the
+/// entry's revision already records it durably).
+async fn audit(
+    accounts: &Accounts,
+    who: &Principal,
+    action: &str,
+    type_name: &str,
+    id: Uuid,
+    detail: serde_json::Value,
+) {
+    let target = format!("{type_name}/{id}");
+    accounts
+        .record(&who.actor(), action, &target, Some(id), detail)
+        .await;
 }
 
 /// Ids that are not UUIDs name no entry: a 404, like any unknown id.
@@ -91,6 +108,7 @@ fn required_if_match(headers: &HeaderMap, method: &str) -> Result<IfMatch, AppEr
 async fn create_entry(
     who: Principal,
     editor: web::Data<Editor>,
+    accounts: web::Data<Accounts>,
     path: web::Path<String>,
     body: web::Json<CreateEntry>,
 ) -> Result<HttpResponse, AppError> {
@@ -99,6 +117,16 @@ async fn create_entry(
     let entry = editor
         .create(&type_name, &body.slug, body.data, &who.name)
         .await?;
+    let detail = serde_json::json!({"slug": entry.slug});
+    audit(
+        &accounts,
+        &who,
+        "entry.create",
+        &type_name,
+        entry.id,
+        detail,
+    )
+    .await;
     let location = format!("/api/v1/entries/{type_name}/{}", entry.id);
     let mut builder = HttpResponse::Created();
     builder.insert_header((header::LOCATION, location));
@@ -238,6 +266,7 @@ async fn get_entry(
 async fn patch_entry(
     who: Principal,
     editor: web::Data<Editor>,
+    accounts: web::Data<Accounts>,
     path: web::Path<(String, String)>,
     params: web::Query<PatchParams>,
     req: actix_web::HttpRequest,
@@ -251,16 +280,20 @@ async fn patch_entry(
         slug: body.slug,
         data: body.data,
     };
-    let entry = if params.publish {
+    let (entry, action) = if params.publish {
         who.require_publisher()?;
-        editor
+        let entry = editor
             .update_and_publish(&type_name, id, patch, &if_match, &who.name)
-            .await?
+            .await?;
+        (entry, "entry.publish")
     } else {
-        editor
+        let entry = editor
             .update(&type_name, id, patch, &if_match, &who.name)
-            .await?
+            .await?;
+        (entry, "entry.update")
     };
+    let detail = serde_json::json!({"version": entry.version});
+    audit(&accounts, &who, action, &type_name, id, detail).await;
     Ok(entry_response(HttpResponse::Ok(), entry))
 }
 
@@ -309,6 +342,7 @@ pub struct WithdrawParams {
 async fn delete_entry(
     who: Principal,
     editor: web::Data<Editor>,
+    accounts: web::Data<Accounts>,
     path: web::Path<(String, String)>,
     params: web::Query<WithdrawParams>,
     req: actix_web::HttpRequest,
@@ -320,6 +354,8 @@ async fn delete_entry(
     editor
         .delete(&type_name, id, &if_match, params.force, &who.name)
         .await?;
+    let detail = serde_json::json!({"force": params.force});
+    audit(&accounts, &who, "entry.delete", &type_name, id, detail).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -349,6 +385,7 @@ async fn delete_entry(
 async fn publish_entry(
     who: Principal,
     editor: web::Data<Editor>,
+    accounts: web::Data<Accounts>,
     path: web::Path<(String, String)>,
     req: actix_web::HttpRequest,
     payload: web::Payload,
@@ -362,6 +399,12 @@ async fn publish_entry(
     let entry = editor
         .publish(&type_name, id, at, &if_match(req.headers())?, &who.name)
         .await?;
+    let action = match entry.status {
+        EntryStatus::Scheduled => "entry.schedule",
+        _ => "entry.publish",
+    };
+    let detail = serde_json::json!({"version": entry.version, "publish_at": entry.publish_at});
+    audit(&accounts, &who, action, &type_name, id, detail).await;
     Ok(entry_response(HttpResponse::Ok(), entry))
 }
 
@@ -409,6 +452,7 @@ fn publish_request(req: &actix_web::HttpRequest, body: &[u8]) -> Result<PublishR
 async fn unpublish_entry(
     who: Principal,
     editor: web::Data<Editor>,
+    accounts: web::Data<Accounts>,
     path: web::Path<(String, String)>,
     params: web::Query<WithdrawParams>,
     req: actix_web::HttpRequest,
@@ -425,6 +469,8 @@ async fn unpublish_entry(
             &who.name,
         )
         .await?;
+    let detail = serde_json::json!({"force": params.force});
+    audit(&accounts, &who, "entry.unpublish", &type_name, id, detail).await;
     Ok(entry_response(HttpResponse::Ok(), entry))
 }
 

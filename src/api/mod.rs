@@ -2,6 +2,7 @@
 //! `private, no-store` on every response. Handlers stay thin: extract, call
 //! the `Editor`, map the result.
 
+mod audit;
 pub mod auth;
 mod entries;
 pub mod model;
@@ -63,6 +64,7 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
         .configure(tokens::routes)
         .configure(prewarm::routes)
         .configure(outbox::routes)
+        .configure(audit::routes)
         .service(openapi::openapi_json);
     }
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::model;
-use super::{entries, outbox, prewarm, tokens, types};
+use super::{audit, entries, outbox, prewarm, tokens, types};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use super::{entries, outbox, prewarm, tokens, types};
         tokens::revoke_token,
         prewarm::prewarm_now,
         outbox::outbox_status,
+        audit::audit_log,
         openapi_json,
         content_document,
         super::preview::preview,
@@ -61,6 +62,8 @@ use super::{entries, outbox, prewarm, tokens, types};
         outbox::NodeView,
         outbox::DestinationView,
         crate::store::Delivery,
+        audit::AuditPage,
+        crate::store::AuditRecord,
     )),
     modifiers(&BearerAuth, &EveryStatus)
 )]

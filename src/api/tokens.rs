@@ -98,6 +98,7 @@ async fn list_tokens(who: Principal, editor: web::Data<Editor>) -> Result<HttpRe
 async fn create_token(
     who: Principal,
     editor: web::Data<Editor>,
+    accounts: web::Data<crate::accounts::Accounts>,
     body: web::Json<CreateToken>,
 ) -> Result<HttpResponse, AppError> {
     who.require_admin()?;
@@ -127,6 +128,16 @@ async fn create_token(
         .store()
         .create_token(name, role, &hash_token(&secret))
         .await?;
+    let detail = serde_json::json!({"role": role.as_str()});
+    accounts
+        .record(
+            &who.actor(),
+            "token.create",
+            &format!("token/{name}"),
+            None,
+            detail,
+        )
+        .await;
     Ok(HttpResponse::Created().json(CreatedToken {
         token: token.into(),
         secret,
@@ -150,6 +161,7 @@ async fn create_token(
 async fn revoke_token(
     who: Principal,
     editor: web::Data<Editor>,
+    accounts: web::Data<crate::accounts::Accounts>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     who.require_admin()?;
@@ -164,5 +176,15 @@ async fn revoke_token(
             }
             other => other.into(),
         })?;
+    let target = format!("token/{name}");
+    accounts
+        .record(
+            &who.actor(),
+            "token.revoke",
+            &target,
+            None,
+            serde_json::Value::Null,
+        )
+        .await;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -187,6 +187,15 @@ pub struct ServeArgs {
     /// The CDN in front (e.g. https://www.example.com): pre-warmed pages are also requested through it.
     #[arg(long, env = "KEEL_EDGE_URL", value_parser = parse_edge_url)]
     pub edge_url: Option<url::Url>,
+    /// End an app session after this long without a request, e.g. `2h`.
+    #[arg(long, env = "KEEL_SESSION_IDLE", default_value = "2h", value_parser = humantime::parse_duration)]
+    pub session_idle: std::time::Duration,
+    /// End an app session this long after sign-in, whatever the activity, e.g. `12h`.
+    #[arg(long, env = "KEEL_SESSION_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub session_lifetime: std::time::Duration,
+    /// Send the session cookie only over HTTPS (`Secure`); default: when --base-url is https.
+    #[arg(long, env = "KEEL_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
     #[command(flatten)]
     pub edge: EdgeArgs,
 }

@@ -223,7 +223,7 @@ pub use field::FIELD_KINDS;
 pub use files::{LISTING_FILE, TYPE_FILE};
 pub use load::{CheckError, CheckErrors};
 pub use model::{
-    Archive, Bucketing, ContentType, Field, FieldKind, Groups, Listing, MAX_BUCKET,
+    Archive, Bucketing, Console, ContentType, Field, FieldKind, Groups, Listing, MAX_BUCKET,
     MAX_BUCKET_PAGES, PrewarmRule, Reference, ReferenceField, value_token,
 };
 pub use query::{

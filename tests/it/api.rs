@@ -32,6 +32,7 @@ on_both_backends!(
     patch_with_publish_saves_and_publishes_as_one_version,
     withdrawing_a_referenced_entry_is_409_unless_forced,
     writers_draft_but_cannot_publish,
+    editorial_actions_are_in_the_audit_log_with_who_and_where,
 );
 
 struct Api {
@@ -1118,6 +1119,7 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/tokens/{name}", &["delete"]),
         ("/api/v1/prewarm", &["post"]),
         ("/api/v1/outbox", &["get"]),
+        ("/api/v1/audit", &["get"]),
         ("/api/v1/content/{type}/{slug}", &["get"]),
         ("/preview/{type}/{id}", &["get"]),
         ("/healthz", &["get"]),
@@ -1513,4 +1515,80 @@ async fn writers_draft_but_cannot_publish(store: TestStore) {
     let now = api.call(Method::GET, &base, None).await;
     assert_eq!(now.body["status"], "draft");
     assert_eq!(now.body["version"], 2);
+}
+
+async fn editorial_actions_are_in_the_audit_log_with_who_and_where(store: TestStore) {
+    let api = setup(store).await;
+    let id = api
+        .created_id("team", "rovers", json!({"name": "Rovers"}))
+        .await;
+    let base = format!("/api/v1/entries/team/{id}");
+    api.call(Method::POST, &format!("{base}/publish"), None)
+        .await;
+    api.call(
+        Method::PATCH,
+        &base,
+        Some(json!({"data": {"name": "Rovers FC"}})),
+    )
+    .await;
+    let path = format!("/api/v1/audit?entry={id}");
+    let refused = api.call(Method::GET, &path, None).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN);
+    let log = api
+        .call_as(&api.admin, Method::GET, &path, None, None)
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let items = log.body["items"].as_array().unwrap();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["entry.update", "entry.publish", "entry.create"]);
+    for r in items {
+        assert_eq!(r["actor"], "desk");
+        assert_eq!(r["actor_kind"], "token");
+        assert_eq!(r["address"], "127.0.0.1");
+        assert_eq!(r["target"], format!("team/{id}"));
+    }
+    let first = api
+        .call_as(
+            &api.admin,
+            Method::GET,
+            &format!("{path}&limit=2"),
+            None,
+            None,
+        )
+        .await;
+    let before = first.body["next_before"].as_i64().expect("another page");
+    let rest = api
+        .call_as(
+            &api.admin,
+            Method::GET,
+            &format!("{path}&limit=2&before={before}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(rest.body["items"][0]["action"], "entry.create");
+    assert!(rest.body["next_before"].is_null());
+    // Token management is an admin action in the log too.
+    api.call_as(
+        &api.admin,
+        Method::POST,
+        "/api/v1/tokens",
+        Some(json!({"name": "bot", "role": "writer"})),
+        None,
+    )
+    .await;
+    let tokens = api
+        .call_as(
+            &api.admin,
+            Method::GET,
+            "/api/v1/audit?action=token.",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(tokens.body["items"][0]["target"], "token/bot");
+    assert_eq!(tokens.body["items"][0]["actor"], "ops");
 }

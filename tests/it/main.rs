@@ -1,6 +1,7 @@
 //! Integration tests: the real store backends, the real server on a random
 //! port, the real binary. One test binary, a module per area.
 
+mod admin;
 mod api;
 mod archives;
 mod cli;
