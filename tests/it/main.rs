@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod archives;
+mod browser;
 mod cli;
 mod delivery;
 mod edge;

@@ -69,3 +69,8 @@ document.querySelectorAll("form.js-confirm").forEach((form) => {
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
   });
 });
+
+// After a refused save, take the keyboard (and the eye) to the first
+// field with a problem.
+const firstInvalid = document.querySelector("[aria-invalid=true]");
+if (firstInvalid) firstInvalid.focus();
