@@ -16,6 +16,7 @@ mod error;
 mod form;
 mod history;
 mod login;
+mod people;
 mod request;
 mod view;
 
@@ -76,6 +77,7 @@ pub fn scope() -> actix_web::Scope<
         )
         .configure(assets::routes)
         .configure(login::routes)
+        .configure(people::routes)
         .configure(console::routes)
         .configure(history::routes)
         .configure(entries::routes)

@@ -21,6 +21,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("edit.html", include_str!("templates/edit.html")),
     ("console.html", include_str!("templates/console.html")),
     ("history.html", include_str!("templates/history.html")),
+    ("users.html", include_str!("templates/users.html")),
+    ("audit.html", include_str!("templates/audit.html")),
 ];
 
 pub struct Views {

@@ -25,6 +25,7 @@ on_both_backends!(
     lists_search_titles_and_slugs,
     the_live_console_publishes_each_click_and_readers_see_it,
     an_old_version_is_restored_as_the_working_copy,
+    an_admin_manages_accounts_and_reads_the_audit_log,
 );
 
 const PASSWORD: &str = "a long enough password";
@@ -227,6 +228,9 @@ async fn every_app_page_has_a_strict_content_security_policy(t: TestStore) {
         "/admin/entries/team".to_owned(),
         "/admin/entries/team/new".to_owned(),
         format!("/admin/entries/team/{team}"),
+        format!("/admin/entries/team/{team}/history"),
+        "/admin/users".to_owned(),
+        "/admin/audit".to_owned(),
         "/admin/entries/nope".to_owned(),
     ] {
         let page = browser.get(&path).await;
@@ -919,4 +923,153 @@ async fn behind_tls_the_session_cookie_is_secure() {
         .find(|v| v.starts_with("keel_session="))
         .expect("a session cookie");
     assert!(cookie.ends_with("; Secure"), "{cookie}");
+}
+
+async fn an_admin_manages_accounts_and_reads_the_audit_log(t: TestStore) {
+    let app = app(t).await;
+    let mut editor = Browser::signed_in(&app, "ed@example.com", Role::Editor).await;
+    assert_eq!(
+        editor.get("/admin/users").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        editor.get("/admin/audit").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut admin = Browser::signed_in(&app, "root@example.com", Role::Admin).await;
+    let csrf = admin.csrf().await;
+    let weak = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("email", "new@example.com"),
+                ("name", "New"),
+                ("role", "writer"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        weak.body
+            .contains("password: must be at least 12 characters"),
+        "{}",
+        weak.body
+    );
+    let created = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("email", "New@Example.com"),
+                ("name", "New Person"),
+                ("role", "writer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let again = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("action", "create"),
+                ("email", "new@example.com"),
+                ("name", "Twin"),
+                ("role", "writer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let mut newcomer = Browser::new(&app);
+    assert_eq!(
+        newcomer.sign_in("new@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    for (action, extra) in [
+        ("role", ("role", "editor")),
+        ("disable", ("x", "")),
+        ("enable", ("x", "")),
+    ] {
+        let page = admin
+            .post(
+                "/admin/users",
+                &[
+                    ("csrf", &csrf),
+                    ("action", action),
+                    ("email", "new@example.com"),
+                    extra,
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.status,
+            StatusCode::SEE_OTHER,
+            "{action}: {}",
+            page.body
+        );
+    }
+    let user = app
+        .store
+        .user_by_email("new@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.role, Role::Editor);
+    assert!(user.disabled_at.is_none());
+    assert_eq!(
+        newcomer.get("/admin").await.status,
+        StatusCode::SEE_OTHER,
+        "disabling ended the session"
+    );
+    let own = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("action", "disable"),
+                ("email", "root@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reset = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("action", "password"),
+                ("email", "new@example.com"),
+                ("password", "another long password"),
+            ],
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in("new@example.com", "another long password")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    let log = admin.get("/admin/audit?action=user.").await;
+    assert_eq!(log.status, StatusCode::OK);
+    for action in [
+        "user.create",
+        "user.role",
+        "user.disable",
+        "user.enable",
+        "user.reset-password",
+    ] {
+        assert!(log.body.contains(action), "{action} missing: {}", log.body);
+    }
+    assert!(log.body.contains("root@example.com"));
+    let logins = admin.get("/admin/audit?action=login").await;
+    assert!(logins.body.contains("127.0.0.1"), "the address is recorded");
 }
