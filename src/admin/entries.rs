@@ -196,11 +196,13 @@ struct EditPage<'a> {
     errors: &'a [FieldError],
     notice: Option<String>,
     review: Option<&'a Review>,
+    /// What the referenced entries are called, by id.
+    titles: std::collections::HashMap<String, String>,
 }
 
 impl EditPage<'_> {
     fn render(&self, person: &Person, status: StatusCode) -> HttpResponse {
-        let fields = form::fields(self.ty, self.data, self.errors);
+        let fields = form::fields(self.ty, self.data, self.errors, &self.titles);
         let general: Vec<String> = self
             .errors
             .iter()
@@ -307,6 +309,7 @@ async fn new_form(
         errors: &[],
         notice: None,
         review: None,
+        titles: reference_titles(&admin, ty, &data).await?,
     }
     .render(&person, StatusCode::OK))
 }
@@ -361,6 +364,7 @@ async fn create(
         errors: &errors,
         notice: None,
         review: None,
+        titles: reference_titles(&admin, ty, &data).await?,
     }
     .render(&person, StatusCode::UNPROCESSABLE_ENTITY))
 }
@@ -410,6 +414,7 @@ async fn edit(
         errors: &[],
         notice: notice(query.done.as_deref()),
         review: review.as_ref(),
+        titles: reference_titles(&admin, ty, &entry.data).await?,
     }
     .render(&person, StatusCode::OK))
 }
@@ -655,6 +660,32 @@ async fn clear_review(admin: &Admin, id: Uuid) {
     }
 }
 
+/// The titles of the entries `data`'s reference fields name (one store
+/// query), so the form shows what an id stands for.
+async fn reference_titles(
+    admin: &Admin,
+    ty: &ContentType,
+    data: &Value,
+) -> Result<std::collections::HashMap<String, String>, AdminError> {
+    let ids: Vec<Uuid> = ty.references(data).into_iter().map(|r| r.id).collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let found = admin
+        .editor
+        .store()
+        .entries_by_ids(&ids)
+        .await
+        .map_err(AppError::from)?;
+    Ok(found
+        .iter()
+        .filter_map(|e| {
+            let t = admin.editor.types().get(&e.type_name)?;
+            Some((e.id.to_string(), title(t, e)))
+        })
+        .collect())
+}
+
 /// The schedule field: a `datetime-local` value in UTC, or RFC 3339.
 fn parse_schedule(raw: &str) -> Result<DateTime<Utc>, AdminError> {
     let raw = raw.trim();
@@ -712,6 +743,7 @@ async fn show_errors(
         errors: &errors,
         notice: None,
         review: review.as_ref(),
+        titles: reference_titles(admin, ty, &data).await?,
     }
     .render(person, StatusCode::UNPROCESSABLE_ENTITY))
 }

@@ -32,7 +32,12 @@ fn widget(kind: &FieldKind) -> &'static str {
 
 /// What the template needs to draw one field: its input's name, label,
 /// widget, current text, options, constraints and any problems.
-pub fn fields(ty: &ContentType, data: &Value, errors: &[FieldError]) -> Vec<TplValue> {
+pub fn fields(
+    ty: &ContentType,
+    data: &Value,
+    errors: &[FieldError],
+    titles: &std::collections::HashMap<String, String>,
+) -> Vec<TplValue> {
     ty.fields
         .values()
         .map(|field| {
@@ -78,6 +83,17 @@ pub fn fields(ty: &ContentType, data: &Value, errors: &[FieldError]) -> Vec<TplV
                 checked => value.and_then(Value::as_bool).unwrap_or(false),
                 max_length => max_length(&field.kind),
                 min, max, step, options, to,
+                // The entries referenced, as `{id, title}`, to show and link.
+                targets => value
+                    .map(|v| match v {
+                        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+                        Value::String(id) => vec![id.as_str()],
+                        _ => Vec::new(),
+                    })
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|id| titles.get(id).map(|t| context! { id, title => t }))
+                    .collect::<Vec<_>>(),
                 errors => own_errors,
             }
         })

@@ -355,6 +355,9 @@ async fn newsroom_day(driver: &Driver, width: u32, height: u32) {
     tab.fill("#f-home_possession", "55.5").await;
     tab.submit("button[value=save]").await;
     assert!(tab.text(".notice").await.contains("Draft created"));
+    // A reference says what it points to.
+    let chosen = tab.text("[data-widget=reference] .hint").await;
+    assert_eq!(chosen, "Now: Harbour City");
     tab.submit("button[value=save_submit]").await;
     assert!(tab.text(".notice").await.contains("Submitted for review"));
     // A writer has no publish button.
