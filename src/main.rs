@@ -92,8 +92,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let store = open_migrated(&global).await?;
             store.sync_content_types(&types.records()).await?;
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
+            let settings =
+                keel::model::SiteSettings::from_stored(&store.site_settings().await?.data);
             let editor =
                 keel::startup::assemble_editor(store, types, metrics, &global.base_url, None);
+            editor.publisher().renderer().apply(&settings);
             editor
                 .publisher()
                 .ensure_index()
@@ -110,8 +113,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let store = open_migrated(&global).await?;
             store.sync_content_types(&types.records()).await?;
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
+            let settings =
+                keel::model::SiteSettings::from_stored(&store.site_settings().await?.data);
             let editor =
                 keel::startup::assemble_editor(store, types, metrics, &global.base_url, None);
+            editor.publisher().renderer().apply(&settings);
             editor
                 .publisher()
                 .ensure_index()
@@ -140,12 +146,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let store = open_migrated(&global).await?;
             store.sync_content_types(&types.records()).await?;
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
+            let settings =
+                keel::model::SiteSettings::from_stored(&store.site_settings().await?.data);
             let publisher = keel::startup::assemble_importer(
                 store.clone(),
                 types.clone(),
                 metrics,
                 &global.base_url,
             );
+            publisher.renderer().apply(&settings);
             publisher
                 .ensure_index()
                 .await

@@ -32,6 +32,7 @@ use crate::events::{self, CommitSignal, Follower, Wakeup};
 use crate::front::{self, Front};
 use crate::health;
 use crate::metrics::{self, Metrics};
+use crate::model::SiteSettings;
 use crate::outbox;
 use crate::prewarm::edge::EdgeWarmer;
 use crate::prewarm::{self, Prewarmer, Warmth};
@@ -106,6 +107,15 @@ impl Server {
                 .with_base_url(&config.base_url)
                 .with_brotli_quality(PUBLISH_BROTLI_QUALITY),
         );
+        // The site's name, origin and time zone as an admin last saved them.
+        let settings = SiteSettings::from_stored(
+            &store
+                .site_settings()
+                .await
+                .context("reading the site settings")?
+                .data,
+        );
+        renderer.apply(&settings);
         // Rendered once per node; unknown paths are answered with it from memory.
         let not_found = renderer
             .not_found_page(chrono::Utc::now())
@@ -113,7 +123,12 @@ impl Server {
         cache.set_not_found(CachedPage::from_page(not_found));
         let wakeup = Wakeup::new();
         let sink: Arc<dyn PageSink> = Arc::new(CommitSignal::new(cache.clone(), wakeup.clone()));
-        let publisher = Publisher::new(store.clone(), types.clone(), renderer, Some(sink.clone()));
+        let publisher = Publisher::new(
+            store.clone(),
+            types.clone(),
+            renderer.clone(),
+            Some(sink.clone()),
+        );
         let refiner = Refiner::start(
             store.clone(),
             Some(sink.clone()),
@@ -135,6 +150,7 @@ impl Server {
                     Renderer::new(types.clone(), SITE_NAME, metrics.clone())
                         .with_base_url(&config.base_url),
                 );
+                renderer.apply(&settings);
                 let seeder =
                     editor_with(store.clone(), types.clone(), renderer, Some(sink.clone()));
                 let report = seed::seed_demo(&seeder, chrono::Utc::now()).await?;
@@ -152,7 +168,15 @@ impl Server {
         // Read before the index: an event committed in between is applied
         // again, which is harmless; one missed would not be.
         let boot_seq = store.last_seq().await.context("reading the event log")?;
-        let follower = Follower::new(store.clone(), cache.clone(), &metrics, boot_seq);
+        let (settings_saved, reload) = tokio::sync::mpsc::unbounded_channel();
+        let follower = Follower::new(store.clone(), cache.clone(), &metrics, boot_seq)
+            .with_settings_listener(settings_saved);
+        tokio::spawn(reload_settings(
+            reload,
+            store.clone(),
+            renderer.clone(),
+            cache.clone(),
+        ));
         let published = cache
             .load_index()
             .await
@@ -531,6 +555,32 @@ where
             }))
         }
     })
+}
+
+/// Reloads the site's settings after each `settings` event (saved on any
+/// node): later renders use them, and this node's not-found page, rendered
+/// once per node, is rendered again. Ends with the follower.
+async fn reload_settings(
+    mut saved: tokio::sync::mpsc::UnboundedReceiver<i64>,
+    store: Arc<dyn Store>,
+    renderer: Arc<Renderer>,
+    cache: Arc<PageCache>,
+) {
+    while let Some(seq) = saved.recv().await {
+        let stored = match store.site_settings().await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(seq, error = %e, "could not reload the site settings");
+                continue;
+            }
+        };
+        renderer.apply(&SiteSettings::from_stored(&stored.data));
+        match renderer.not_found_page(chrono::Utc::now()) {
+            Ok(page) => cache.set_not_found(CachedPage::from_page(page)),
+            Err(e) => tracing::warn!(error = %e, "could not render the not-found page"),
+        }
+        tracing::info!(seq, version = stored.version, "site settings reloaded");
+    }
 }
 
 /// The write path for commands without a server (seed, render): no page

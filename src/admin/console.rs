@@ -104,6 +104,7 @@ async fn console_page(
     let id = parse_id(&id)?;
     let entry = admin.editor.get(&ty.name, id).await?;
     let names = side_names(&admin, ty, &entry, console).await;
+    let tz = super::entries::zone(&admin);
     let scores: Vec<_> = console
         .scores
         .iter()
@@ -153,7 +154,7 @@ async fn console_page(
             status => console.status.as_ref().and_then(|f| data.get(f)).and_then(Value::as_str).map(str::to_owned),
             latest,
             url => entry.published_slug.as_ref().map(|s| ty.path_for(s)),
-            published_at => entry.published_at.map(|t| t.format("%H:%M:%S UTC").to_string()),
+            published_at => entry.published_at.map(|t| t.with_timezone(&tz).format("%H:%M:%S %Z").to_string()),
         }
     });
     Ok(views().page(

@@ -7,6 +7,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use minijinja::{Value as TplValue, context};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -60,19 +61,25 @@ pub fn title(ty: &ContentType, entry: &Entry) -> String {
         .map_or_else(|| entry.slug.clone(), str::to_owned)
 }
 
-fn time(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+/// A time as the site shows it: in its zone, the zone named.
+pub(super) fn time(t: Option<DateTime<Utc>>, tz: Tz) -> Option<String> {
+    t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
 }
 
-fn row(ty: &ContentType, e: &Entry) -> TplValue {
+/// The site's time zone, which the app's times are shown and entered in.
+pub(super) fn zone(admin: &Admin) -> Tz {
+    admin.editor.publisher().renderer().time_zone()
+}
+
+fn row(ty: &ContentType, e: &Entry, tz: Tz) -> TplValue {
     context! {
         id => e.id.to_string(),
         title => title(ty, e),
         slug => &e.slug,
         status => e.status.as_str(),
         changes => e.has_unpublished_changes(),
-        updated => time(Some(e.updated_at)),
-        publish_at => time(e.publish_at),
+        updated => time(Some(e.updated_at), tz),
+        publish_at => time(e.publish_at, tz),
     }
 }
 
@@ -137,7 +144,8 @@ async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let ty = content_type(&admin, &path)?;
     let (found, next) = search(&admin, ty, &query, PAGE).await?;
-    let rows: Vec<_> = found.iter().map(|e| row(ty, e)).collect();
+    let tz = zone(&admin);
+    let rows: Vec<_> = found.iter().map(|e| row(ty, e, tz)).collect();
     let next_url = next.map(|cursor| {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
@@ -198,11 +206,13 @@ struct EditPage<'a> {
     review: Option<&'a Review>,
     /// What the referenced entries are called, by id.
     titles: std::collections::HashMap<String, String>,
+    /// The site's zone: the form's times are in it.
+    tz: Tz,
 }
 
 impl EditPage<'_> {
     fn render(&self, person: &Person, status: StatusCode) -> HttpResponse {
-        let fields = form::fields(self.ty, self.data, self.errors, &self.titles);
+        let fields = form::fields(self.ty, self.data, self.errors, &self.titles, self.tz);
         let general: Vec<String> = self
             .errors
             .iter()
@@ -222,9 +232,9 @@ impl EditPage<'_> {
                 status => e.status.as_str(),
                 changes => e.has_unpublished_changes(),
                 live_url => e.published_slug.as_ref().map(|s| self.ty.path_for(s)),
-                published_at => time(e.published_at),
-                publish_at => time(e.publish_at),
-                updated => time(Some(e.updated_at)),
+                published_at => time(e.published_at, self.tz),
+                publish_at => time(e.publish_at, self.tz),
+                updated => time(Some(e.updated_at), self.tz),
                 diff => diff(self.ty, e),
                 title => title(self.ty, e),
                 console => self.ty.console.is_some(),
@@ -235,7 +245,7 @@ impl EditPage<'_> {
                 state => r.state.as_str(),
                 actor => &r.actor,
                 comment => &r.comment,
-                at => time(Some(r.at)),
+                at => time(Some(r.at), self.tz),
                 current => self.entry.is_some_and(|e| e.version == r.version),
             }
         });
@@ -246,6 +256,7 @@ impl EditPage<'_> {
                 me => me(person),
                 type_name => &self.ty.name,
                 label => &self.ty.label,
+                zone => self.tz.name(),
                 entry,
                 slug => self.slug,
                 slug_errors,
@@ -310,6 +321,7 @@ async fn new_form(
         notice: None,
         review: None,
         titles: reference_titles(&admin, ty, &data).await?,
+        tz: zone(&admin),
     }
     .render(&person, StatusCode::OK))
 }
@@ -323,7 +335,7 @@ async fn create(
     let Posted { person, form } = posted;
     let ty = content_type(&admin, &path)?;
     let slug = form.get("slug").unwrap_or_default().trim().to_owned();
-    let (fields, mut errors) = form::data_from(ty, &form);
+    let (fields, mut errors) = form::data_from(ty, &form, zone(&admin));
     let data = Value::Object(fields.into_iter().filter(|(_, v)| !v.is_null()).collect());
     if errors.is_empty() {
         match admin
@@ -365,6 +377,7 @@ async fn create(
         notice: None,
         review: None,
         titles: reference_titles(&admin, ty, &data).await?,
+        tz: zone(&admin),
     }
     .render(&person, StatusCode::UNPROCESSABLE_ENTITY))
 }
@@ -415,6 +428,7 @@ async fn edit(
         notice: notice(query.done.as_deref()),
         review: review.as_ref(),
         titles: reference_titles(&admin, ty, &entry.data).await?,
+        tz: zone(&admin),
     }
     .render(&person, StatusCode::OK))
 }
@@ -457,7 +471,7 @@ async fn act(
             if action == "save_publish" {
                 needs_editor("Publishing")?;
             }
-            let (fields, errors) = form::data_from(ty, &form);
+            let (fields, errors) = form::data_from(ty, &form, zone(&admin));
             let slug = form.get("slug").map(|s| s.trim().to_owned());
             if !errors.is_empty() {
                 return show_errors(&admin, &person, ty, id, &form, errors).await;
@@ -523,7 +537,7 @@ async fn act(
         "publish" | "approve" => {
             needs_editor("Publishing")?;
             let at = match form.get("at").filter(|a| !a.trim().is_empty()) {
-                Some(at) => Some(parse_schedule(at)?),
+                Some(at) => Some(parse_schedule(at, zone(&admin))?),
                 None => None,
             };
             let entry = editor.publish(&ty.name, id, at, &if_match, &author).await?;
@@ -686,15 +700,10 @@ async fn reference_titles(
         .collect())
 }
 
-/// The schedule field: a `datetime-local` value in UTC, or RFC 3339.
-fn parse_schedule(raw: &str) -> Result<DateTime<Utc>, AdminError> {
-    let raw = raw.trim();
-    chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-        .map(|t| t.and_utc())
-        .or_else(|_| DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)))
-        .map_err(|_| {
-            AdminError::BadRequest(format!("{raw:?} is not a date and time to publish at"))
-        })
+/// The schedule field: a `datetime-local` value in the site's zone, or
+/// RFC 3339.
+fn parse_schedule(raw: &str, tz: Tz) -> Result<DateTime<Utc>, AdminError> {
+    form::local_time(raw.trim(), tz).map_err(AdminError::BadRequest)
 }
 
 /// The form again, with what was sent and each problem beside its field.
@@ -707,7 +716,7 @@ async fn show_errors(
     errors: Vec<FieldError>,
 ) -> Result<HttpResponse, AdminError> {
     let entry = admin.editor.get(&ty.name, id).await?;
-    let (fields, _) = form::data_from(ty, form);
+    let (fields, _) = form::data_from(ty, form, zone(admin));
     let mut data = entry.data.as_object().cloned().unwrap_or_default();
     for (k, v) in fields {
         if v.is_null() {
@@ -744,6 +753,7 @@ async fn show_errors(
         notice: None,
         review: review.as_ref(),
         titles: reference_titles(admin, ty, &data).await?,
+        tz: zone(admin),
     }
     .render(person, StatusCode::UNPROCESSABLE_ENTITY))
 }

@@ -5,7 +5,8 @@
 //! the field's JSON type happens here, so a bad number is named like any
 //! other problem.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use minijinja::{Value as TplValue, context};
 use serde_json::{Map, Value};
 
@@ -37,6 +38,7 @@ pub fn fields(
     data: &Value,
     errors: &[FieldError],
     titles: &std::collections::HashMap<String, String>,
+    tz: Tz,
 ) -> Vec<TplValue> {
     ty.fields
         .values()
@@ -79,7 +81,8 @@ pub fn fields(
                     _ => "",
                 },
                 required => field.required,
-                text => value.map(|v| as_text(&field.kind, v)).unwrap_or_default(),
+                text => value.map(|v| as_text(&field.kind, v, tz)).unwrap_or_default(),
+                zone => tz.name(),
                 checked => value.and_then(Value::as_bool).unwrap_or(false),
                 max_length => max_length(&field.kind),
                 min, max, step, options, to,
@@ -116,14 +119,14 @@ fn max_length(kind: &FieldKind) -> Option<u32> {
 }
 
 /// A stored value as the text its input shows.
-fn as_text(kind: &FieldKind, value: &Value) -> String {
+fn as_text(kind: &FieldKind, value: &Value, tz: Tz) -> String {
     match (kind, value) {
         (FieldKind::Datetime, Value::String(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc).format("%Y-%m-%dT%H:%M").to_string())
+            .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
             .unwrap_or_else(|_| s.clone()),
         (FieldKind::List { of, .. }, Value::Array(items)) => items
             .iter()
-            .map(|item| as_text(of, item))
+            .map(|item| as_text(of, item, tz))
             .collect::<Vec<_>>()
             .join("\n"),
         (_, Value::String(s)) => s.clone(),
@@ -135,7 +138,7 @@ fn as_text(kind: &FieldKind, value: &Value) -> String {
 /// The entry's data from a submitted form: every field of the type, each
 /// text turned into its kind's JSON (an empty optional field is absent).
 /// Text that cannot be the field's type is a problem at its pointer.
-pub fn data_from(ty: &ContentType, form: &Form) -> (Map<String, Value>, Vec<FieldError>) {
+pub fn data_from(ty: &ContentType, form: &Form, tz: Tz) -> (Map<String, Value>, Vec<FieldError>) {
     let mut data = Map::new();
     let mut errors = Vec::new();
     for field in ty.fields.values() {
@@ -144,7 +147,7 @@ pub fn data_from(ty: &ContentType, form: &Form) -> (Map<String, Value>, Vec<Fiel
             continue;
         }
         let raw = form.get(&name).unwrap_or_default();
-        match parse(field, raw) {
+        match parse(field, raw, tz) {
             Ok(Some(value)) => {
                 data.insert(field.name.clone(), value);
             }
@@ -161,14 +164,14 @@ pub fn data_from(ty: &ContentType, form: &Form) -> (Map<String, Value>, Vec<Fiel
     (data, errors)
 }
 
-fn parse(field: &Field, raw: &str) -> Result<Option<Value>, String> {
+fn parse(field: &Field, raw: &str, tz: Tz) -> Result<Option<Value>, String> {
     if let FieldKind::List { of, .. } = &field.kind {
         let mut items = Vec::new();
         for (i, line) in raw.lines().map(str::trim).enumerate() {
             if line.is_empty() {
                 continue;
             }
-            match parse_one(of, line) {
+            match parse_one(of, line, tz) {
                 Ok(value) => items.push(value),
                 Err(e) => return Err(format!("line {}: {e}", i + 1)),
             }
@@ -186,10 +189,10 @@ fn parse(field: &Field, raw: &str) -> Result<Option<Value>, String> {
     if text.trim().is_empty() {
         return Ok(None);
     }
-    parse_one(&field.kind, &text).map(Some)
+    parse_one(&field.kind, &text, tz).map(Some)
 }
 
-fn parse_one(kind: &FieldKind, text: &str) -> Result<Value, String> {
+fn parse_one(kind: &FieldKind, text: &str, tz: Tz) -> Result<Value, String> {
     match kind {
         FieldKind::Integer { .. } => text
             .parse::<i64>()
@@ -207,16 +210,33 @@ fn parse_one(kind: &FieldKind, text: &str) -> Result<Value, String> {
             "false" | "no" | "0" => Ok(Value::Bool(false)),
             _ => Err(format!("{text:?} is not true or false")),
         },
-        // `datetime-local` sends 2026-05-30T18:30 (no zone): the app's
-        // times are UTC, as the form says.
-        FieldKind::Datetime => NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
-            .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
-            .map(|t| t.and_utc())
-            .or_else(|_| DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)))
-            .map(|t| Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
-            .map_err(|_| format!("{text:?} is not a date and time (2026-05-30T18:30)")),
+        // `datetime-local` sends 2026-05-30T18:30 (no zone): a time in the
+        // site's zone, as the form says.
+        FieldKind::Datetime => local_time(text, tz)
+            .map(|t| Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
         _ => Ok(Value::from(text)),
     }
+}
+
+/// A `datetime-local` value (or RFC 3339 with an offset) as UTC, the
+/// local time read in `tz`. A time a clock change skips is refused; one it
+/// repeats is the earlier.
+pub fn local_time(text: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| format!("{text:?} is not a date and time (2026-05-30T18:30)"))?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| {
+            format!(
+                "{text} does not exist in {} (the clocks change then)",
+                tz.name()
+            )
+        })
 }
 
 #[cfg(test)]
@@ -236,18 +256,36 @@ mod tests {
             min: None,
             max: None,
         };
-        assert_eq!(parse_one(&int, "42"), Ok(Value::from(42)));
-        assert!(parse_one(&int, "4.2").unwrap_err().contains("whole number"));
+        assert_eq!(parse_one(&int, "42", chrono_tz::UTC), Ok(Value::from(42)));
+        assert!(
+            parse_one(&int, "4.2", chrono_tz::UTC)
+                .unwrap_err()
+                .contains("whole number")
+        );
         let number = FieldKind::Number {
             min: None,
             max: None,
         };
-        assert_eq!(parse_one(&number, "52.5"), Ok(Value::from(52.5)));
-        assert!(parse_one(&number, "NaN").is_err());
         assert_eq!(
-            parse_one(&FieldKind::Datetime, "2026-05-30T18:30"),
+            parse_one(&number, "52.5", chrono_tz::UTC),
+            Ok(Value::from(52.5))
+        );
+        assert!(parse_one(&number, "NaN", chrono_tz::UTC).is_err());
+        assert_eq!(
+            parse_one(&FieldKind::Datetime, "2026-05-30T18:30", chrono_tz::UTC),
             Ok(Value::from("2026-05-30T18:30:00Z"))
         );
-        assert!(parse_one(&FieldKind::Datetime, "tomorrow").is_err());
+        assert!(parse_one(&FieldKind::Datetime, "tomorrow", chrono_tz::UTC).is_err());
+        let london: Tz = "Europe/London".parse().unwrap();
+        assert_eq!(
+            parse_one(&FieldKind::Datetime, "2026-07-01T15:00", london),
+            Ok(Value::from("2026-07-01T14:00:00Z")),
+            "summer time is an hour ahead"
+        );
+        assert!(
+            parse_one(&FieldKind::Datetime, "2026-03-29T01:30", london)
+                .unwrap_err()
+                .contains("clocks change")
+        );
     }
 }

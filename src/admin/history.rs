@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, get, post, web};
 use minijinja::context;
 use serde_json::{Map, Value, json};
 
-use super::entries::{content_type, form_version, parse_id, redirect, title};
+use super::entries::{content_type, form_version, parse_id, redirect, time, title};
 use super::view::{me, shared_views as views};
 use super::{Admin, AdminError, Person, Posted};
 use crate::editor::Patch;
@@ -28,6 +28,7 @@ async fn history(
     let ty = content_type(&admin, &type_name)?;
     let id = parse_id(&id)?;
     let entry = admin.editor.get(&ty.name, id).await?;
+    let tz = super::entries::zone(&admin);
     let store = admin.editor.store();
     let revisions = store.revisions(id).await.map_err(AppError::from)?;
     let steps = store
@@ -46,7 +47,7 @@ async fn history(
                 version => r.version,
                 action => &r.action,
                 author => &r.author,
-                at => r.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                at => time(Some(r.created_at), tz),
                 slug => &r.slug,
                 data => serde_json::to_string_pretty(&r.data).unwrap_or_default(),
                 current => r.version == entry.version,
@@ -59,7 +60,7 @@ async fn history(
             context! {
                 action => &s.action,
                 actor => &s.actor,
-                at => s.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                at => time(Some(s.at), tz),
                 comment => s.detail.get("comment").and_then(Value::as_str),
                 address => &s.address,
             }

@@ -18,6 +18,7 @@ mod history;
 mod login;
 mod people;
 mod request;
+mod settings;
 mod view;
 
 use std::sync::Arc;
@@ -78,6 +79,7 @@ pub fn scope() -> actix_web::Scope<
         .configure(assets::routes)
         .configure(login::routes)
         .configure(people::routes)
+        .configure(settings::routes)
         .configure(console::routes)
         .configure(history::routes)
         .configure(entries::routes)

@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("history.html", include_str!("templates/history.html")),
     ("users.html", include_str!("templates/users.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("settings.html", include_str!("templates/settings.html")),
 ];
 
 pub struct Views {

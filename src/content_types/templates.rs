@@ -16,7 +16,7 @@ use super::check::Problems;
 use super::files::{Folder, utf8};
 
 /// Format of the `datetime` filter when a template gives none.
-pub const DEFAULT_DATETIME_FORMAT: &str = "%a %-d %b %Y, %H:%M UTC";
+pub const DEFAULT_DATETIME_FORMAT: &str = "%a %-d %b %Y, %H:%M %Z";
 
 /// A fresh environment with keel's settings and filters, no templates yet.
 pub(super) fn new_environment() -> Environment<'static> {
@@ -63,9 +63,17 @@ fn format_value(out: &mut Output, state: &mut State, value: &Value) -> Result<()
 }
 
 /// `{{ entry.data.kickoff | datetime }}` or `| datetime("%H:%M")`: formats
-/// an RFC 3339 string in UTC. Anything else renders unchanged (undefined
-/// as nothing), and a bad format string falls back to the default.
-fn datetime_filter(value: Value, format: Option<String>) -> String {
+/// an RFC 3339 string in the site's time zone (the global `time_zone` the
+/// renderer sets from the site's settings; UTC without one, or with a
+/// zone given as the second argument). `%Z` names the zone (`BST`).
+/// Anything else renders unchanged (undefined as nothing), and a bad
+/// format string falls back to the default.
+fn datetime_filter(
+    state: &minijinja::State,
+    value: Value,
+    format: Option<String>,
+    zone: Option<String>,
+) -> String {
     let Some(text) = value.as_str() else {
         return if value.is_undefined() || value.is_none() {
             String::new()
@@ -76,7 +84,15 @@ fn datetime_filter(value: Value, format: Option<String>) -> String {
     let Ok(at) = DateTime::parse_from_rfc3339(text) else {
         return text.to_owned();
     };
-    let at = at.with_timezone(&Utc);
+    let zone = zone
+        .or_else(|| {
+            state
+                .lookup("time_zone")
+                .and_then(|v| v.as_str().map(str::to_owned))
+        })
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let at = at.with_timezone(&Utc).with_timezone(&zone);
     let mut out = String::new();
     let format = format.as_deref().unwrap_or(DEFAULT_DATETIME_FORMAT);
     // chrono reports an invalid specifier as a fmt::Error (and would panic
@@ -196,20 +212,55 @@ mod tests {
         );
     }
 
+    fn render(env: &Environment<'static>, template: &str, v: Value) -> String {
+        env.render_str(template, minijinja::context! { v }).unwrap()
+    }
+
     #[test]
     fn datetime_filter_formats_and_degrades() {
+        let env = new_environment();
         let v = Value::from("2026-03-14T17:00:00+02:00");
         assert_eq!(
-            datetime_filter(v.clone(), None),
+            render(&env, "{{ v | datetime }}", v.clone()),
             "Sat 14 Mar 2026, 15:00 UTC"
         );
-        assert_eq!(datetime_filter(v.clone(), Some("%H:%M".into())), "15:00");
         assert_eq!(
-            datetime_filter(v, Some("%Q".into())),
+            render(&env, "{{ v | datetime('%H:%M') }}", v.clone()),
+            "15:00"
+        );
+        assert_eq!(
+            render(&env, "{{ v | datetime('%Q') }}", v.clone()),
             "Sat 14 Mar 2026, 15:00 UTC"
         );
-        assert_eq!(datetime_filter(Value::from("tbc"), None), "tbc");
-        assert_eq!(datetime_filter(Value::UNDEFINED, None), "");
+        assert_eq!(
+            render(&env, "{{ v | datetime }}", Value::from("tbc")),
+            "tbc"
+        );
+        assert_eq!(render(&env, "{{ v | datetime }}", Value::UNDEFINED), "");
+        assert_eq!(
+            render(
+                &env,
+                "{{ v | datetime('%H:%M %Z', 'Asia/Tokyo') }}",
+                v.clone()
+            ),
+            "00:00 JST"
+        );
+    }
+
+    #[test]
+    fn datetime_filter_shows_the_sites_time_zone() {
+        let mut env = new_environment();
+        env.add_global("time_zone", "Europe/London");
+        let winter = Value::from("2026-03-14T15:00:00Z");
+        let summer = Value::from("2026-07-01T14:00:00Z");
+        assert_eq!(
+            render(&env, "{{ v | datetime('%H:%M %Z') }}", winter),
+            "15:00 GMT"
+        );
+        assert_eq!(
+            render(&env, "{{ v | datetime('%H:%M %Z') }}", summer),
+            "15:00 BST"
+        );
     }
 
     #[test]

@@ -76,6 +76,9 @@ impl PageSink for CommitSignal {
     }
 }
 
+/// The kind of event a site settings save appends.
+pub const SETTINGS_EVENT: &str = "settings";
+
 /// Applies the log to one node's cache.
 pub struct Follower {
     store: Arc<dyn Store>,
@@ -85,6 +88,8 @@ pub struct Follower {
     seq: IntGauge,
     lag: Histogram,
     warned_at: Option<Instant>,
+    /// Told of every `settings` event, to reload the site's settings.
+    settings: Option<tokio::sync::mpsc::UnboundedSender<i64>>,
 }
 
 impl Follower {
@@ -106,7 +111,14 @@ impl Follower {
             seq: metrics.event_seq.clone(),
             lag: metrics.invalidation_lag.clone(),
             warned_at: None,
+            settings: None,
         }
+    }
+
+    /// Sends the seq of each `settings` event to `tx`.
+    pub fn with_settings_listener(mut self, tx: tokio::sync::mpsc::UnboundedSender<i64>) -> Self {
+        self.settings = Some(tx);
+        self
     }
 
     /// The seq of the last event applied.
@@ -137,6 +149,11 @@ impl Follower {
     }
 
     async fn apply(&mut self, event: &Event) {
+        if event.kind == SETTINGS_EVENT
+            && let Some(tx) = &self.settings
+        {
+            let _ = tx.send(event.seq);
+        }
         self.cache.apply_event(event.seq, &event.paths).await;
         self.last = event.seq;
         self.applied.inc();

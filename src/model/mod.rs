@@ -7,8 +7,10 @@ mod content_type;
 mod entry;
 mod page;
 mod shown;
+mod site;
 
 pub use content_type::*;
 pub use entry::*;
 pub use page::*;
 pub use shown::*;
+pub use site::*;

@@ -11,7 +11,7 @@ pub mod markdown;
 pub mod sitemap;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -25,7 +25,7 @@ use keys::Keys;
 
 use crate::content_types::{Archive, ContentType, ContentTypes, Listing, MAX_BUCKET};
 use crate::metrics::Metrics;
-use crate::model::{Entry, Link, Page};
+use crate::model::{Entry, Link, Page, SiteSettings};
 
 pub const HTML: &str = "text/html; charset=utf-8";
 pub const JSON: &str = "application/json";
@@ -50,13 +50,26 @@ pub enum RenderError {
 /// Renders pages from templates loaded once at start-up.
 pub struct Renderer {
     types: Arc<ContentTypes>,
-    env: Environment<'static>,
-    site_name: String,
+    /// Written only when the site's settings change (the time zone is a
+    /// global the `datetime` filter reads, in macros too).
+    env: RwLock<Environment<'static>>,
+    /// The site as pages show it; replaced whole when an admin saves.
+    site: RwLock<Arc<Site>>,
     metrics: Arc<Metrics>,
     /// Brotli quality of the stored pages.
     quality: u32,
-    /// The public origin sitemaps name URLs under, without a trailing `/`.
+    /// `--base-url`: the origin when the settings name none.
+    flag_base_url: String,
+}
+
+/// The site's settings as rendering uses them, the base URL resolved.
+#[derive(Debug, Clone)]
+struct Site {
+    name: String,
+    description: String,
+    /// The public origin, without a trailing `/`.
     base_url: String,
+    time_zone: String,
 }
 
 impl Renderer {
@@ -68,23 +81,61 @@ impl Renderer {
         let env = types.environment();
         Renderer {
             types,
-            env,
-            site_name: site_name.into(),
+            env: RwLock::new(env),
+            site: RwLock::new(Arc::new(Site {
+                name: site_name.into(),
+                description: String::new(),
+                base_url: DEFAULT_BASE_URL.to_owned(),
+                time_zone: "UTC".into(),
+            })),
             metrics,
             quality: BROTLI_QUALITY,
-            base_url: DEFAULT_BASE_URL.to_owned(),
+            flag_base_url: DEFAULT_BASE_URL.to_owned(),
         }
     }
 
     /// The public origin (`https://news.example`) sitemaps and robots.txt
-    /// name URLs under.
+    /// name URLs under, unless the site's settings name another.
     pub fn with_base_url(mut self, base: &url::Url) -> Self {
-        self.base_url = base.as_str().trim_end_matches('/').to_owned();
+        self.flag_base_url = base.as_str().trim_end_matches('/').to_owned();
+        let mut site = (*self.current()).clone();
+        site.base_url = self.flag_base_url.clone();
+        self.site = RwLock::new(Arc::new(site));
         self
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
+    /// Renders with these settings from now on (name, description, base
+    /// URL, time zone); pages already stored keep theirs until re-rendered.
+    pub fn apply(&self, settings: &SiteSettings) {
+        let base_url = if settings.base_url.is_empty() {
+            self.flag_base_url.clone()
+        } else {
+            settings.base_url.trim_end_matches('/').to_owned()
+        };
+        let site = Site {
+            name: settings.name.clone(),
+            description: settings.description.clone(),
+            base_url,
+            time_zone: settings.time_zone.clone(),
+        };
+        self.env
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_global("time_zone", site.time_zone.clone());
+        *self.site.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(site);
+    }
+
+    fn current(&self) -> Arc<Site> {
+        self.site.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn base_url(&self) -> String {
+        self.current().base_url.clone()
+    }
+
+    /// The zone the site shows times in.
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.current().time_zone.parse().unwrap_or(chrono_tz::UTC)
     }
 
     /// Compresses at `quality` instead of the default (a bulk import trades
@@ -227,10 +278,14 @@ impl Renderer {
         now: DateTime<Utc>,
     ) -> Result<String, RenderError> {
         let lists = self.item_lists(related, snapshot);
+        let path = entry
+            .published_slug
+            .as_deref()
+            .map(|slug| ty.path_for(slug));
         let ctx = context! {
             entry => context::item(&self.types, entry, snapshot),
             lists => lists,
-            site => self.site(now),
+            site => self.site(now, path.as_deref()),
         };
         self.render_template(&ty.template, ctx)
     }
@@ -271,7 +326,7 @@ impl Renderer {
                 lists => lists,
                 archive => archive,
                 groups => groups,
-                site => self.site(now),
+                site => self.site(now, Some(&listing.path)),
             };
             self.render_template(&listing.template, ctx)
         })?;
@@ -316,7 +371,7 @@ impl Renderer {
                 listing => context! { path => listing.path.clone(), title => listing.title.clone() },
                 lists => context! { group => items },
                 group => group_link(listing, key, &label),
-                site => self.site(now),
+                site => self.site(now, Some(&listing.group_path(key))),
             };
             self.render_template(&listing.template, ctx)
         })?;
@@ -374,7 +429,7 @@ impl Renderer {
                         page => i + 1,
                         pages => links.clone(),
                     },
-                    site => self.site(now),
+                    site => self.site(now, Some(&listing.bucket_page_path(bucket, i + 1))),
                 };
                 self.render_template(&listing.template, ctx)
             })?;
@@ -423,7 +478,10 @@ impl Renderer {
     /// has one.
     pub fn not_found_page(&self, now: DateTime<Utc>) -> Result<Page, RenderError> {
         let html = if self.types.has_template(NOT_FOUND_TEMPLATE) {
-            self.render_template(NOT_FOUND_TEMPLATE, context! { site => self.site(now) })?
+            self.render_template(
+                NOT_FOUND_TEMPLATE,
+                context! { site => self.site(now, None) },
+            )?
         } else {
             "<!doctype html><title>Not found</title><h1>Not found</h1>".to_owned()
         };
@@ -450,7 +508,8 @@ impl Renderer {
     /// A day's sitemap files (`links` oldest first), in part order; empty
     /// when the day has none.
     pub fn sitemap_pages(&self, day: &str, links: &[Link], now: DateTime<Utc>) -> Vec<Page> {
-        let bodies = self.timed(|| sitemap::day_files(&self.types, &self.base_url, links));
+        let base_url = self.base_url();
+        let bodies = self.timed(|| sitemap::day_files(&self.types, &base_url, links));
         bodies
             .into_iter()
             .enumerate()
@@ -464,7 +523,8 @@ impl Renderer {
         files: &[(String, DateTime<Utc>)],
         now: DateTime<Utc>,
     ) -> Page {
-        let xml = self.timed(|| sitemap::index(&self.base_url, files));
+        let base_url = self.base_url();
+        let xml = self.timed(|| sitemap::index(&base_url, files));
         self.site_file(sitemap::INDEX_PATH.into(), sitemap::XML, xml, now)
     }
 
@@ -472,14 +532,15 @@ impl Renderer {
     /// context: `site`, with `site.base_url` and `site.sitemap`).
     pub fn robots_page(&self, now: DateTime<Utc>) -> Result<Page, RenderError> {
         let text = if self.types.has_template(ROBOTS_TEMPLATE) {
+            let current = self.current();
             let site = context! {
-                name => self.site_name.clone(),
-                base_url => self.base_url.clone(),
-                sitemap => format!("{}{}", self.base_url, sitemap::INDEX_PATH),
+                name => current.name.clone(),
+                base_url => current.base_url.clone(),
+                sitemap => format!("{}{}", current.base_url, sitemap::INDEX_PATH),
             };
             self.render_template(ROBOTS_TEMPLATE, context! { site => site })?
         } else {
-            sitemap::default_robots(&self.base_url)
+            sitemap::default_robots(&self.base_url())
         };
         Ok(self.site_file(sitemap::ROBOTS_PATH.into(), sitemap::TEXT, text, now))
     }
@@ -538,9 +599,16 @@ impl Renderer {
             .ok_or_else(|| RenderError::UnknownType(entry.type_name.clone()))
     }
 
-    fn site(&self, now: DateTime<Utc>) -> minijinja::Value {
+    /// `site` in templates: name, description, base URL, time zone, the
+    /// render time, and the page's canonical URL when it has a path.
+    fn site(&self, now: DateTime<Utc>, path: Option<&str>) -> minijinja::Value {
+        let site = self.current();
         context! {
-            name => self.site_name.clone(),
+            name => site.name.clone(),
+            description => site.description.clone(),
+            base_url => site.base_url.clone(),
+            time_zone => site.time_zone.clone(),
+            url => path.map(|p| format!("{}{p}", site.base_url)),
             now => now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         }
     }
@@ -551,6 +619,8 @@ impl Renderer {
             message: format!("{e:#}"),
         };
         self.env
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .get_template(name)
             .map_err(err)?
             .render(ctx)

@@ -26,6 +26,7 @@ on_both_backends!(
     the_live_console_publishes_each_click_and_readers_see_it,
     an_old_version_is_restored_as_the_working_copy,
     an_admin_manages_accounts_and_reads_the_audit_log,
+    new_site_settings_reach_every_page,
 );
 
 const PASSWORD: &str = "a long enough password";
@@ -1072,4 +1073,154 @@ async fn an_admin_manages_accounts_and_reads_the_audit_log(t: TestStore) {
     assert!(log.body.contains("root@example.com"));
     let logins = admin.get("/admin/audit?action=login").await;
     assert!(logins.body.contains("127.0.0.1"), "the address is recorded");
+}
+
+async fn new_site_settings_reach_every_page(t: TestStore) {
+    let app = TestApp::spawn(t, true).await;
+    let mut editor = Browser::signed_in(&app, "ed@example.com", Role::Editor).await;
+    assert_eq!(
+        editor.get("/admin/settings").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut admin = Browser::signed_in(&app, "root@example.com", Role::Admin).await;
+    let form = admin.get("/admin/settings").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_eq!(form.input("name"), "keel");
+    let csrf = form.input("csrf");
+    let version = form.input("version");
+    let bad = admin
+        .post(
+            "/admin/settings",
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("name", "Matchday"),
+                ("base_url", "ftp://x"),
+                ("description", ""),
+                ("time_zone", "Mars/Olympus"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for id in ["s-base_url-errors", "s-time_zone-errors"] {
+        assert!(
+            bad.body.contains(&format!("id=\"{id}\"")),
+            "{id}: {}",
+            bad.body
+        );
+    }
+    let saved = admin
+        .post(
+            "/admin/settings",
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("name", "Matchday Times"),
+                ("base_url", "https://news.example/"),
+                ("description", "Scores as they happen"),
+                ("time_zone", "Europe/London"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let stale = admin
+        .post(
+            "/admin/settings",
+            &[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("name", "Other"),
+                ("base_url", ""),
+                ("description", ""),
+                ("time_zone", "UTC"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+
+    // Every stored page is re-rendered in the background; the not-found
+    // page follows the settings event.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let matches = app.get("/matches").await.text().await.unwrap();
+        let missing = app.get("/no/such/page").await.text().await.unwrap();
+        let done = matches.contains("<title>Fixtures and results · Matchday Times</title>")
+            || matches.contains("Matchday Times</title>");
+        let robots = app.get("/robots.txt").await.text().await.unwrap();
+        if done
+            && missing.contains("Matchday Times")
+            && robots.contains("https://news.example/sitemap.xml")
+        {
+            assert!(
+                matches.contains("<link rel=\"canonical\" href=\"https://news.example/matches\">"),
+                "{matches}"
+            );
+            assert!(
+                matches.contains("<meta name=\"description\" content=\"Scores as they happen\">")
+            );
+            assert!(matches.contains("property=\"og:site_name\" content=\"Matchday Times\""));
+            assert!(
+                matches.contains(" GMT") || matches.contains(" BST"),
+                "times in the site's zone: {matches}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pages never showed the new settings: {matches}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let robots = app.get("/robots.txt").await.text().await.unwrap();
+    assert!(
+        robots.contains("https://news.example/sitemap.xml"),
+        "{robots}"
+    );
+    let log = admin.get("/admin/audit?action=settings").await;
+    assert!(log.body.contains("settings.update"));
+
+    // The app's times are entered and shown in the site's zone.
+    let teams = app.store.published_entries("team").await.unwrap();
+    let form = admin.get("/admin/entries/match/new").await;
+    assert!(
+        form.body.contains("datetime, Europe&#x2f;London"),
+        "{}",
+        form.body
+    );
+    let csrf = form.input("csrf");
+    let created = admin
+        .post(
+            "/admin/entries/match/new",
+            &[
+                ("csrf", &csrf),
+                ("action", "save"),
+                ("slug", "summer-friendly"),
+                ("data.home_team", &teams[0].id.to_string()),
+                ("data.away_team", &teams[1].id.to_string()),
+                ("data.competition", "Friendly"),
+                ("data.kickoff", "2026-07-01T15:00"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let id: uuid::Uuid = created
+        .location()
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let entry = app.store.entry(id).await.unwrap().unwrap();
+    assert_eq!(
+        entry.data["kickoff"], "2026-07-01T14:00:00Z",
+        "15:00 in London in July is 14:00 UTC"
+    );
+    let edit = admin.get(created.location()).await;
+    assert!(
+        edit.body.contains("value=\"2026-07-01T15:00\""),
+        "shown as entered"
+    );
 }

@@ -81,6 +81,7 @@ impl Site {
 }
 
 /// The (rel, href) link elements of a page's head.
+/// The page's `prev`/`next` links (its canonical link is not navigation).
 fn rels(html: &str) -> Vec<(String, String)> {
     let head = html.split("</head>").next().unwrap_or("");
     head.split("<link rel=\"")
@@ -90,6 +91,7 @@ fn rels(html: &str) -> Vec<(String, String)> {
             let href = rest.split("href=\"").nth(1)?.split('"').next()?;
             Some((rel.to_owned(), href.to_owned()))
         })
+        .filter(|(rel, _)| rel != "canonical")
         .collect()
 }
 
