@@ -10,7 +10,7 @@ pub mod password;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 
@@ -271,8 +271,18 @@ impl Accounts {
         Ok(Some((session, user)))
     }
 
-    pub async fn sign_out(&self, secret: &str) -> Result<(), AccountError> {
-        Ok(self.store.delete_session(&hash_token(secret)).await?)
+    /// Ends the session (signing out) and records it.
+    pub async fn sign_out(&self, session: &Session, actor: &Actor) -> Result<(), AccountError> {
+        self.store.delete_session(&session.id_hash).await?;
+        self.record(
+            actor,
+            "logout",
+            &format!("user/{}", actor.name),
+            None,
+            Value::Null,
+        )
+        .await;
+        Ok(())
     }
 
     /// Appends to the audit log. Best effort: the action itself has
@@ -365,11 +375,6 @@ async fn verified(password: &str, phc: String) -> bool {
     tokio::task::spawn_blocking(move || password::verify(&password, &phc))
         .await
         .unwrap_or(false)
-}
-
-/// When a session ends at the latest, for showing.
-pub fn session_end(session: &Session, policy: SessionPolicy) -> DateTime<Utc> {
-    (session.last_seen_at + policy.idle).min(session.expires_at)
 }
 
 #[cfg(test)]

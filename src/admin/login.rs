@@ -142,21 +142,8 @@ async fn logout(posted: Posted, admin: web::Data<Admin>) -> Result<HttpResponse,
     let person = posted.person;
     admin
         .accounts
-        .store()
-        .delete_session(&person.session.id_hash)
-        .await
-        .map_err(crate::error::AppError::from)?;
-    let target = format!("user/{}", person.user.email);
-    admin
-        .accounts
-        .record(
-            &person.actor(),
-            "logout",
-            &target,
-            None,
-            serde_json::Value::Null,
-        )
-        .await;
+        .sign_out(&person.session, &person.actor())
+        .await?;
     let secure = admin.accounts.policy().secure_cookie;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/admin/login"))
