@@ -60,6 +60,9 @@ pub struct ServeConfig {
     /// How long the app's sessions live and whether their cookie is
     /// `Secure`.
     pub sessions: crate::accounts::SessionPolicy,
+    /// Proxies (CDN, load balancer) whose `X-Forwarded-For` names the
+    /// client for the audit log and the sign-in limits.
+    pub trusted_proxies: crate::client::TrustedProxies,
 }
 
 impl ServeConfig {
@@ -90,6 +93,7 @@ impl ServeConfig {
             backlog: None,
             ops_listen: None,
             sessions: crate::accounts::SessionPolicy::default(),
+            trusted_proxies: crate::client::TrustedProxies::default(),
         }
     }
 }

@@ -22,6 +22,7 @@
 //! - [`metrics`]: every Prometheus metric, by its contract name.
 //! - [`health`]: `/healthz` and `/readyz`; [`panics`]: panic reporting.
 //! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
+//! - [`client`]: the client's address behind trusted proxies.
 
 pub mod accounts;
 pub mod admin;
@@ -29,6 +30,7 @@ pub mod api;
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod content_types;
 pub mod delivery;

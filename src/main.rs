@@ -66,6 +66,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                         .secure_cookies
                         .unwrap_or(global.base_url.scheme() == "https"),
                 },
+                trusted_proxies: keel::client::TrustedProxies::new(serve.trusted_proxies.clone()),
                 ..ServeConfig::new(global.database_url()?, global.content_types.clone())
             };
             let server = Server::build(config).await?;

@@ -290,6 +290,7 @@ impl Server {
         let metrics = web::Data::from(metrics);
         let cache_data = web::Data::from(cache.clone());
         let prewarm_data = web::Data::from(prewarmer.clone());
+        let proxies = web::Data::new(config.trusted_proxies.clone());
         let max_body = config.max_body_bytes;
         // With a separate operations listener, the metrics leave the
         // public one; health stays on both, for load balancers.
@@ -308,6 +309,7 @@ impl Server {
                     .app_data(metrics.clone())
                     .app_data(cache_data.clone())
                     .app_data(prewarm_data.clone())
+                    .app_data(proxies.clone())
                     .wrap(from_fn(metrics::observe_request))
                     .configure(health::routes)
                     .configure(|cfg| {

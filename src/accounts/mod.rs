@@ -23,10 +23,17 @@ use crate::store::{
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "keel_session";
 
-/// Failed sign-ins allowed per account, and per client address, within
-/// [`LIMIT_WINDOW`]; past either, sign-in is refused without checking the
-/// password until the window has moved on.
-pub const LIMIT_PER_ACCOUNT: i64 = 5;
+/// Failed sign-ins allowed within [`LIMIT_WINDOW`]; past any of them,
+/// sign-in is refused without checking the password until the window has
+/// moved on. Guessing at one account from one address stops after
+/// [`LIMIT_PER_ACCOUNT_AND_ADDRESS`] without locking its owner out
+/// elsewhere (five wrong guesses from anywhere must not keep an editor out
+/// on match day); guessing at it from many addresses stops at
+/// [`LIMIT_PER_ACCOUNT`]; one address guessing across accounts stops at
+/// [`LIMIT_PER_ADDRESS`]. Behind a CDN or load balancer, the address is
+/// the client's only with `--trusted-proxy` (see [`crate::client`]).
+pub const LIMIT_PER_ACCOUNT_AND_ADDRESS: i64 = 5;
+pub const LIMIT_PER_ACCOUNT: i64 = 50;
 pub const LIMIT_PER_ADDRESS: i64 = 20;
 pub const LIMIT_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -184,15 +191,18 @@ impl Accounts {
     ) -> Result<SignedIn, AccountError> {
         let email = email.trim().to_lowercase();
         let since = Utc::now() - LIMIT_WINDOW;
-        let by_account = self
-            .store
-            .count_audit("login.failed", Some(&email), None, since)
-            .await?;
-        let by_address = self
-            .store
-            .count_audit("login.failed", None, Some(address), since)
-            .await?;
-        if by_account >= LIMIT_PER_ACCOUNT || by_address >= LIMIT_PER_ADDRESS {
+        let store = &self.store;
+        let failed = "login.failed";
+        let over = store
+            .count_audit(failed, Some(&email), Some(address), since)
+            .await?
+            >= LIMIT_PER_ACCOUNT_AND_ADDRESS
+            || store
+                .count_audit(failed, None, Some(address), since)
+                .await?
+                >= LIMIT_PER_ADDRESS
+            || store.count_audit(failed, Some(&email), None, since).await? >= LIMIT_PER_ACCOUNT;
+        if over {
             return Err(AccountError::TooManyAttempts {
                 retry_after: LIMIT_WINDOW,
             });

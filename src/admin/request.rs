@@ -191,9 +191,7 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: bool) -> S
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
 }
 
-/// The client's address as the server saw it.
+/// The client's address (behind trusted proxies, the one they name).
 pub fn address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
+    crate::client::client_address(req)
 }

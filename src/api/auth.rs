@@ -202,10 +202,7 @@ impl FromRequest for Principal {
             .headers()
             .get("sec-fetch-site")
             .is_some_and(|v| v.as_bytes() == b"cross-site");
-        let address = req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
+        let address = crate::client::client_address(req);
         Box::pin(async move {
             let auth = auth.ok_or_else(|| {
                 AppError::internal(std::io::Error::other("authenticator not configured"))

@@ -196,6 +196,9 @@ pub struct ServeArgs {
     /// Send the session cookie only over HTTPS (`Secure`); default: when --base-url is https.
     #[arg(long, env = "KEEL_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,
+    /// A proxy in front (CDN, load balancer) whose X-Forwarded-For names the client for the audit log and sign-in limits: an address or network, repeatable or comma-separated.
+    #[arg(long = "trusted-proxy", env = "KEEL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client::parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     #[command(flatten)]
     pub edge: EdgeArgs,
 }

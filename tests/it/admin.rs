@@ -36,6 +36,8 @@ struct Browser {
     addr: String,
     client: reqwest::Client,
     cookies: Vec<(String, String)>,
+    /// Sent as `X-Forwarded-For`, as a proxy in front would.
+    forwarded_for: Option<String>,
 }
 
 struct Page {
@@ -71,6 +73,18 @@ impl Browser {
                 .build()
                 .unwrap(),
             cookies: Vec::new(),
+            forwarded_for: None,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self
+            .client
+            .request(method, format!("{}{path}", self.addr))
+            .header("Cookie", self.cookie_header());
+        match &self.forwarded_for {
+            Some(value) => r.header("X-Forwarded-For", value),
+            None => r,
         }
     }
 
@@ -101,9 +115,7 @@ impl Browser {
 
     async fn get(&mut self, path: &str) -> Page {
         let r = self
-            .client
-            .get(format!("{}{path}", self.addr))
-            .header("Cookie", self.cookie_header())
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap();
@@ -112,9 +124,7 @@ impl Browser {
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let r = self
-            .client
-            .post(format!("{}{path}", self.addr))
-            .header("Cookie", self.cookie_header())
+            .request(reqwest::Method::POST, path)
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(serde_urlencoded::to_string(form).unwrap())
             .send()
@@ -159,6 +169,20 @@ impl Browser {
 
 async fn app(t: TestStore) -> TestApp {
     TestApp::spawn(t, false).await
+}
+
+/// An app on SQLite configured by `configure`, with an editor account
+/// `ed@example.com` (password [`PASSWORD`]).
+async fn sqlite_app_with_editor(configure: impl FnOnce(&mut keel::config::ServeConfig)) -> TestApp {
+    let store = TestStore::sqlite().await;
+    let mut config = crate::helpers::test_config(&store.url);
+    configure(&mut config);
+    let app = TestApp::spawn_with(config, store.store.clone(), Some(store)).await;
+    Accounts::new(app.store.clone(), SessionPolicy::default())
+        .create_user("ed@example.com", "Ed", Role::Editor, PASSWORD)
+        .await
+        .unwrap();
+    app
 }
 
 async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it(t: TestStore) {
@@ -468,7 +492,7 @@ async fn sign_in_is_rate_limited_per_account(t: TestStore) {
         .await
         .unwrap();
     let mut browser = Browser::new(&app);
-    for _ in 0..keel::accounts::LIMIT_PER_ACCOUNT {
+    for _ in 0..keel::accounts::LIMIT_PER_ACCOUNT_AND_ADDRESS {
         let page = browser.sign_in("ed@example.com", "guess guess guess").await;
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     }
@@ -494,7 +518,50 @@ async fn sign_in_is_rate_limited_per_account(t: TestStore) {
         )
         .await
         .unwrap();
-    assert_eq!(failures, keel::accounts::LIMIT_PER_ACCOUNT);
+    assert_eq!(failures, keel::accounts::LIMIT_PER_ACCOUNT_AND_ADDRESS);
+    // Without a trusted proxy, a client cannot dodge the limit by naming
+    // another address itself.
+    let mut spoofer = Browser::new(&app);
+    spoofer.forwarded_for = Some("198.51.100.99".into());
+    let page = spoofer.sign_in("ed@example.com", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Behind a CDN the operator trusts, guesses from one reader's address
+/// lock out that address only: the editor signs in from the newsroom.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_limit_counts_the_client() {
+    let app = sqlite_app_with_editor(|config| {
+        config.trusted_proxies = keel::client::TrustedProxies::new(vec![
+            keel::client::parse_proxy("127.0.0.0/8").unwrap(),
+        ]);
+    })
+    .await;
+    let mut attacker = Browser::new(&app);
+    attacker.forwarded_for = Some("1.2.3.4, 203.0.113.5".into());
+    for _ in 0..keel::accounts::LIMIT_PER_ACCOUNT_AND_ADDRESS {
+        let page = attacker
+            .sign_in("ed@example.com", "guess guess guess")
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let page = attacker.sign_in("ed@example.com", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    let mut editor = Browser::new(&app);
+    editor.forwarded_for = Some("198.51.100.20".into());
+    let page = editor.sign_in("ed@example.com", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    // The audit log names the client the proxy saw, not the proxy or
+    // what the client wrote to the left of it.
+    let since = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let store = &app.store;
+    let by = |address: &'static str| store.count_audit("login.failed", None, Some(address), since);
+    assert_eq!(
+        by("203.0.113.5").await.unwrap(),
+        keel::accounts::LIMIT_PER_ACCOUNT_AND_ADDRESS
+    );
+    assert_eq!(by("127.0.0.1").await.unwrap(), 0);
+    assert_eq!(by("1.2.3.4").await.unwrap(), 0);
 }
 
 async fn stored_markup_is_shown_as_text(t: TestStore) {
@@ -901,20 +968,7 @@ async fn an_old_version_is_restored_as_the_working_copy(t: TestStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_tls_the_session_cookie_is_secure() {
-    let store = TestStore::sqlite().await;
-    let config = keel::config::ServeConfig {
-        sessions: SessionPolicy {
-            secure_cookie: true,
-            ..SessionPolicy::default()
-        },
-        ..crate::helpers::test_config(&store.url)
-    };
-    let app = TestApp::spawn_with(config, store.store.clone(), Some(store)).await;
-    let accounts = Accounts::new(app.store.clone(), SessionPolicy::default());
-    accounts
-        .create_user("ed@example.com", "Ed", Role::Editor, PASSWORD)
-        .await
-        .unwrap();
+    let app = sqlite_app_with_editor(|config| config.sessions.secure_cookie = true).await;
     let page = Browser::new(&app).sign_in("ed@example.com", PASSWORD).await;
     let cookie = page
         .headers
