@@ -171,7 +171,7 @@ impl Server {
         let (settings_saved, reload) = tokio::sync::mpsc::unbounded_channel();
         let follower = Follower::new(store.clone(), cache.clone(), &metrics, boot_seq)
             .with_settings_listener(settings_saved);
-        tokio::spawn(reload_settings(
+        let settings_task = tokio::spawn(reload_settings(
             reload,
             store.clone(),
             renderer.clone(),
@@ -202,6 +202,7 @@ impl Server {
         let following = Following {
             follower,
             wakeup,
+            settings: settings_task,
             source: match &config.database_url {
                 DatabaseUrl::Sqlite(_) => events::Source::Local,
                 DatabaseUrl::Postgres(url) => events::Source::Postgres(url.clone()),
@@ -422,6 +423,7 @@ impl Server {
                 )),
             ),
         ];
+        tasks.push(("settings-reload", following.settings));
         tasks.extend(outbox.spawn(&rx));
         // Ends when every sender (and with them the channel) is gone.
         tasks.push(("edge-rewarm", tokio::spawn(rewarm_task)));
@@ -487,6 +489,8 @@ struct Following {
     follower: Follower,
     wakeup: Wakeup,
     source: events::Source,
+    /// Applies the settings events the follower passes on; ends with it.
+    settings: tokio::task::JoinHandle<()>,
 }
 
 /// Binds `addr` with a listen backlog of `backlog`, or the kernel's

@@ -682,13 +682,21 @@ async fn reference_titles(
     data: &Value,
 ) -> Result<std::collections::HashMap<String, String>, AdminError> {
     let ids: Vec<Uuid> = ty.references(data).into_iter().map(|r| r.id).collect();
+    titles_of(admin, &ids).await
+}
+
+/// What lists call each of `ids` (one store query), by id.
+pub(super) async fn titles_of(
+    admin: &Admin,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<String, String>, AdminError> {
     if ids.is_empty() {
         return Ok(Default::default());
     }
     let found = admin
         .editor
         .store()
-        .entries_by_ids(&ids)
+        .entries_by_ids(ids)
         .await
         .map_err(AppError::from)?;
     Ok(found

@@ -29,8 +29,10 @@ pub enum AdminError {
     BadRequest(String),
     #[error(transparent)]
     App(#[from] AppError),
+    /// Never `AccountError::Store`: that becomes `App`, so a database
+    /// outage reads the same wherever it was met.
     #[error(transparent)]
-    Account(#[from] AccountError),
+    Account(AccountError),
     #[error("{0}")]
     Internal(String),
 }
@@ -38,6 +40,15 @@ pub enum AdminError {
 impl From<crate::store::StoreError> for AdminError {
     fn from(e: crate::store::StoreError) -> Self {
         AdminError::App(e.into())
+    }
+}
+
+impl From<AccountError> for AdminError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Store(e) => e.into(),
+            other => AdminError::Account(other),
+        }
     }
 }
 
@@ -68,9 +79,6 @@ impl ResponseError for AdminError {
             }
             AdminError::Account(AccountError::InvalidCredentials) => StatusCode::UNAUTHORIZED,
             AdminError::Account(AccountError::Invalid(..)) => StatusCode::UNPROCESSABLE_ENTITY,
-            AdminError::Account(AccountError::Store(e)) if e.is_unavailable() => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
             AdminError::Account(AccountError::Store(_)) | AdminError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -178,13 +178,37 @@ async fn home(person: Person, admin: web::Data<Admin>) -> Result<HttpResponse, A
         .into_iter()
         .filter(|r| person.may(Role::Editor) || r.actor == person.user.email)
         .collect();
+    let ids: Vec<_> = awaiting
+        .iter()
+        .chain(&returned)
+        .map(|r| r.entry_id)
+        .collect();
+    let titles = super::entries::titles_of(&admin, &ids).await?;
+    let labels: std::collections::HashMap<&str, &str> = admin
+        .editor
+        .types()
+        .types()
+        .map(|t| (t.name.as_str(), t.label.as_str()))
+        .collect();
+    // A deleted entry's request keeps its id as its name.
+    let item = |r: &crate::store::Review| {
+        let id = r.entry_id.to_string();
+        context! {
+            href => format!("/admin/entries/{}/{id}", r.type_name),
+            title => titles.get(&id).cloned().unwrap_or_else(|| id.clone()),
+            label => labels.get(r.type_name.as_str()).copied().unwrap_or(&r.type_name),
+            actor => &r.actor,
+            comment => &r.comment,
+            at => super::entries::time(Some(r.at), super::entries::zone(&admin)),
+        }
+    };
     Ok(views().page(
         "home.html",
         context! {
             me => super::view::me(&person),
             types,
-            awaiting => minijinja::Value::from(minijinja::value::Serde(&awaiting)),
-            returned => minijinja::Value::from(minijinja::value::Serde(&returned)),
+            awaiting => awaiting.iter().map(item).collect::<Vec<_>>(),
+            returned => returned.iter().map(item).collect::<Vec<_>>(),
         },
     ))
 }

@@ -29,10 +29,10 @@ on_both_backends!(
     new_site_settings_reach_every_page,
 );
 
-const PASSWORD: &str = "a long enough password";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
 /// A browser without JavaScript: keeps its cookies, follows nothing.
-struct Browser {
+pub(crate) struct Browser {
     addr: String,
     client: reqwest::Client,
     cookies: Vec<(String, String)>,
@@ -40,15 +40,15 @@ struct Browser {
     forwarded_for: Option<String>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
     /// The value of the first `<input name=...>` on the page.
-    fn input(&self, name: &str) -> String {
+    pub(crate) fn input(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self
             .body
@@ -59,13 +59,13 @@ impl Page {
         self.body[start..end].to_owned()
     }
 
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers[LOCATION].to_str().unwrap()
     }
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Browser {
+    pub(crate) fn new(app: &TestApp) -> Browser {
         Browser {
             addr: app.addr.clone(),
             client: reqwest::Client::builder()
@@ -113,7 +113,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let r = self
             .request(reqwest::Method::GET, path)
             .send()
@@ -122,7 +122,7 @@ impl Browser {
         self.keep(r).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let r = self
             .request(reqwest::Method::POST, path)
             .header("Content-Type", "application/x-www-form-urlencoded")
@@ -133,7 +133,7 @@ impl Browser {
         self.keep(r).await
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let form = self.get("/admin/login").await;
         let csrf = form.input("csrf");
         self.post(
@@ -149,7 +149,7 @@ impl Browser {
     }
 
     /// Signed in as a new account with `role`.
-    async fn signed_in(app: &TestApp, email: &str, role: Role) -> Browser {
+    pub(crate) async fn signed_in(app: &TestApp, email: &str, role: Role) -> Browser {
         let accounts = Accounts::new(app.store.clone(), SessionPolicy::default());
         accounts
             .create_user(email, "Test Person", role, PASSWORD)
@@ -162,7 +162,7 @@ impl Browser {
     }
 
     /// The CSRF token of the signed-in session, from any app page.
-    async fn csrf(&mut self) -> String {
+    pub(crate) async fn csrf(&mut self) -> String {
         self.get("/admin").await.input("csrf")
     }
 }
@@ -689,6 +689,12 @@ async fn an_editor_approves_a_submitted_draft_and_readers_see_it(t: TestStore) {
         "the queue shows it: {}",
         home.body
     );
+    assert!(
+        home.body
+            .contains(">Rovers</a> <span class=\"meta\">Team · from w@example.com"),
+        "by title and type: {}",
+        home.body
+    );
     let edit = editor.get(&path).await;
     assert!(edit.body.contains("Submitted for review"));
     assert!(edit.body.contains("value=\"approve\""));
@@ -753,8 +759,23 @@ async fn an_editor_approves_a_submitted_draft_and_readers_see_it(t: TestStore) {
         )
         .await;
     let edit = editor.get(&path).await;
-    assert!(edit.body.contains("unpublished changes"), "{}", edit.body);
+    assert!(
+        edit.body
+            .contains("href=\"#diff-h\">unpublished changes</a>"),
+        "the badge leads to the diff: {}",
+        edit.body
+    );
+    assert!(edit.body.contains("id=\"diff-h\""));
     assert!(edit.body.contains("<del>Rovers</del>") && edit.body.contains("<ins>Rovers FC</ins>"));
+    let list = editor.get("/admin/entries/team?filter=changes").await;
+    assert!(
+        list.body.contains(&format!(
+            "{}#diff-h\">unpublished changes</a>",
+            path.replace('/', "&#x2f;")
+        )),
+        "{}",
+        list.body
+    );
 }
 
 async fn lists_search_titles_and_slugs(t: TestStore) {

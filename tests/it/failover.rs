@@ -1,6 +1,7 @@
 //! The database goes away under a serving node and comes back: warmed pages
 //! keep answering, writes are refused with a clear 503, readiness says the
-//! database is down, and everything recovers without a restart. The outage
+//! database is down, the app answers 503 pages and refuses sign-in, and
+//! everything recovers without a restart. The outage
 //! is a TCP proxy between keel and PostgreSQL that the test cuts.
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
+use crate::admin::{Browser, PASSWORD};
 use crate::helpers::{TestApp, TestStore, test_config};
 
 /// Forwards loopback connections to PostgreSQL until cut.
@@ -88,6 +90,7 @@ async fn a_database_outage_serves_stale_refuses_writes_and_recovers() {
     let direct = fixture.store.clone();
     let app = TestApp::spawn_with(config, direct.clone(), Some(fixture)).await;
     let token = app.token("desk", Role::Editor).await;
+    let mut editor = Browser::signed_in(&app, "ed@example.com", Role::Editor).await;
 
     // Warm every page.
     let paths = direct.page_paths().await.unwrap();
@@ -118,6 +121,22 @@ async fn a_database_outage_serves_stale_refuses_writes_and_recovers() {
     assert_eq!(write.headers()["content-type"], "application/problem+json");
     let ready: Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["database"]["status"], "down", "{ready}");
+    // The app says so too, on a page an editor can read, and refuses to
+    // sign anyone in rather than calling their password wrong.
+    let home = editor.get("/admin").await;
+    assert_eq!(home.status, 503, "{}", home.body);
+    assert!(home.headers.contains_key("retry-after"));
+    assert!(
+        home.body.contains("database is unavailable"),
+        "{}",
+        home.body
+    );
+    let mut newcomer = Browser::new(&app);
+    let login = newcomer.get("/admin/login").await;
+    assert_eq!(login.status, 200, "the sign-in form needs no database");
+    let refused = newcomer.sign_in("ed@example.com", PASSWORD).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.headers.contains_key("retry-after"));
     assert_eq!(
         direct.count_entries().await.unwrap(),
         22,
@@ -161,4 +180,7 @@ async fn a_database_outage_serves_stale_refuses_writes_and_recovers() {
     assert!(page.contains("Harbour Revived"));
     let ready: Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["database"]["status"], "up", "{ready}");
+    // The editor's session outlived the outage.
+    let home = editor.get("/admin").await;
+    assert_eq!(home.status, 200, "{}", home.body);
 }
