@@ -4,8 +4,10 @@
 //! kind (references through the search picker, a markdown preview), see a
 //! problem next to its field, submit for review as a writer, approve as an
 //! editor, see the public page, run the live console and see the reader's
-//! page follow, restore a revision, sign out. A screenshot of each step is
-//! written to `target/browser/<width>/` for review.
+//! page follow, restore a revision, sign out; then an admin, with the
+//! keyboard only (every focus visible), signs in and renames the site,
+//! and the public pages follow. A screenshot of each step is written to
+//! `target/browser/<width>/` for review.
 //!
 //! Skipped (one printed line) when chromedriver is not installed, unless
 //! `CI=true`; `.ci/run` installs `chromium` and `chromium-driver`.
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -174,14 +177,29 @@ impl Tab {
         panic!("click {css} on {}: {last:?}", self.path().await);
     }
 
-    /// Clicks something that loads a new page and waits for it: the old
-    /// document carries a mark the new one does not.
+    /// Clicks something that loads a new page and waits for it.
     async fn submit(&self, css: &str) {
+        self.mark_page().await;
+        self.click(css).await;
+        self.await_new_page(&format!("clicking {css}")).await;
+    }
+
+    /// Presses keys that load a new page and waits for it.
+    async fn press_to_load(&self, keys: &str) {
+        self.mark_page().await;
+        self.press(keys).await;
+        self.await_new_page("a key press").await;
+    }
+
+    /// Marks the document: the next one will not carry the mark.
+    async fn mark_page(&self) {
         self.client
             .execute("window.keelOldPage = true;", vec![])
             .await
             .unwrap();
-        self.click(css).await;
+    }
+
+    async fn await_new_page(&self, what: &str) {
         for _ in 0..100 {
             let loaded = self
                 .client
@@ -195,10 +213,7 @@ impl Tab {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!(
-            "clicking {css} loaded no new page (still {})",
-            self.path().await
-        );
+        panic!("{what} loaded no new page (still {})", self.path().await);
     }
 
     async fn text(&self, css: &str) -> String {
@@ -291,6 +306,54 @@ impl Tab {
         id
     }
 
+    /// Sends keys to whatever has the focus, as a keyboard would.
+    async fn press(&self, keys: &str) {
+        let focused = self.client.active_element().await.unwrap();
+        focused.send_keys(keys).await.unwrap();
+    }
+
+    /// The focused element's id (else its text), after checking that the
+    /// focus shows: an outline, as `:focus-visible` draws it.
+    async fn focused(&self) -> String {
+        let seen = self
+            .client
+            .execute(
+                "const e = document.activeElement; const s = getComputedStyle(e);
+                 return [e.id || e.textContent.trim(), s.outlineStyle, s.outlineWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let name = seen[0].as_str().unwrap_or_default().to_owned();
+        assert!(
+            seen[1] != "none" && seen[2] != "0px",
+            "the focus on {name:?} does not show: {seen}"
+        );
+        name
+    }
+
+    /// Presses Tab until `id` has the focus (at most `limit` times), every
+    /// stop on the way visibly focused.
+    async fn tab_to(&self, id: &str, limit: usize) {
+        let mut stops = Vec::new();
+        for _ in 0..limit {
+            self.press(&Key::Tab).await;
+            let at = self.focused().await;
+            if at == id {
+                return;
+            }
+            stops.push(at);
+        }
+        panic!("Tab never reached #{id}; it went {stops:?}");
+    }
+
+    /// Replaces the focused field's text by keyboard.
+    async fn retype(&self, text: &str) {
+        self.press(&(Key::Control + "a")).await;
+        self.press(&Key::Backspace).await;
+        self.press(text).await;
+    }
+
     /// Chooses an entry in a reference field's search picker.
     async fn pick(&self, field: &str, search: &str) {
         self.fill(&format!("#f-{field}-search"), search).await;
@@ -310,6 +373,7 @@ async fn newsroom_day(driver: &Driver, width: u32, height: u32) {
     for (email, role) in [
         ("wendy@example.com", Role::Writer),
         ("ed@example.com", Role::Editor),
+        ("ada@example.com", Role::Admin),
     ] {
         accounts
             .create_user(email, email, role, PASSWORD)
@@ -442,6 +506,43 @@ async fn newsroom_day(driver: &Driver, width: u32, height: u32) {
 
     tab.sign_out().await;
     tab.shot("signed-out").await;
+
+    // An admin, keyboard only: sign in (the email has the focus), then the
+    // site settings, the fields reached with Tab, saved with Enter.
+    assert_eq!(tab.focused().await, "email");
+    tab.press("ada@example.com").await;
+    tab.press(&Key::Tab).await;
+    assert_eq!(tab.focused().await, "password");
+    tab.press(PASSWORD).await;
+    tab.press_to_load(&Key::Enter).await;
+    assert_eq!(tab.text("h1").await, "Newsroom");
+    tab.go("/admin/settings").await;
+    tab.tab_to("s-name", 30).await;
+    tab.shot("keyboard-focus").await;
+    tab.retype("Cup Final Daily").await;
+    tab.tab_to("s-time_zone", 5).await;
+    tab.retype("Europe/London").await;
+    tab.tab_to("Save and re-render the site", 5).await;
+    tab.press_to_load(&Key::Enter).await;
+    assert!(tab.text(".notice").await.contains("aved"));
+    assert_eq!(tab.value("#s-name").await, "Cup Final Daily");
+    tab.shot("site-settings-saved").await;
+    // Every stored page is re-rendered in the background.
+    let mut title = String::new();
+    for _ in 0..100 {
+        tab.go(&format!(
+            "/matches/harbour-v-northgate?settings={}",
+            title.len()
+        ))
+        .await;
+        title = tab.client.title().await.unwrap();
+        if title.contains("Cup Final Daily") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(title.contains("Cup Final Daily"), "{title}");
+    tab.shot("public-page-renamed").await;
     tab.client.close().await.unwrap();
 }
 
