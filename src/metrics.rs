@@ -4,9 +4,13 @@
 
 mod node;
 mod outbox;
+mod shards;
 
 pub use node::*;
 pub use outbox::*;
+pub use shards::{CacheResult, Shard, Shards, Totals};
+
+use std::sync::Arc;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
@@ -30,7 +34,7 @@ pub const HTTP_REJECTED_TOTAL: &str = "keel_http_rejected_total";
 pub const PANICS_TOTAL: &str = "keel_panics_total";
 
 /// Latency buckets from 50 µs (a cache hit) to 10 s (a stuck query).
-const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0, 2.5, 5.0, 10.0,
 ];
@@ -45,7 +49,11 @@ pub struct Metrics {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
-    pub cache_requests: IntCounterVec,
+    /// Page reads' counters, one shard per worker (see [`Shards`]): cache
+    /// lookups and the `page` route's requests and durations.
+    pub shards: Shards,
+    /// For page reads outside a worker (tests, tools).
+    shared_shard: Arc<Shard>,
     pub cache_entries: IntGauge,
     pub cache_bytes: IntGauge,
     pub db_queries: IntCounterVec,
@@ -62,7 +70,6 @@ pub struct Metrics {
     pub http_rejected: IntCounterVec,
     /// Panics in the process ([`crate::panics`]), caught up at each scrape.
     panics: IntCounter,
-    pub pages: PageSeries,
     pub outbox: OutboxMetrics,
     pub node: NodeMetrics,
 }
@@ -89,15 +96,12 @@ impl Metrics {
             &["route"],
         )
         .expect("valid metric");
+        let shards = Shards::default();
         let metrics = Metrics {
-            pages: PageSeries::new(&http_requests, &http_duration),
             http_requests,
             http_duration,
-            cache_requests: IntCounterVec::new(
-                Opts::new(CACHE_REQUESTS_TOTAL, "Page cache lookups by result"),
-                &["result"],
-            )
-            .expect("valid metric"),
+            shared_shard: shards.new_shared_shard(),
+            shards,
             cache_entries: IntGauge::new(CACHE_ENTRIES, "Pages held in the cache")
                 .expect("valid metric"),
             cache_bytes: IntGauge::new(CACHE_BYTES, "Bytes held in the cache (all encodings)")
@@ -166,10 +170,9 @@ impl Metrics {
     }
 
     fn register(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
-            Box::new(self.cache_requests.clone()),
             Box::new(self.cache_entries.clone()),
             Box::new(self.cache_bytes.clone()),
             Box::new(self.db_queries.clone()),
@@ -197,6 +200,25 @@ impl Metrics {
         &self.registry
     }
 
+    /// A shard for a caller with no worker of its own (any thread).
+    pub fn shared_shard(&self) -> &Arc<Shard> {
+        &self.shared_shard
+    }
+
+    /// Counts and times one response on the `page` route in `shard`.
+    pub fn page(&self, shard: &Shard, status: u16, seconds: f64) {
+        if !shard.page(status, seconds) {
+            self.http_requests
+                .with_label_values(&[PAGE_ROUTE, &status.to_string()])
+                .inc();
+        }
+    }
+
+    /// `keel_cache_requests_total{result}` so far, over every shard.
+    pub fn cache_requests(&self, result: CacheResult) -> u64 {
+        self.shards.totals().cache(result)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         // The hook cannot reach a registry; the count catches up here.
@@ -204,7 +226,9 @@ impl Metrics {
         self.panics.inc_by(panics.saturating_sub(self.panics.get()));
         let mut out = Vec::with_capacity(8 * 1024);
         let encoder = TextEncoder::new();
-        if let Err(e) = encoder.encode(&self.registry.gather(), &mut out) {
+        let mut families = self.registry.gather();
+        self.shards.merge_into(&mut families);
+        if let Err(e) = encoder.encode(&families, &mut out) {
             tracing::warn!(error = %e, "could not encode metrics");
         }
         String::from_utf8(out).unwrap_or_default()
@@ -233,6 +257,7 @@ pub async fn observe_request(
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let start = std::time::Instant::now();
     let metrics = req.app_data::<actix_web::web::Data<Metrics>>().cloned();
+    let shard = req.app_data::<actix_web::web::Data<Shard>>().cloned();
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
         let elapsed = start.elapsed().as_secs_f64();
@@ -249,10 +274,12 @@ pub async fn observe_request(
                     .observe(elapsed);
             }
             // Public pages come through the default service: one label for
-            // all of them, with handles resolved once (this is the hot path).
-            None => metrics
-                .pages
-                .observe(status.as_u16(), elapsed, &metrics.http_requests),
+            // all of them, in this worker's shard.
+            None => metrics.page(
+                shard.as_deref().unwrap_or(metrics.shared_shard()),
+                status.as_u16(),
+                elapsed,
+            ),
         }
     }
     Ok(res)
@@ -276,38 +303,6 @@ fn route_pattern(req: &actix_web::HttpRequest) -> Option<String> {
 /// The route label of public pages served by the cache (any path that no
 /// route pattern matched).
 pub const PAGE_ROUTE: &str = "page";
-
-/// Pre-resolved series for [`PAGE_ROUTE`]: the statuses pages answer with.
-pub struct PageSeries {
-    ok: IntCounter,
-    not_modified: IntCounter,
-    not_found: IntCounter,
-    duration: Histogram,
-}
-
-impl PageSeries {
-    fn new(requests: &IntCounterVec, duration: &HistogramVec) -> Self {
-        PageSeries {
-            ok: requests.with_label_values(&[PAGE_ROUTE, "200"]),
-            not_modified: requests.with_label_values(&[PAGE_ROUTE, "304"]),
-            not_found: requests.with_label_values(&[PAGE_ROUTE, "404"]),
-            duration: duration.with_label_values(&[PAGE_ROUTE]),
-        }
-    }
-
-    /// Counts and times one page response.
-    pub fn observe(&self, status: u16, seconds: f64, requests: &IntCounterVec) {
-        match status {
-            200 => self.ok.inc(),
-            304 => self.not_modified.inc(),
-            404 => self.not_found.inc(),
-            other => requests
-                .with_label_values(&[PAGE_ROUTE, &other.to_string()])
-                .inc(),
-        }
-        self.duration.observe(seconds);
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -387,7 +382,6 @@ mod tests {
         let m = Metrics::new();
         m.http_requests.with_label_values(&["/", "200"]).inc();
         m.http_duration.with_label_values(&["/"]).observe(0.001);
-        m.cache_requests.with_label_values(&["hit"]).inc();
         m.db_queries.with_label_values(&["page"]).inc();
         m.db_duration.with_label_values(&["page"]).observe(0.001);
         m.db_rows.with_label_values(&["listed"]).inc();

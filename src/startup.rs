@@ -311,6 +311,7 @@ impl Server {
                     .app_data(cache_data.clone())
                     .app_data(prewarm_data.clone())
                     .app_data(proxies.clone())
+                    .app_data(web::Data::from(metrics.shards.new_shard()))
                     .wrap(from_fn(metrics::observe_request))
                     .configure(health::routes)
                     .configure(|cfg| {

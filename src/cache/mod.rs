@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use prometheus::{IntCounter, IntGauge};
+use prometheus::IntGauge;
 use tokio::sync::watch;
 
 pub use self::index::{PathIndex, Stamp};
@@ -35,7 +35,7 @@ pub use self::page::{
 use self::pages::Pages;
 use self::refresh::Refresher;
 pub use self::warm::WarmReport;
-use crate::metrics::Metrics;
+use crate::metrics::{CacheResult, Metrics, Shard};
 use crate::model::{Page, PageWrite};
 use crate::store::{Store, StoreError, StoreResult};
 
@@ -64,14 +64,9 @@ enum FetchError {
     Store(#[from] StoreError),
 }
 
-/// Counter handles resolved once: a label lookup hashes and locks, which a
-/// cache hit cannot afford.
+/// The gauges the cache keeps current (lookups are counted in the
+/// caller's metric shard).
 struct Counters {
-    hit: IntCounter,
-    stale: IntCounter,
-    miss: IntCounter,
-    negative: IntCounter,
-    error: IntCounter,
     entries: IntGauge,
     bytes: IntGauge,
 }
@@ -84,6 +79,8 @@ pub struct PageCache {
     /// replaced only when the renderer publishes a new one.
     not_found: RwLock<Arc<CachedPage>>,
     counters: Counters,
+    /// Where lookups without a worker's shard are counted.
+    shard: Arc<Shard>,
     store_errors: Arc<ErrorLog>,
     refresher: Refresher,
     /// When the event follower last read the log through, as milliseconds
@@ -103,13 +100,7 @@ impl PageCache {
     /// encoding, header values, key and a fixed per-entry overhead).
     pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, max_bytes: u64) -> PageCache {
         let pages = Pages::new(max_bytes);
-        let result = |label: &str| metrics.cache_requests.with_label_values(&[label]);
         let counters = Counters {
-            hit: result("hit"),
-            stale: result("stale"),
-            miss: result("miss"),
-            negative: result("negative"),
-            error: result("error"),
             entries: metrics.cache_entries.clone(),
             bytes: metrics.cache_bytes.clone(),
         };
@@ -129,6 +120,7 @@ impl PageCache {
             index,
             not_found: RwLock::new(Arc::new(page::builtin_not_found())),
             counters,
+            shard: metrics.shared_shard().clone(),
             store_errors,
             refresher,
             verified: AtomicU64::new(0),
@@ -233,25 +225,27 @@ impl PageCache {
     /// Finds the page for a raw request path. Never touches the store for a
     /// path outside the index or already cached.
     pub async fn lookup(&self, path: &str) -> Lookup {
-        self.lookup_at(path, Instant::now()).await
+        self.lookup_at(path, Instant::now(), &self.shard.clone())
+            .await
     }
 
-    /// [`lookup`](Self::lookup) with the caller's clock reading: the front
-    /// reads the clock once per request, for this and its metrics.
-    pub async fn lookup_at(&self, path: &str, now: Instant) -> Lookup {
+    /// [`lookup`](Self::lookup) with the caller's clock reading (the front
+    /// reads the clock once per request, for this and its metrics), counted
+    /// in the caller's metric shard.
+    pub async fn lookup_at(&self, path: &str, now: Instant, shard: &Shard) -> Lookup {
         if let Some(page) = self.pages.get(path).await {
             // One atomic load besides the comparison: the whole freshness
             // cost of a hit.
             if page.freshness_at(now, self.verified()) == Freshness::Fresh {
-                self.counters.hit.inc();
+                shard.cache(CacheResult::Hit);
                 return Lookup::Hit(page);
             }
-            return self.serve_stale(path, page, now);
+            return self.serve_stale(path, page, now, shard);
         }
         match self.index.stamp(path) {
-            Some(stamp) => self.fetch(path, stamp).await,
+            Some(stamp) => self.fetch(path, stamp, shard).await,
             None => {
-                self.counters.negative.inc();
+                shard.cache(CacheResult::Negative);
                 Lookup::NotFound
             }
         }
@@ -261,15 +255,21 @@ impl PageCache {
     /// any failure backoff) starts the one refresh. Past stale-if-error,
     /// with the store still failing, the copy stays cached but is no longer
     /// served.
-    fn serve_stale(&self, path: &str, page: Arc<CachedPage>, now: Instant) -> Lookup {
+    fn serve_stale(
+        &self,
+        path: &str,
+        page: Arc<CachedPage>,
+        now: Instant,
+        shard: &Shard,
+    ) -> Lookup {
         if page.refresh_due(now) {
             self.refresher.start(path, page.seq());
         }
         if page.beyond_stale_if_error(now, self.verified()) {
-            self.counters.error.inc();
+            shard.cache(CacheResult::Error);
             return Lookup::Unavailable;
         }
-        self.counters.stale.inc();
+        shard.cache(CacheResult::Stale);
         Lookup::Stale(page)
     }
 
@@ -305,8 +305,8 @@ impl PageCache {
         self.refresher.running()
     }
 
-    async fn fetch(&self, path: &str, stamp: Stamp) -> Lookup {
-        self.counters.miss.inc();
+    async fn fetch(&self, path: &str, stamp: Stamp, shard: &Shard) -> Lookup {
+        shard.cache(CacheResult::Miss);
         let init = async {
             match self.store.page(path).await? {
                 Some(page) if page.status == 200 => Ok(Arc::new(CachedPage::from_page(page))),
@@ -331,7 +331,7 @@ impl PageCache {
                     Lookup::NotFound
                 }
                 FetchError::Store(e) => {
-                    self.counters.error.inc();
+                    shard.cache(CacheResult::Error);
                     self.store_errors
                         .report(path, e, "page fetch failed; answering 503");
                     Lookup::Unavailable

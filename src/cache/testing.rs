@@ -64,10 +64,11 @@ impl Fixture {
 
     /// `keel_cache_requests_total{result}` so far.
     pub fn cache_requests(&self, result: &str) -> u64 {
-        self.metrics
-            .cache_requests
-            .with_label_values(&[result])
-            .get()
+        let result = crate::metrics::CacheResult::ALL
+            .into_iter()
+            .find(|r| r.label() == result)
+            .expect("a cache result label");
+        self.metrics.cache_requests(result)
     }
 
     /// Makes every page read fail from now on, as a broken database would.

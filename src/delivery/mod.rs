@@ -72,7 +72,15 @@ pub async fn serve(req: HttpRequest, cache: web::Data<PageCache>) -> HttpRespons
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return method_not_allowed();
     }
-    match cache.lookup(req.path()).await {
+    let lookup = match req.app_data::<web::Data<crate::metrics::Shard>>() {
+        Some(shard) => {
+            cache
+                .lookup_at(req.path(), std::time::Instant::now(), shard)
+                .await
+        }
+        None => cache.lookup(req.path()).await,
+    };
+    match lookup {
         Lookup::Hit(page) => respond(req.headers(), &page, CACHE_STATUS_HIT),
         Lookup::Stale(page) => respond(req.headers(), &page, CACHE_STATUS_STALE),
         Lookup::Fetched(page) => respond(req.headers(), &page, CACHE_STATUS_FETCHED),

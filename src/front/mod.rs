@@ -45,7 +45,7 @@ use self::reject::{Reason, Rejection};
 use self::write::{DateCache, Framing};
 use crate::cache::{Lookup, PageCache};
 use crate::delivery::{self, CACHE_STATUS_FETCHED, CACHE_STATUS_HIT, CACHE_STATUS_STALE};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Shard};
 
 /// What every worker's front shares.
 pub struct Front {
@@ -106,12 +106,15 @@ pub struct Worker {
     /// listener passes everything to its app.
     pages: bool,
     date: DateCache,
+    /// This worker's metric counters: no other thread writes them.
+    shard: Arc<Shard>,
 }
 
 impl Worker {
     /// The public listener's worker: pages from the cache, the rest to `app`.
     pub fn new(front: Arc<Front>, app: App) -> Worker {
         Worker {
+            shard: front.metrics.shards.new_shard(),
             front,
             app,
             pages: true,
@@ -184,7 +187,10 @@ pub async fn answer(worker: &Worker, read: &[u8], out: &mut Vec<u8>) -> Answer {
         keep_alive: head.keep_alive && !front.stopping(),
         head_only: head.head_only,
     };
-    let lookup = front.cache.lookup_at(head.path, started).await;
+    let lookup = front
+        .cache
+        .lookup_at(head.path, started, &worker.shard)
+        .await;
     let cache_status = match &lookup {
         Lookup::Stale(_) => &CACHE_STATUS_STALE,
         Lookup::Fetched(_) => &CACHE_STATUS_FETCHED,
@@ -216,10 +222,10 @@ pub async fn answer(worker: &Worker, read: &[u8], out: &mut Vec<u8>) -> Answer {
         }
     };
     let done = Instant::now();
-    front.metrics.pages.observe(
+    front.metrics.page(
+        &worker.shard,
         status.as_u16(),
         done.saturating_duration_since(started).as_secs_f64(),
-        &front.metrics.http_requests,
     );
     Answer::Page {
         consumed: head.len,

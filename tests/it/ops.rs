@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use tokio::net::TcpStream;
 
@@ -211,4 +212,99 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exported() {
         missing.is_empty(),
         "used by deploy/ but not exported: {missing:?}"
     );
+}
+
+/// The value of the series `series` (name and labels as exposed) in a
+/// Prometheus text exposition; 0 when absent.
+fn series(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
+}
+
+/// Page reads are counted in one shard per worker and summed at the
+/// scrape: N requests over many connections, spread by the server over
+/// its workers, add up to N in every series that counts them, and the
+/// exposition is one `promtool check metrics` accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn page_counts_add_up_across_workers() {
+    let app = demo_with(|c| c.workers = 2).await;
+    let paths = ["/", "/teams/harbour-city", "/matches", "/no/such/page"];
+    for p in paths {
+        app.get(p).await;
+    }
+    let counted = |m: &str| {
+        [
+            series(m, r#"keel_http_requests_total{route="page",status="200"}"#),
+            series(m, r#"keel_http_requests_total{route="page",status="404"}"#),
+            series(
+                m,
+                r#"keel_http_request_duration_seconds_count{route="page"}"#,
+            ),
+            ["hit", "stale", "miss", "negative"]
+                .iter()
+                .map(|r| series(m, &format!("keel_cache_requests_total{{result=\"{r}\"}}")))
+                .sum(),
+        ]
+    };
+    let before = counted(&app.metrics().await);
+    // A connection per request: the server hands them to its workers in turn.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    const EACH: usize = 60;
+    let requests = (0..EACH).flat_map(|_| paths).map(|p| {
+        let client = client.clone();
+        let url = format!("{}{p}", app.addr);
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("an answer")
+                .status()
+                .as_u16()
+        }
+    });
+    // Sixteen at a time.
+    let statuses: Vec<u16> = futures_util::stream::iter(requests)
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let n = paths.len() * EACH;
+    assert_eq!(statuses.len(), n);
+    let not_found = statuses.iter().filter(|s| **s == 404).count();
+    assert_eq!(not_found, EACH);
+    let text = app.metrics().await;
+    let after = counted(&text);
+    let delta: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(
+        delta,
+        [(n - EACH) as f64, EACH as f64, n as f64, n as f64],
+        "200s, 404s, timed, looked up"
+    );
+    if let Ok(mut check) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "promtool: {said}"
+        );
+    }
 }

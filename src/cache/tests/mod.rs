@@ -202,7 +202,10 @@ async fn a_write_during_a_fetch_drops_the_fetched_copy() {
     // A write lands while the fetch is in flight: the index moves on.
     cache.index().insert("/a");
 
-    assert!(matches!(cache.fetch("/a", stamp).await, Lookup::Fetched(_)));
+    assert!(matches!(
+        cache.fetch("/a", stamp, &cache.shard.clone()).await,
+        Lookup::Fetched(_)
+    ));
     assert!(
         matches!(cache.lookup("/a").await, Lookup::Fetched(_)),
         "the possibly outdated copy must not stay cached"
