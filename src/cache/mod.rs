@@ -33,6 +33,7 @@ pub use self::page::{
     Representation, http_date,
 };
 use self::pages::Pages;
+pub use self::pages::SAMPLE_EVERY;
 use self::refresh::Refresher;
 pub use self::warm::WarmReport;
 use crate::metrics::{CacheResult, Metrics, Shard};
@@ -222,6 +223,36 @@ impl PageCache {
         &self.index
     }
 
+    /// The hit path: a fresh cached copy of `path` lent to `answer`, and
+    /// the hit counted in the caller's shard, writing no memory another
+    /// worker reads or writes. `None` for anything else (stale, missing,
+    /// unknown), which [`lookup_at`](Self::lookup_at) then handles.
+    pub fn hit_with<R>(
+        &self,
+        path: &str,
+        now: Instant,
+        shard: &Shard,
+        answer: impl FnOnce(&CachedPage) -> R,
+    ) -> Option<R> {
+        let verified = self.verified();
+        self.pages
+            .with_indexed(path, |page| {
+                if page.freshness_at(now, verified) != Freshness::Fresh {
+                    return None;
+                }
+                shard.cache(CacheResult::Hit);
+                Some(answer(page))
+            })
+            .flatten()
+    }
+
+    /// Reports a read of `path` to the eviction policy: callers of
+    /// [`hit_with`](Self::hit_with) report a sample of their hits (one in
+    /// [`SAMPLE_EVERY`]), so what readers read stays cached.
+    pub async fn touch(&self, path: &str) {
+        self.pages.touch(path).await;
+    }
+
     /// Finds the page for a raw request path. Never touches the store for a
     /// path outside the index or already cached.
     pub async fn lookup(&self, path: &str) -> Lookup {
@@ -300,6 +331,12 @@ impl PageCache {
         self.note_applied(seq);
     }
 
+    /// Copies the hit path's index holds (tests check it against moka).
+    #[cfg(test)]
+    pub(crate) fn indexed(&self) -> usize {
+        self.pages.indexed()
+    }
+
     /// Background refreshes running now.
     pub fn refreshes_running(&self) -> usize {
         self.refresher.running()
@@ -317,6 +354,7 @@ impl PageCache {
         match fetched {
             Ok(page) => {
                 self.pages.repin(path, &page);
+                self.pages.index_copy(Arc::from(path), page.clone()).await;
                 // moka inserts the fetched value even if a write replaced or
                 // removed the path meanwhile; drop it so the next reader
                 // fetches the current page instead of keeping an old one.

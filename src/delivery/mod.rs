@@ -218,10 +218,10 @@ impl Reply<'_> {
         }
         f(&VARY, &VARY_ACCEPT_ENCODING);
         f(&X_CONTENT_TYPE_OPTIONS, &NOSNIFF);
-        if let Some(csp) = &h.content_security_policy {
+        if let Some(csp) = h.content_security_policy() {
             f(&CONTENT_SECURITY_POLICY, csp);
         }
-        if let Some(policy) = &h.referrer_policy {
+        if let Some(policy) = h.referrer_policy() {
             f(&REFERRER_POLICY, policy);
         }
         f(&CACHE_STATUS, cache_status);

@@ -25,6 +25,7 @@ mod reject;
 mod tests;
 mod write;
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub use self::head::is_page_path;
 use self::head::{MAX_HEADERS, Parsed};
 use self::reject::{Reason, Rejection};
 use self::write::{DateCache, Framing};
-use crate::cache::{Lookup, PageCache};
+use crate::cache::{Lookup, PageCache, SAMPLE_EVERY};
 use crate::delivery::{self, CACHE_STATUS_FETCHED, CACHE_STATUS_HIT, CACHE_STATUS_STALE};
 use crate::metrics::{Metrics, Shard};
 
@@ -108,6 +109,8 @@ pub struct Worker {
     date: DateCache,
     /// This worker's metric counters: no other thread writes them.
     shard: Arc<Shard>,
+    /// Hits answered, for reporting one in `SAMPLE_EVERY` to the cache.
+    hits: Cell<u32>,
 }
 
 impl Worker {
@@ -119,6 +122,7 @@ impl Worker {
             app,
             pages: true,
             date: DateCache::new(),
+            hits: Cell::new(0),
         }
     }
 
@@ -187,6 +191,50 @@ pub async fn answer(worker: &Worker, read: &[u8], out: &mut Vec<u8>) -> Answer {
         keep_alive: head.keep_alive && !front.stopping(),
         head_only: head.head_only,
     };
+    // The common case first: a fresh copy, answered while borrowed.
+    let hit = front
+        .cache
+        .hit_with(head.path, started, &worker.shard, |page| {
+            let reply = delivery::reply(head.headers, page);
+            let large = write::page(out, &reply, &CACHE_STATUS_HIT, framing, &date);
+            (reply.status, large)
+        });
+    let (status, large) = match hit {
+        Some(answered) => {
+            let hits = worker.hits.get().wrapping_add(1);
+            worker.hits.set(hits);
+            if hits.is_multiple_of(SAMPLE_EVERY) {
+                front.cache.touch(head.path).await;
+            }
+            answered
+        }
+        None => lookup(worker, &head, framing, &date, started, out).await,
+    };
+    let done = Instant::now();
+    front.metrics.page(
+        &worker.shard,
+        status.as_u16(),
+        done.saturating_duration_since(started).as_secs_f64(),
+    );
+    Answer::Page {
+        consumed: head.len,
+        keep_alive: framing.keep_alive,
+        done,
+        large,
+    }
+}
+
+/// Everything but a fresh hit: stale copies, misses, unknown paths, the
+/// store down.
+async fn lookup(
+    worker: &Worker,
+    head: &head::Head<'_, '_>,
+    framing: Framing,
+    date: &[u8],
+    started: Instant,
+    out: &mut Vec<u8>,
+) -> (StatusCode, Option<Bytes>) {
+    let front = &worker.front;
     let lookup = front
         .cache
         .lookup_at(head.path, started, &worker.shard)
@@ -206,31 +254,19 @@ pub async fn answer(worker: &Worker, read: &[u8], out: &mut Vec<u8>) -> Answer {
         Lookup::NotFound => Some(front.cache.not_found()),
         Lookup::Unavailable => None,
     };
-    let (status, large) = match page {
+    match page {
         Some(page) => {
             let reply = if found {
                 delivery::reply(head.headers, &page)
             } else {
                 delivery::not_found_reply(head.headers, &page, head.path)
             };
-            let large = write::page(out, &reply, cache_status, framing, &date);
+            let large = write::page(out, &reply, cache_status, framing, date);
             (reply.status, large)
         }
         None => {
-            write::unavailable(out, framing, &date);
+            write::unavailable(out, framing, date);
             (StatusCode::SERVICE_UNAVAILABLE, None)
         }
-    };
-    let done = Instant::now();
-    front.metrics.page(
-        &worker.shard,
-        status.as_u16(),
-        done.saturating_duration_since(started).as_secs_f64(),
-    );
-    Answer::Page {
-        consumed: head.len,
-        keep_alive: framing.keep_alive,
-        done,
-        large,
     }
 }

@@ -22,6 +22,7 @@ fn body_of(lookup: &Lookup) -> &[u8] {
     }
 }
 
+mod concurrent;
 mod page;
 mod swr;
 

@@ -22,7 +22,7 @@ fn short_lived(path: &str, body: &str) -> Page {
 }
 
 /// Commits page changes with their event, as publishing does; returns the seq.
-async fn commit(fx: &Fixture, pages: Vec<PageWrite>) -> i64 {
+pub(super) async fn commit(fx: &Fixture, pages: Vec<PageWrite>) -> i64 {
     let paths = pages.iter().map(|p| p.path().to_owned()).collect();
     let event = NewEvent {
         kind: "test".into(),
@@ -42,7 +42,7 @@ async fn commit(fx: &Fixture, pages: Vec<PageWrite>) -> i64 {
         .expect("an event was written")
 }
 
-async fn refreshes_done(cache: &PageCache) {
+pub(super) async fn refreshes_done(cache: &PageCache) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while cache.refreshes_running() > 0 {
         assert!(Instant::now() < deadline, "refresh never finished");
