@@ -256,8 +256,7 @@ impl PageCache {
     /// Finds the page for a raw request path. Never touches the store for a
     /// path outside the index or already cached.
     pub async fn lookup(&self, path: &str) -> Lookup {
-        self.lookup_at(path, Instant::now(), &self.shard.clone())
-            .await
+        self.lookup_at(path, Instant::now(), &self.shard).await
     }
 
     /// [`lookup`](Self::lookup) with the caller's clock reading (the front

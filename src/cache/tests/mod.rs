@@ -204,7 +204,7 @@ async fn a_write_during_a_fetch_drops_the_fetched_copy() {
     cache.index().insert("/a");
 
     assert!(matches!(
-        cache.fetch("/a", stamp, &cache.shard.clone()).await,
+        cache.fetch("/a", stamp, &cache.shard).await,
         Lookup::Fetched(_)
     ));
     assert!(
