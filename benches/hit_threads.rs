@@ -7,7 +7,10 @@
 //!
 //! Workloads: `hot`, every request for one 40 KB match page; `uniform`,
 //! 1,000 such pages, each thread walking all of them in its own
-//! pseudo-random order. States: `shared`, one page cache, one `Metrics` and
+//! pseudo-random order; `unknown`, 1,000 paths nothing is published at,
+//! walked the same way, each answered with the not-found page from memory
+//! (the index, the not-found page; what a flood of made-up URLs costs).
+//! States: `shared`, one page cache, one `Metrics` and
 //! one `Front` for all threads, as in the server; `separate`, each thread
 //! its own, which nothing contends on: the linear ideal. `shared / separate`
 //! is then what sharing costs at that thread count. With more threads than
@@ -18,7 +21,8 @@
 //! each), waits on a barrier and answers for a fixed time on every thread.
 //! Shared and separate runs alternate, for several rounds; the table gives
 //! medians. After each run every cache lookup is checked to have been a
-//! hit, so no figure includes a miss, a stale copy or a not-found page.
+//! hit (for `unknown`, a not-found answer from the index), so no figure
+//! includes a miss, a stale copy or a store query.
 //!
 //! Run: `cargo bench --bench hit_threads`. Settings, from the environment
 //! (defaults shown): `KEEL_BENCH_THREADS=1,2,4,8`, `KEEL_BENCH_SECS=2` (per
@@ -40,6 +44,7 @@ use keel::model::{Page, PageWrite};
 use tokio::runtime::Runtime;
 
 const UNIFORM_PAGES: usize = 1_000;
+const UNKNOWN_PATHS: usize = 1_000;
 
 /// Answers between clock reads, so that reading the clock costs the loop
 /// next to nothing.
@@ -49,26 +54,54 @@ const BATCH: usize = 64;
 enum Workload {
     Hot,
     Uniform,
+    Unknown,
 }
 
 impl Workload {
-    const ALL: [Workload; 2] = [Workload::Hot, Workload::Uniform];
+    const ALL: [Workload; 3] = [Workload::Hot, Workload::Uniform, Workload::Unknown];
 
     fn name(self) -> &'static str {
         match self {
             Workload::Hot => "hot",
             Workload::Uniform => "uniform",
+            Workload::Unknown => "unknown",
         }
     }
 
-    fn paths(self) -> Vec<String> {
+    /// The pages published before the run.
+    fn published(self) -> Vec<String> {
         match self {
             Workload::Hot => vec![support::PATH.to_owned()],
-            Workload::Uniform => (0..UNIFORM_PAGES)
-                .map(|i| format!("/matches/m{i:04}"))
+            Workload::Uniform => uniform_paths(),
+            // A site as large as `uniform`'s, so the 404s search an index
+            // of its size.
+            Workload::Unknown => uniform_paths(),
+        }
+    }
+
+    /// The paths the run asks for.
+    fn requested(self) -> Vec<String> {
+        match self {
+            Workload::Hot | Workload::Uniform => self.published(),
+            Workload::Unknown => (0..UNKNOWN_PATHS)
+                .map(|i| format!("/matches/gone-{i:04}"))
                 .collect(),
         }
     }
+
+    /// The status and cache result of every answer.
+    fn expected(self) -> (&'static [u8], CacheResult) {
+        match self {
+            Workload::Hot | Workload::Uniform => (b"HTTP/1.1 200 ", CacheResult::Hit),
+            Workload::Unknown => (b"HTTP/1.1 404 ", CacheResult::Negative),
+        }
+    }
+}
+
+fn uniform_paths() -> Vec<String> {
+    (0..UNIFORM_PAGES)
+        .map(|i| format!("/matches/m{i:04}"))
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,20 +202,22 @@ fn walk(paths: &[String], thread: usize) -> Vec<Vec<u8>> {
 struct State {
     front: Arc<Front>,
     metrics: Arc<Metrics>,
-    /// Hits before the timed run: one per page.
-    warm_hits: u64,
+    /// What every lookup must have been.
+    result: CacheResult,
+    /// Lookups before the timed run: one per path requested.
+    warm: u64,
 }
 
 impl State {
     /// The cache, its `Metrics` shared with the front as the server shares
-    /// them; every page inserted, then answered once.
-    async fn new(db: &Path, paths: &[String]) -> State {
+    /// them; every page inserted, then every path requested answered once.
+    async fn new(db: &Path, workload: Workload) -> State {
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(support::cache(db, metrics.clone()).await);
         let template = support::page();
         // In slices: a batch of writes holds a copy of every page in it
         // besides the cache's, and separate states are built several at once.
-        for slice in paths.chunks(100) {
+        for slice in workload.published().chunks(100) {
             let writes: Vec<PageWrite> = slice
                 .iter()
                 .map(|path| {
@@ -197,37 +232,46 @@ impl State {
         let front = Arc::new(Front::new(cache, metrics.clone(), support::limits()));
         let worker = Worker::new(front.clone(), support::no_app());
         let mut out = Vec::with_capacity(64 * 1024);
-        for path in paths {
+        let (status, result) = workload.expected();
+        let requested = workload.requested();
+        for path in &requested {
             out.clear();
             let answer = front::answer(&worker, &request(path), &mut out).await;
             assert!(
-                matches!(answer, front::Answer::Page { .. }) && out.starts_with(b"HTTP/1.1 200 "),
-                "{path} is not answered with the page"
+                matches!(answer, front::Answer::Page { .. }) && out.starts_with(status),
+                "{path} is not answered with {}",
+                String::from_utf8_lossy(status).trim_end()
             );
         }
         State {
             front,
             metrics,
-            warm_hits: paths.len() as u64,
+            result,
+            warm: requested.len() as u64,
         }
     }
 
-    /// Panics unless every lookup since the cache was built was a hit.
-    /// Pages stay fresh for 300 s after insertion, far longer than a run.
-    fn assert_all_hits(&self, answered: u64) {
+    /// Panics unless every lookup since the cache was built had the
+    /// workload's result: a hit (pages stay fresh for 300 s after
+    /// insertion, far longer than a run), or for unknown paths a 404 from
+    /// the index.
+    fn assert_all_expected(&self, answered: u64) {
         let count = |result| self.metrics.cache_requests(result);
         assert_eq!(
-            count(CacheResult::Hit),
-            self.warm_hits + answered,
-            "cache hits"
+            count(self.result),
+            self.warm + answered,
+            "cache lookups with result {}",
+            self.result.label()
         );
-        for other in &CacheResult::ALL[1..] {
-            assert_eq!(
-                count(*other),
-                0,
-                "cache lookups with result {}",
-                other.label()
-            );
+        for other in CacheResult::ALL {
+            if other != self.result {
+                assert_eq!(
+                    count(other),
+                    0,
+                    "cache lookups with result {}",
+                    other.label()
+                );
+            }
         }
     }
 }
@@ -264,9 +308,9 @@ fn run(
     setup: &Runtime,
     databases: &Databases,
 ) -> f64 {
-    let paths = workload.paths();
+    let paths = workload.requested();
     let shared =
-        (mode == Mode::Shared).then(|| setup.block_on(State::new(&databases.next(), &paths)));
+        (mode == Mode::Shared).then(|| setup.block_on(State::new(&databases.next(), workload)));
     let barrier = Barrier::new(threads);
     let results: Vec<(u64, Duration)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -276,7 +320,7 @@ fn run(
                     let rt = runtime();
                     let own = match shared {
                         Some(_) => None,
-                        None => Some(rt.block_on(State::new(&databases.next(), paths))),
+                        None => Some(rt.block_on(State::new(&databases.next(), workload))),
                     };
                     let state = shared.or(own.as_ref()).expect("a state");
                     // The worker holds an `Rc` app, so it is built on its thread.
@@ -285,7 +329,7 @@ fn run(
                     barrier.wait();
                     let (answered, elapsed) = rt.block_on(drive(&worker, &requests, length));
                     if let Some(own) = &own {
-                        own.assert_all_hits(answered);
+                        own.assert_all_expected(answered);
                     }
                     (answered, elapsed)
                 })
@@ -297,7 +341,7 @@ fn run(
             .collect()
     });
     if let Some(shared) = &shared {
-        shared.assert_all_hits(results.iter().map(|(answered, _)| answered).sum());
+        shared.assert_all_expected(results.iter().map(|(answered, _)| answered).sum());
     }
     results
         .iter()

@@ -1,21 +1,24 @@
 //! `PathIndex`: every published path, in memory, so a request for an unknown
-//! path is a 404 without a query. Each path carries a stamp that changes
+//! path is a 404 without a query or a cache read. Each path carries a stamp that changes
 //! whenever a write touches it; a miss compares stamps before and after its
 //! fetch to learn whether a write raced it.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::pages::Hasher;
 
 /// A change counter for one path, unique across the index's lifetime.
 pub type Stamp = u64;
 
-/// Read on every cache miss and every unknown path, written only by writes
-/// and boot. A std `RwLock` suits that: nothing awaits while holding it and
-/// every critical section is one hash-map operation.
+/// Read by every lookup the hit path does not answer (misses, stale copies,
+/// unknown paths), written only by writes and boot. A papaya map, read under an epoch guard: a reader writes only
+/// per-thread state, so the 404s of an unknown-path flood, answered from
+/// this map alone, scale with the cores like hits do (a lock's reader count
+/// would be one cache line every worker writes on every request).
 #[derive(Debug, Default)]
 pub struct PathIndex {
-    paths: RwLock<HashMap<Box<str>, Stamp>>,
+    paths: papaya::HashMap<Box<str>, Stamp, Hasher>,
     next: AtomicU64,
 }
 
@@ -26,76 +29,73 @@ impl PathIndex {
 
     /// The path's current stamp, `None` if it is not published.
     pub fn stamp(&self, path: &str) -> Option<Stamp> {
-        self.read().get(path).copied()
+        self.paths.pin().get(path).copied()
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        self.read().contains_key(path)
+        self.paths.pin().contains_key(path)
     }
 
     /// Adds the path (or re-stamps it if present).
     pub fn insert(&self, path: &str) -> Stamp {
         let stamp = self.next_stamp();
-        let mut paths = self.write();
-        match paths.get_mut(path) {
-            Some(current) => *current = stamp,
-            None => {
-                paths.insert(path.into(), stamp);
-            }
-        }
+        self.paths.pin().insert(path.into(), stamp);
         stamp
     }
 
     pub fn remove(&self, path: &str) -> bool {
-        self.write().remove(path).is_some()
+        self.paths.pin().remove(path).is_some()
     }
 
     /// Removes the path only if no write touched it since `stamp` was read,
-    /// so a fetch that raced a re-publish cannot hide the new page.
+    /// so a fetch that raced a re-publish cannot hide the new page. papaya
+    /// compares and removes in one step (a re-stamp in between fails it).
     pub fn remove_if_unchanged(&self, path: &str, stamp: Stamp) -> bool {
-        let mut paths = self.write();
-        if paths.get(path) == Some(&stamp) {
-            paths.remove(path);
-            true
-        } else {
-            false
-        }
+        matches!(
+            self.paths
+                .pin()
+                .remove_if(path, |_, current| *current == stamp),
+            Ok(Some(_))
+        )
     }
 
     /// Replaces the whole set (boot, or recovery after missed events).
+    ///
+    /// Not one atomic swap, but readers cannot tell the difference that
+    /// matters: every listed path is (re-)stamped first, and only then are
+    /// the others dropped, so a path listed is never missing in between (a
+    /// reader seeing it absent would answer 404 for a published page). A
+    /// reader may meanwhile see a newly listed path already, or an unlisted
+    /// one still: what it would see just after or just before a swap. The
+    /// drop spares entries stamped since this call began, so a write
+    /// applied meanwhile is not undone (a swap could undo it).
     pub fn replace_all<I, S>(&self, paths: I)
     where
         I: IntoIterator<Item = S>,
         S: Into<Box<str>>,
     {
-        let fresh: HashMap<Box<str>, Stamp> = paths
-            .into_iter()
-            .map(|p| (p.into(), self.next_stamp()))
-            .collect();
-        *self.write() = fresh;
+        let listed: HashSet<Box<str>> = paths.into_iter().map(Into::into).collect();
+        let since = self.next_stamp();
+        let map = self.paths.pin();
+        for path in &listed {
+            map.insert(path.clone(), self.next_stamp());
+        }
+        // Listed paths are spared by name too: a concurrent write may have
+        // re-stamped one with a stamp it drew before `since`. The predicate
+        // is asked again if the entry changes before its removal.
+        map.retain(|path, stamp| *stamp >= since || listed.contains(path));
     }
 
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.paths.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.read().is_empty()
+        self.paths.is_empty()
     }
 
     fn next_stamp(&self) -> Stamp {
         self.next.fetch_add(1, Ordering::Relaxed)
-    }
-
-    // No code panics while holding the lock, but if something ever did the
-    // map would still be consistent (every operation is a single call), so
-    // recovering from poison is safe.
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<Box<str>, Stamp>> {
-        self.paths.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Box<str>, Stamp>> {
-        self.paths.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -130,5 +130,19 @@ mod tests {
         assert_eq!(index.len(), 2);
         assert!(index.remove("/"));
         assert!(!index.remove("/"));
+    }
+
+    #[test]
+    fn replace_all_restamps_listed_paths_and_keeps_them_present() {
+        let index = PathIndex::new();
+        let before = index.insert("/kept");
+        index.insert("/dropped");
+        index.replace_all(["/kept", "/kept", "/new"]);
+        let after = index.stamp("/kept").expect("listed");
+        // A fetch that read `before` must see that the set was reloaded.
+        assert_ne!(before, after);
+        assert!(!index.remove_if_unchanged("/kept", before));
+        assert!(index.contains("/new") && !index.contains("/dropped"));
+        assert_eq!(index.len(), 2);
     }
 }

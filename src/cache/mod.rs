@@ -18,10 +18,11 @@ pub(crate) mod testing;
 mod tests;
 mod warm;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use prometheus::IntGauge;
 use tokio::sync::watch;
 
@@ -50,7 +51,7 @@ pub enum Lookup {
     Stale(Arc<CachedPage>),
     /// Was missing; fetched from the store (possibly by another waiter).
     Fetched(Arc<CachedPage>),
-    /// Not a published path: answer with [`PageCache::not_found`].
+    /// Not a published path: answer with [`PageCache::with_not_found`].
     NotFound,
     /// The store failed while fetching a miss.
     Unavailable,
@@ -77,8 +78,12 @@ pub struct PageCache {
     pages: Pages,
     index: Arc<PathIndex>,
     /// Kept outside moka so it is never evicted; read on every unknown path,
-    /// replaced only when the renderer publishes a new one.
-    not_found: RwLock<Arc<CachedPage>>,
+    /// replaced only when the renderer publishes a new one. Behind an
+    /// `ArcSwap`, not a lock: a reader borrows it through a slot of its own
+    /// thread, where a lock (its reader count) or an `Arc` clone (the
+    /// page's reference count) would write one cache line shared by every
+    /// worker on every 404.
+    not_found: ArcSwap<CachedPage>,
     counters: Counters,
     /// Where lookups without a worker's shard are counted.
     shard: Arc<Shard>,
@@ -119,7 +124,7 @@ impl PageCache {
             store,
             pages,
             index,
-            not_found: RwLock::new(Arc::new(page::builtin_not_found())),
+            not_found: ArcSwap::from_pointee(page::builtin_not_found()),
             counters,
             shard: metrics.shared_shard().clone(),
             store_errors,
@@ -262,7 +267,20 @@ impl PageCache {
     /// [`lookup`](Self::lookup) with the caller's clock reading (the front
     /// reads the clock once per request, for this and its metrics), counted
     /// in the caller's metric shard.
+    ///
+    /// The index is asked first: a path it does not hold is not published,
+    /// so it is answered without reading moka (whose every read writes
+    /// memory all workers share) or the pinned set. Every copy is cached
+    /// with its path already in the index, and a deletion takes the path
+    /// out of the index before it drops the copy, so a copy held for a path
+    /// the index lacks is one a deletion is taking out (or one a refresh
+    /// racing a deletion put back after it): not serving it is the
+    /// deletion's answer, given a moment early.
     pub async fn lookup_at(&self, path: &str, now: Instant, shard: &Shard) -> Lookup {
+        if !self.index.contains(path) {
+            shard.cache(CacheResult::Negative);
+            return Lookup::NotFound;
+        }
         if let Some(page) = self.pages.get(path).await {
             // One atomic load besides the comparison: the whole freshness
             // cost of a hit.
@@ -272,6 +290,9 @@ impl PageCache {
             }
             return self.serve_stale(path, page, now, shard);
         }
+        // The stamp is read after the cache: one read before it would make
+        // fetch take a write that cached its copy in between for a race,
+        // and drop that copy.
         match self.index.stamp(path) {
             Some(stamp) => self.fetch(path, stamp, shard).await,
             None => {
@@ -424,17 +445,21 @@ impl PageCache {
 
     /// Replaces the page served for unknown paths.
     pub fn set_not_found(&self, page: CachedPage) {
-        *self
-            .not_found
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(page);
+        self.not_found.store(Arc::new(page));
     }
 
+    /// The page served for unknown paths, lent to `answer` (as a hit's page
+    /// is by [`hit_with`](Self::hit_with)): the borrow takes a slot of the
+    /// calling thread's own, so no memory another worker reads is written in
+    /// the common case.
+    pub fn with_not_found<R>(&self, answer: impl FnOnce(&CachedPage) -> R) -> R {
+        answer(&self.not_found.load())
+    }
+
+    /// The page served for unknown paths, to keep (an `Arc` clone: not for
+    /// the request path, see [`with_not_found`](Self::with_not_found)).
     pub fn not_found(&self) -> Arc<CachedPage> {
-        self.not_found
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.not_found.load_full()
     }
 
     /// Finishes moka's pending housekeeping and publishes the entry count

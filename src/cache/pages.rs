@@ -33,7 +33,8 @@ type Pinned = HashMap<Arc<str>, Arc<CachedPage>>;
 /// foldhash, randomly seeded per process: paths are hashed on every request
 /// and SipHash (the default) cost a hit more than the probe. Only published
 /// paths are ever inserted, so lookups of hostile paths cannot crowd a bucket.
-type Hasher = foldhash::fast::RandomState;
+/// The same holds for the [`PathIndex`](super::PathIndex), which uses it too.
+pub(super) type Hasher = foldhash::fast::RandomState;
 pub(super) type PageMap = Cache<Arc<str>, Arc<CachedPage>, Hasher>;
 type Index = papaya::HashMap<Arc<str>, Arc<CachedPage>, Hasher>;
 
@@ -45,7 +46,14 @@ pub(super) struct Pages {
     /// Held while moka and the index change together, so that two writers
     /// of one path cannot leave the index holding another copy than moka.
     writing: Arc<tokio::sync::Mutex<()>>,
+    /// A lock is cheap enough here: hits read the index and unknown paths
+    /// stop at the `PathIndex`, so only the slow reads of published paths
+    /// (stale, missing) and writes take it.
     pinned: Arc<RwLock<Pinned>>,
+    /// Calls of [`Pages::get`], the slow read (moka, pinned set): tests
+    /// check that unknown paths never make one.
+    #[cfg(test)]
+    gets: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Pages {
@@ -77,6 +85,8 @@ impl Pages {
             index,
             writing: Arc::default(),
             pinned: Arc::new(RwLock::new(HashMap::new())),
+            #[cfg(test)]
+            gets: Arc::default(),
         }
     }
 
@@ -106,7 +116,14 @@ impl Pages {
         let _ = self.cache.get(path).await;
     }
 
+    #[cfg(test)]
+    pub(super) fn gets(&self) -> usize {
+        self.gets.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(super) async fn get(&self, path: &str) -> Option<Arc<CachedPage>> {
+        #[cfg(test)]
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(page) = self.index.pin().get(path) {
             return Some(page.clone());
         }

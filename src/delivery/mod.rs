@@ -85,11 +85,10 @@ pub async fn serve(req: HttpRequest, cache: web::Data<PageCache>) -> HttpRespons
         Lookup::Stale(page) => respond(req.headers(), &page, CACHE_STATUS_STALE),
         Lookup::Fetched(page) => respond(req.headers(), &page, CACHE_STATUS_FETCHED),
         // Answered from memory, like a hit.
-        Lookup::NotFound => {
-            let page = cache.not_found();
-            let reply = not_found_reply(req.headers(), &page, req.path());
+        Lookup::NotFound => cache.with_not_found(|page| {
+            let reply = not_found_reply(req.headers(), page, req.path());
             respond_with(reply, CACHE_STATUS_HIT)
-        }
+        }),
         Lookup::Unavailable => unavailable(),
     }
 }

@@ -239,34 +239,25 @@ async fn lookup(
         .cache
         .lookup_at(head.path, started, &worker.shard)
         .await;
-    let cache_status = match &lookup {
-        Lookup::Stale(_) => &CACHE_STATUS_STALE,
-        Lookup::Fetched(_) => &CACHE_STATUS_FETCHED,
-        _ => &CACHE_STATUS_HIT,
-    };
-    let found = matches!(
-        lookup,
-        Lookup::Hit(_) | Lookup::Stale(_) | Lookup::Fetched(_)
-    );
-    let page = match lookup {
-        Lookup::Hit(page) | Lookup::Stale(page) | Lookup::Fetched(page) => Some(page),
-        // Answered from memory, like a hit.
-        Lookup::NotFound => Some(front.cache.not_found()),
-        Lookup::Unavailable => None,
-    };
-    match page {
-        Some(page) => {
-            let reply = if found {
-                delivery::reply(head.headers, &page)
-            } else {
-                delivery::not_found_reply(head.headers, &page, head.path)
-            };
-            let large = write::page(out, &reply, cache_status, framing, date);
-            (reply.status, large)
+    let (page, cache_status) = match lookup {
+        Lookup::Hit(page) => (page, &CACHE_STATUS_HIT),
+        Lookup::Stale(page) => (page, &CACHE_STATUS_STALE),
+        Lookup::Fetched(page) => (page, &CACHE_STATUS_FETCHED),
+        // Answered from memory like a hit, and like one with the page
+        // borrowed: an unknown-path flood writes nothing workers share.
+        Lookup::NotFound => {
+            return front.cache.with_not_found(|page| {
+                let reply = delivery::not_found_reply(head.headers, page, head.path);
+                let large = write::page(out, &reply, &CACHE_STATUS_HIT, framing, date);
+                (reply.status, large)
+            });
         }
-        None => {
+        Lookup::Unavailable => {
             write::unavailable(out, framing, date);
-            (StatusCode::SERVICE_UNAVAILABLE, None)
+            return (StatusCode::SERVICE_UNAVAILABLE, None);
         }
-    }
+    };
+    let reply = delivery::reply(head.headers, &page);
+    let large = write::page(out, &reply, cache_status, framing, date);
+    (reply.status, large)
 }

@@ -3,9 +3,10 @@
 //! versions, events mark copies stale, a page is deleted, and a budget far
 //! below the site's size keeps moka evicting. Afterwards every rule holds
 //! as it does with one reader: the newest versions are served, the deleted
-//! page and unknown paths are not found (without a query), pinned pages are
-//! served without a query, and the bytes held stay within the budget, with
-//! the hit path's index holding nothing moka does not count.
+//! page and unknown paths are not found (without a query, and unknown paths
+//! without a cache read), pinned pages are served without a query, and the
+//! bytes held stay within the budget, with the hit path's index holding
+//! nothing moka does not count.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -114,7 +115,9 @@ async fn readers_and_a_publisher_at_once_keep_every_rule() {
     // Gone, and unknown paths, without a query.
     let queries = fx.queries("page");
     assert!(matches!(cache.lookup(DELETED).await, Lookup::NotFound));
+    let gets = cache.pages.gets();
     assert!(matches!(cache.lookup("/nowhere/1").await, Lookup::NotFound));
+    assert_eq!(cache.pages.gets(), gets, "an unknown path reads no cache");
     // Pinned pages outlived all that eviction.
     for p in &pinned {
         assert!(matches!(cache.lookup(p).await, Lookup::Hit(_)), "{p}");

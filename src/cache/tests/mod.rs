@@ -83,6 +83,34 @@ async fn unknown_paths_are_not_found_without_a_query() {
     assert_eq!(fx.queries("pages"), 0);
     assert_eq!(fx.cache_requests("negative"), 5);
     assert_eq!(fx.cache_requests("miss"), 0);
+    // Answered from the index alone: moka (whose reads write memory every
+    // worker shares) and the pinned set were never read.
+    assert_eq!(cache.pages.gets(), 0);
+    assert!(matches!(
+        cache.lookup("/matches/a").await,
+        Lookup::Fetched(_)
+    ));
+    assert_eq!(cache.pages.gets(), 1, "a published path does read them");
+}
+
+/// The index decides before the cache does: a copy held for a path the
+/// index no longer has (a deletion between its two steps) is not served
+/// by the slow path, and nothing is read to find that out.
+#[tokio::test]
+async fn a_path_out_of_the_index_is_not_found_whatever_is_cached() {
+    let fx = Fixture::new().await;
+    let cache = fx.cache();
+    cache
+        .apply(&[PageWrite::Upsert(html_page("/going", "G"))])
+        .await;
+    // The first step of a delete: the index no longer has the path.
+    assert!(cache.index().remove("/going"));
+    let gets = cache.pages.gets();
+
+    assert!(matches!(cache.lookup("/going").await, Lookup::NotFound));
+    assert_eq!(cache.pages.gets(), gets);
+    assert_eq!(fx.cache_requests("negative"), 1);
+    assert_eq!(fx.queries("page"), 0);
 }
 
 #[tokio::test]
@@ -317,4 +345,7 @@ async fn the_not_found_page_is_built_in_until_replaced_and_never_evicted() {
         &page.representation(Encoding::Identity).1.body[..],
         b"<h1>Not here</h1>"
     );
+    // The borrowed page is the same one.
+    let lent = cache.with_not_found(|page| page.representation(Encoding::Identity).1.body.clone());
+    assert_eq!(&lent[..], b"<h1>Not here</h1>");
 }
