@@ -6,22 +6,27 @@
 #
 # Installs what is missing (nginx, libnginx-mod-http-brotli-static, wrk; as
 # root or through `sudo -n`), builds keel and keel-loadtest in release mode,
-# starts keel on the embedded store in a temporary directory, publishes 1,000
-# team pages through the editor API, exports the exact bytes keel serves for
-# each (br, gzip, identity) into an nginx docroot, and starts nginx three
-# times on it (brotli_static + gzip_static, one worker): with and without
-# open_file_cache, and with it plus keel's caching and security headers (the
-# same response size; informational). Every server runs pinned to CPU 0
-# (`taskset -c 0`, keel with `--workers 1`), the load generator on CPU 1;
-# while measuring, every other task and interrupt that can leave CPU 0 is
-# moved off it and put back at the end (--no-shield leaves them), and keel
-# is paused (SIGSTOP) while the others are measured.
+# starts keel on the embedded store in a temporary directory, seeds a match
+# day through the editor API with keel-loadtest's seeder (24 teams, 300
+# matches with their commentary and reports, 60 previews of 600-900 words:
+# about 390 pages with the listings and the archive), exports the exact
+# bytes keel serves for each page (br, gzip, identity) into an nginx
+# docroot, and starts nginx three times on it (brotli_static + gzip_static,
+# one worker, `sendfile on` and `tcp_nopush on` as Debian ships it): with and
+# without open_file_cache, and with it plus keel's caching and security
+# headers (the same response size; informational). Every server runs pinned
+# to CPU 0 (`taskset -c 0`, keel with `--workers 1`), the load generator on
+# CPU 1; while measuring, every other task and interrupt that can leave CPU
+# 0 is moved off it and put back at the end (--no-shield leaves them), and
+# keel is paused (SIGSTOP) while the others are measured.
 #
-# Scenarios: hot (one page) and random (the 1,000 pages, uniformly), each
-# with `wrk -t1 -c64 --latency -H 'Accept-Encoding: br'`, the servers in
-# alternation (A B C D A B C D) for --rounds rounds. Then keel-loadtest's open
-# model over the random set against keel and the better nginx, at --rate
-# (auto: the highest rate the one-core generator holds, stepped down when a
+# Scenarios: hot (the hottest live match page) and mix (every page of the
+# site, uniformly: match pages live, finished and to come, listings,
+# previews, team pages), each with `wrk -t1 -c64 --latency -H
+# 'Accept-Encoding: br'`, the servers in alternation (A B C D A B C D) for
+# --rounds rounds. Then keel-loadtest's open model over the mix against keel
+# and the better nginx, at --rate (auto: the highest rate the one-core
+# generator holds, stepped down when a
 # full-length run falls behind). Prints a table of
 # medians, each round keel against the better nginx of the scenario, and the
 # verdict on the median of those per-round ratios: exits 1 when keel's req/s
@@ -36,7 +41,6 @@ rounds=5
 duration=15s
 rate=auto
 shield=1
-pages=1000
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-goal) goal=0; shift ;;
@@ -228,46 +232,36 @@ stop_keel() {
   wait "$keel_pid" 2>/dev/null || true
 }
 
-# --- seed: 1,000 published team pages ---------------------------------------
+# --- seed: a match day -----------------------------------------------------
 # Unpinned while seeding: each publish renders and brotli-compresses (q11).
 start_keel
-log "publishing $pages team pages through the editor API"
+log "seeding a match day through the editor API (keel-loadtest --seed)"
 seed_started=$(date +%s)
-cat >"$work/seed-one.sh" <<'EOF'
-#!/usr/bin/env bash
-# seed-one.sh BASE_URL TOKEN I: creates and publishes team number I, whose
-# bio is a few KB of markdown that differs from team to team.
-set -euo pipefail
-base=$1 token=$2 i=$3
-cities=(Harbour Northgate Valley Riverside Eastport Highland Westbrook Southend Kingsford Lakeside)
-nicks=(City Rovers Athletic United Town Wanderers Albion Rangers)
-grounds=("Mill Lane" "the Quayside" "Station Road" "Church Meadow" "the Old Showground" "Castle Park")
-colours=("red and white" "blue and gold" "green hoops" "black and amber" "claret and sky blue" "all white")
-city=${cities[$((i % 10))]} nick=${nicks[$((i / 10 % 8))]}
-name="$city $nick $i"
-founded=$((1860 + i % 150))
-ground=${grounds[$((i % 6))]} colour=${colours[$((i / 6 % 6))]}
-bio="## History\n\n$name were founded in $founded by workers from the $city docks, who played their first matches on a field behind ${ground}. The club joined the county league in $((founded + 12)) and turned professional $((i % 40 + 10)) years later, playing in $colour from the first season.\n\n"
-for season in $(seq $((1990 + i % 7)) 3 2024); do
-  bio+="In **$season** the side finished $(( (i * season) % 18 + 1 ))th, scoring $(( (i + season) % 50 + 30 )) goals; the cup run ended in round $(( season % 5 + 1 )) against $([ $((season % 2)) = 0 ] && echo "a top-flight side" || echo "local rivals"), watched by $(( (i * 37 + season) % 20000 + 4000 )) at ${ground}.\n\n"
+"$work/keel-loadtest" --target "http://127.0.0.1:$keel_port" --token "$token" --seed \
+  --seed-teams 24 --seed-matches 300 --seed-articles 60 --paths-out "$work/paths.txt" \
+  >"$work/seed.log" 2>&1 || { tail -n 20 "$work/seed.log" >&2; die "seeding failed"; }
+pages=$(wc -l <"$work/paths.txt")
+[ "$pages" -ge 300 ] || die "the seeded site has $pages pages, expected about 390"
+log "seeded $pages pages in $(( $(date +%s) - seed_started )) s"
+# Each publish compressed its pages at a fast brotli quality; keel refines
+# them at quality 11 in the background. Wait until that is done (the pages'
+# brotli bytes stop shrinking), so both servers send what production would.
+br_total() {
+  sed "s|.*|url = \"http://127.0.0.1:$keel_port&\"\noutput = \"/dev/null\"|" "$work/paths.txt" >"$work/curl-sizes.cfg"
+  curl -s -H 'Accept-Encoding: br' -K "$work/curl-sizes.cfg" -w '%{size_download}\n' | awk '{ t += $1 } END { print t }'
+}
+last=$(br_total) settled=0
+for _ in $(seq 1 120); do
+  sleep 3
+  now=$(br_total)
+  if [ "$now" = "$last" ]; then settled=$((settled + 1)); else settled=0; fi
+  [ "$settled" -ge 2 ] && break
+  last=$now
 done
-bio+="## Ground\n\n- Capacity: $(( i * 97 % 30000 + 5000 ))\n- Record attendance: $(( i * 131 % 40000 + 9000 ))\n- Pitch: $(( 100 + i % 6 )) x $(( 64 + i % 5 )) m\n\n## Honours\n\n1. County Cup ($(( founded + 20 + i % 30 )))\n2. League One runners-up ($(( 1950 + i % 70 )))\n3. Regional Shield ($(( 1960 + i % 60 )))\n\n> “A club is its town on a Saturday afternoon.” — a former captain, $(( 1970 + i % 50 ))\n"
-slug="team-$i"
-body="{\"slug\":\"$slug\",\"data\":{\"name\":\"$name\",\"country\":\"England\",\"founded\":$founded,\"bio\":\"$bio\"}}"
-created=$(curl -sS --fail-with-body -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d "$body" "$base/api/v1/entries/team")
-id=$(printf '%s' "$created" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
-[ -n "$id" ] || { echo "create $slug: $created" >&2; exit 1; }
-curl -sS --fail-with-body -o /dev/null -X POST -H "Authorization: Bearer $token" \
-  "$base/api/v1/entries/team/$id/publish"
-echo "/teams/$slug"
-EOF
-chmod +x "$work/seed-one.sh"
-seq 1 "$pages" | xargs -P 8 -I{} "$work/seed-one.sh" "http://127.0.0.1:$keel_port" "$token" {} \
-  | sort -t- -k2 -n >"$work/paths.txt" || die "seeding failed"
-[ "$(wc -l <"$work/paths.txt")" = "$pages" ] || die "seeded $(wc -l <"$work/paths.txt") of $pages pages"
-log "published $pages pages in $(( $(date +%s) - seed_started )) s"
-hot_path=$(head -n 1 "$work/paths.txt")
+[ "$settled" -ge 2 ] || die "keel's pages were still being recompressed after 6 minutes"
+log "pages refined at brotli quality 11: $now B of br in all"
+# The hottest live match: the page everyone asks for at kick-off.
+hot_path=$(grep -m1 '^/matches/match-' "$work/paths.txt") || die "no match page was seeded"
 
 # Restart pinned: the measured keel is a node booted on a populated store,
 # warmed by its own boot warm-up (and the export below).
@@ -277,18 +271,24 @@ start_keel taskset -c 0
 # --- export what keel serves into an nginx docroot --------------------------
 # Each page is stored at its exact path (no extension, so no try_files), and
 # its encodings beside it as PATH.br and PATH.gz, as brotli_static and
-# gzip_static look them up.
-log "exporting keel's bytes for nginx"
+# gzip_static look them up. A path that is also a directory (/, /matches
+# above /matches/SLUG) is stored as DIR/index.html and reached by an exact
+# location, the only pages that pay for a try_files.
 docroot="$work/docroot"
 mkdir -p "$docroot"
+file_of() { # path: where the docroot keeps it
+  if [ "$1" = / ] || grep -q "^$1/" "$work/paths.txt"; then echo "${1%/}/index.html"; else echo "$1"; fi
+}
+while read -r path; do echo "$path $(file_of "$path")"; done <"$work/paths.txt" >"$work/files.txt"
+exact_locations=$(awk '$1 != $2 { printf "location = %s { try_files %s =404; }\n", $1, $2 }' "$work/files.txt")
 export_encoding() { # accept-encoding suffix expected-content-encoding
   local config="$work/curl-$2.cfg"
   : >"$config"
-  while read -r path; do
-    mkdir -p "$docroot$(dirname "$path")"
+  while read -r path file; do
+    mkdir -p "$docroot$(dirname "$file")"
     printf 'url = "http://127.0.0.1:%s%s"\noutput = "%s%s%s"\n' \
-      "$keel_port" "$path" "$docroot" "$path" "$2" >>"$config"
-  done <"$work/paths.txt"
+      "$keel_port" "$path" "$docroot" "$file" "$2" >>"$config"
+  done <"$work/files.txt"
   curl -s -H "Accept-Encoding: $1" -K "$config" -w '%{http_code} %header{content-encoding}\n' \
     >"$work/export-$2.txt"
   local bad
@@ -300,6 +300,16 @@ export_encoding br .br br
 export_encoding gzip .gz gzip
 chmod -R a+rX "$docroot"
 du -sh --apparent-size "$docroot" | sed 's/^/    docroot: /' >&2
+# Sizes by kind of page (br, as measured), so a reader knows what the mix is.
+while read -r path file; do
+  case "$path" in
+    /matches/match-*) kind=match ;; /news/*) kind=article ;; /teams/*) kind=team ;; *) kind=listing ;;
+  esac
+  echo "$kind $(stat -c %s "$docroot$file.br") $(stat -c %s "$docroot$file")"
+done <"$work/files.txt" | sort -k1,1 -k2,2n | awk '
+  { n[$1]++; br[$1, n[$1]] = $2; id[$1] += $3 }
+  END { for (k in n) printf "    %-8s %4d pages, br median %6d B (%d-%d), identity mean %6d B\n",
+          k, n[k], br[k, int((n[k] + 1) / 2)], br[k, 1], br[k, n[k]], id[k] / n[k] }' >&2
 printf '    hot page %s: %s B identity, %s B br, %s B gzip\n' "$hot_path" \
   "$(stat -c %s "$docroot$hot_path")" "$(stat -c %s "$docroot$hot_path.br")" \
   "$(stat -c %s "$docroot$hot_path.gz")" >&2
@@ -322,11 +332,9 @@ error_log $dir/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  # For pages of a few KB, reading into a buffer and one writev costs nginx
-  # less than sendfile (with tcp_nopush, Debian's default: two setsockopt,
-  # writev and sendfile per response): measured 10 against 12 us of CPU per
-  # response, so the reference is nginx at its best.
-  sendfile off;
+  # As Debian's nginx.conf ships it, and as its users run it.
+  sendfile on;
+  tcp_nopush on;
   keepalive_requests 1000000;
   keepalive_timeout 75s;
   client_body_temp_path $dir/tmp;
@@ -344,6 +352,7 @@ http {
     gzip_static on;
     gzip_vary on;
     location = /readyz { return 200 "ok\n"; }
+    $exact_locations
   }
 }
 EOF
@@ -373,7 +382,8 @@ port_keel=$keel_port
 pid_keel=$keel_pid
 
 # Both serve the same bytes: check one page of each scenario.
-for path in "$hot_path" "$(tail -n 1 "$work/paths.txt")"; do
+for path in / "$hot_path" $(grep -m1 '^/news/' "$work/paths.txt") $(grep -m1 '^/teams/' "$work/paths.txt") \
+  $(grep -m1 '^/matches/[0-9]' "$work/paths.txt" || true) "$(tail -n 1 "$work/paths.txt")"; do
   a=$(curl -s -H 'Accept-Encoding: br' "http://127.0.0.1:$port_keel$path" | cksum)
   b=$(curl -s -H 'Accept-Encoding: br' "http://127.0.0.1:$port_nginx_ofc$path" | cksum)
   [ "$a" = "$b" ] || die "nginx and keel send different bytes for $path"
@@ -384,7 +394,7 @@ done
 [ "$shield" = 1 ] && shield_cpu0
 
 # --- wrk -------------------------------------------------------------------
-cat >"$work/random.lua" <<EOF
+cat >"$work/mix.lua" <<EOF
 -- Uniformly random over the listed paths; requests built once per thread.
 local requests = {}
 function init(args)
@@ -441,7 +451,7 @@ server_ticks() { # pid
 run_wrk() { # server scenario round
   local port_var="port_$1" pid_var="pid_$1" out="$work/wrk-$1-$2-$3.txt" args=()
   if [ "$2" = hot ]; then args=("http://127.0.0.1:${!port_var}$hot_path")
-  else args=(-s "$work/random.lua" "http://127.0.0.1:${!port_var}/"); fi
+  else args=(-s "$work/mix.lua" "http://127.0.0.1:${!port_var}/"); fi
   wake "$1"
   taskset -c 1 wrk -t1 -c64 -d2s -H 'Accept-Encoding: br' "${args[@]}" >/dev/null
   local ticks0 ticks1 steal0 steal1
@@ -469,7 +479,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 
 log "wrk: ${#servers[@]} servers x 2 scenarios x $rounds rounds of $duration, alternating"
 for round in $(seq 1 "$rounds"); do
-  for scenario in hot random; do
+  for scenario in hot mix; do
     for server in "${servers[@]}"; do
       run_wrk "$server" "$scenario" "$round"
     done
@@ -477,7 +487,7 @@ for round in $(seq 1 "$rounds"); do
 done
 
 declare -A rps p99 cpu
-for scenario in hot random; do
+for scenario in hot mix; do
   for server in "${servers[@]}"; do
     rps[$server-$scenario]=$(cut -d' ' -f1 "$work/results-$server-$scenario" | median)
     p99[$server-$scenario]=$(cut -d' ' -f2 "$work/results-$server-$scenario" | median)
@@ -486,7 +496,7 @@ for scenario in hot random; do
 done
 # The reference is the better nginx of each scenario (more req/s).
 declare -A best
-for scenario in hot random; do
+for scenario in hot mix; do
   best[$scenario]=$(awk -v a="${rps[nginx_ofc-$scenario]}" -v b="${rps[nginx-$scenario]}" \
     'BEGIN { print (a >= b) ? "nginx_ofc" : "nginx" }')
 done
@@ -517,7 +527,7 @@ open_fields() { # out
 kept_up() { # rate achieved errors lag
   awk -v r="$1" -v a="$2" -v e="$3" -v l="$4" 'BEGIN { exit !(e == 0 && a >= 0.99 * r && l <= 1.0) }'
 }
-open_ref=${best[random]}
+open_ref=${best[mix]}
 ladder=(40000 30000 20000 15000 10000 7500 5000 2500 1000)
 next_rung() { # rate: the ladder's next lower rate, or nothing
   local r
@@ -566,16 +576,16 @@ done
 # --- report ----------------------------------------------------------------
 echo
 echo "keel vs nginx on cache hits: servers on CPU 0 (one worker), wrk -t1 -c64 -d$duration on CPU 1,"
-echo "Accept-Encoding: br, medians of $rounds alternating rounds; $pages team pages, hot = $hot_path"
+echo "Accept-Encoding: br, medians of $rounds alternating rounds; mix = $pages pages of a match day, hot = $hot_path"
 echo
 printf '| %-30s | %10s | %10s | %10s | %12s | %13s | %13s |\n' server "hot req/s" "hot p99 ms" \
-  "hot CPU us" "random req/s" "random p99 ms" "random CPU us"
+  "hot CPU us" "mix req/s" "mix p99 ms" "mix CPU us"
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..32})" "-----------:" "-----------:" \
   "-----------:" "-------------:" "--------------:" "--------------:"
 for server in "${servers[@]}"; do
   printf '| %-30s | %10.0f | %10.2f | %10.2f | %12.0f | %13.2f | %13.2f |\n' "${label[$server]}" \
     "${rps[$server-hot]}" "${p99[$server-hot]}" "${cpu[$server-hot]}" \
-    "${rps[$server-random]}" "${p99[$server-random]}" "${cpu[$server-random]}"
+    "${rps[$server-mix]}" "${p99[$server-mix]}" "${cpu[$server-mix]}"
 done
 echo
 echo "CPU us: the server's CPU time (user + system, its workers included) per response."
@@ -595,7 +605,7 @@ paired() { # ref scenario
 }
 failed=0
 ratio_line=""
-for scenario in hot random; do
+for scenario in hot mix; do
   ref=${best[$scenario]}
   read -r rps_ratio p99_ratio < <(paired "$ref" "$scenario")
   verdict=ok

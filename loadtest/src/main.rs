@@ -14,6 +14,7 @@ mod http;
 mod live;
 mod pgstats;
 mod profile;
+mod prose;
 mod report;
 mod run;
 mod scrape;
@@ -166,6 +167,12 @@ struct Args {
     #[arg(long, conflicts_with = "seed")]
     paths: Option<PathBuf>,
 
+    /// Write the site's page paths (hottest first, the JSON documents left
+    /// out) to this file and stop: no pre-warm, no load. With --seed it
+    /// builds a site for another tool (loadtest/compare-nginx.sh).
+    #[arg(long, conflicts_with = "paths")]
+    paths_out: Option<PathBuf>,
+
     /// Seed of the request mix, for repeatable runs.
     #[arg(long, default_value_t = 1)]
     rng_seed: u64,
@@ -251,6 +258,17 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         site.live.len(),
         site.source
     );
+    if let Some(file) = &args.paths_out {
+        let pages: String = site
+            .paths
+            .iter()
+            .filter(|p| !p.path.starts_with("/api/"))
+            .map(|p| format!("{}\n", p.path))
+            .collect();
+        std::fs::write(file, pages).with_context(|| format!("writing {}", file.display()))?;
+        eprintln!("paths written to {}", file.display());
+        return Ok(true);
+    }
     let live_rate = args.live_updates.unwrap_or(0.0);
     if live_rate > 0.0 && site.live.is_empty() {
         notes.push("--live-updates asked for, but no live match was found: none sent".into());

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::http::Api;
+use crate::prose;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SeedSize {
@@ -123,15 +124,20 @@ pub async fn seed(
                 "name": name,
                 "country": COUNTRIES[i % COUNTRIES.len()],
                 "founded": 1870 + (i * 7) % 130,
-                "bio": format!("{name} play at the **{} Ground**. Founded by local workers, \
-                    the club has a loyal following and a famous youth academy.", capitalise(city)),
+                "bio": format!("{name} play at the **{} Ground**.\n\n{}", capitalise(city),
+                    prose::history(&mut rng, &name, &capitalise(city))),
             });
             (slug, data)
         })
         .collect();
+    let names: Vec<String> = teams
+        .iter()
+        .map(|(_, data)| data["name"].as_str().unwrap_or_default().to_string())
+        .collect();
     let team_ids = publish_all(&api, "team", teams, concurrency).await?;
 
     let mut live_matches = 0;
+    let mut matches_of = Vec::with_capacity(size.matches);
     let matches: Vec<(String, Value)> = (0..size.matches)
         .map(|i| {
             let home = rng.random_range(0..team_ids.len());
@@ -149,15 +155,18 @@ pub async fn seed(
                 "home_score": h,
                 "away_score": a,
             });
-            if status == "finished" {
-                data["report"] = json!(format!(
-                    "## Match report\n\nA hard-fought game in front of a full house.\n\n\
-                     | | Home | Away |\n|---|---|---|\n| Goals | {h} | {a} |\n\n\
-                     The home side pressed early; the visitors held their shape and \
-                     struck on the counter. *Attendance: {}.*\n",
-                    10_000 + i * 37
-                ));
+            let (home_name, away_name) = (&names[home], &names[away]);
+            if status != "scheduled" {
+                let played = (now - kickoff).num_minutes().clamp(0, 95);
+                data["commentary"] =
+                    json!(prose::commentary(&mut rng, home_name, away_name, played));
+                data["attendance"] = json!(10_000 + i * 37);
+                data["home_possession"] = json!(rng.random_range(35..70));
             }
+            if status == "finished" {
+                data["report"] = json!(prose::report(&mut rng, home_name, away_name, (h, a)));
+            }
+            matches_of.push((home_name.clone(), away_name.clone()));
             (slug, data)
         })
         .collect();
@@ -166,13 +175,14 @@ pub async fn seed(
     let articles: Vec<(String, Value)> = (0..size.articles)
         .map(|i| {
             // About the live and soon-to-start matches, which come first.
-            let about = &match_ids[i % match_ids.len().min(size.matches / 2).max(1)];
+            let which = i % match_ids.len().min(size.matches / 2).max(1);
+            let about = &match_ids[which];
+            let (home, away) = &matches_of[which];
+            let competition = COMPETITIONS[which % COMPETITIONS.len()];
             let slug = format!("story-{i}-{run}");
             let data = json!({
-                "title": format!("Match day story {i}: the team news and what to watch"),
-                "body": format!("Story {i}. **Team news** and the line-ups.\n\n\
-                    The manager said the squad was ready. Two players return from injury; \
-                    one is suspended.\n\n- Key battle in midfield\n- Set pieces\n- The weather"),
+                "title": format!("{home} v {away}: the team news and what to watch"),
+                "body": prose::article(&mut rng, home, away, competition),
                 "tags": ["preview", "team-news"],
                 "match": about,
             });

@@ -1,7 +1,7 @@
 //! `PathIndex`: every published path, in memory, so a request for an unknown
-//! path is a 404 without a query or a cache read. Each path carries a stamp that changes
-//! whenever a write touches it; a miss compares stamps before and after its
-//! fetch to learn whether a write raced it.
+//! path is a 404 without a query or a cache read. Each path carries a stamp
+//! that changes whenever a write touches it; a miss compares stamps before
+//! and after its fetch to learn whether a write raced it.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,10 +12,11 @@ use super::pages::Hasher;
 pub type Stamp = u64;
 
 /// Read by every lookup the hit path does not answer (misses, stale copies,
-/// unknown paths), written only by writes and boot. A papaya map, read under an epoch guard: a reader writes only
-/// per-thread state, so the 404s of an unknown-path flood, answered from
-/// this map alone, scale with the cores like hits do (a lock's reader count
-/// would be one cache line every worker writes on every request).
+/// unknown paths), written only by writes and boot. A papaya map, read under
+/// an epoch guard: a reader writes only per-thread state, so the 404s of an
+/// unknown-path flood, answered from this map alone, scale with the cores
+/// like hits do (a lock's reader count would be one cache line every worker
+/// writes on every request).
 #[derive(Debug, Default)]
 pub struct PathIndex {
     paths: papaya::HashMap<Box<str>, Stamp, Hasher>,

@@ -216,6 +216,32 @@ impl Pages {
         self.index.pin().remove(path);
     }
 
+    /// Drops `page` (and its pin) if it is still the copy held: a writer
+    /// that lost a race with a delete takes back what it put. A newer copy
+    /// stays.
+    pub(super) async fn invalidate_copy(&self, path: &Arc<str>, page: &Arc<CachedPage>) {
+        use moka::ops::compute::Op;
+        let held = page.clone();
+        let _writing = self.writing.lock().await;
+        self.cache
+            .entry(path.clone())
+            .and_compute_with(move |current| {
+                std::future::ready(match current {
+                    Some(entry) if Arc::ptr_eq(entry.value(), &held) => Op::Remove,
+                    _ => Op::Nop,
+                })
+            })
+            .await;
+        let _ = self
+            .index
+            .pin()
+            .remove_if(path, |_, held| Arc::ptr_eq(held, page));
+        let mut pinned = self.pinned_mut();
+        if pinned.get(path).is_some_and(|held| Arc::ptr_eq(held, page)) {
+            pinned.remove(path);
+        }
+    }
+
     /// Makes exactly `pages` the pinned set.
     pub(super) fn replace_pins(&self, pages: Pinned) {
         *self.pinned_mut() = pages;

@@ -146,12 +146,10 @@ impl Refresher {
                         // raises the target after this check is not lost.
                         if !guard.finish_if_reached(reached) {
                             fetched.mark_stale();
-                            self.index.insert(&path);
-                            self.pages.insert(path.clone(), fetched).await;
+                            self.cache(&path, fetched).await;
                             continue;
                         }
-                        self.index.insert(&path);
-                        self.pages.insert(path.clone(), fetched).await;
+                        self.cache(&path, fetched).await;
                         return;
                     }
                     if guard.finish_if_reached(reached) {
@@ -188,6 +186,19 @@ impl Refresher {
         }
         if let Some(current) = self.pages.get(&path).await {
             current.mark_stale();
+        }
+    }
+
+    /// Indexes and caches a fetched copy. A write of this node that
+    /// touches the path in between (a delete, which leaves it out of the
+    /// index, or a newer copy) re-stamps it: the copy is then taken back,
+    /// so no copy outlives its path's place in the index, and the next
+    /// reader asks the store.
+    async fn cache(&self, path: &Arc<str>, fetched: Arc<CachedPage>) {
+        let stamp = self.index.insert(path);
+        self.pages.insert(path.clone(), fetched.clone()).await;
+        if self.index.stamp(path) != Some(stamp) {
+            self.pages.invalidate_copy(path, &fetched).await;
         }
     }
 

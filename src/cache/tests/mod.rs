@@ -349,3 +349,25 @@ async fn the_not_found_page_is_built_in_until_replaced_and_never_evicted() {
     let lent = cache.with_not_found(|page| page.representation(Encoding::Identity).1.body.clone());
     assert_eq!(&lent[..], b"<h1>Not here</h1>");
 }
+
+#[tokio::test]
+async fn taking_back_a_copy_leaves_a_newer_one_and_drops_only_its_own() {
+    let pages = pages::Pages::new(1 << 20);
+    let path: Arc<str> = Arc::from("/matches/a");
+    let old = Arc::new(CachedPage::from_page(html_page("/matches/a", "old")));
+    let new = Arc::new(CachedPage::from_page(Page {
+        seq: 2,
+        ..html_page("/matches/a", "new")
+    }));
+    pages.insert(path.clone(), old.clone()).await;
+    pages.insert(path.clone(), new.clone()).await;
+    // The writer of `old` lost a race: taking it back must not drop `new`.
+    pages.invalidate_copy(&path, &old).await;
+    let held = pages.get(&path).await.expect("the newer copy stays");
+    assert!(Arc::ptr_eq(&held, &new));
+    assert_eq!(pages.indexed(), 1);
+    pages.invalidate_copy(&path, &new).await;
+    pages.moka().run_pending_tasks().await;
+    assert!(pages.get(&path).await.is_none());
+    assert_eq!(pages.indexed(), 0);
+}
