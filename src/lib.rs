@@ -23,6 +23,7 @@
 //! - [`health`]: `/healthz` and `/readyz`; [`panics`]: panic reporting.
 //! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
 //! - [`client`]: the client's address behind trusted proxies.
+//! - [`media`]: uploaded images to checked, metadata-free responsive variants.
 
 pub mod accounts;
 pub mod admin;
@@ -40,6 +41,7 @@ pub mod events;
 pub mod front;
 pub mod health;
 pub mod import;
+pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod outbox;
