@@ -547,6 +547,7 @@ pub(super) fn builtin_not_found() -> CachedPage {
             edge_max_age: 10,
             stale_while_revalidate: 10,
             stale_if_error: 60,
+            immutable: false,
         },
         seq: 0,
     })

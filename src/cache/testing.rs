@@ -108,6 +108,7 @@ pub(crate) fn html_page(path: &str, body: &str) -> Page {
             edge_max_age: 300,
             stale_while_revalidate: 30,
             stale_if_error: 86_400,
+            immutable: false,
         },
         seq: 3,
     }

@@ -5,7 +5,7 @@
 //! them in the same transaction as the entry's published state, so a
 //! listing's page is one range scan and an entry's referrers one lookup.
 
-use super::EntryId;
+use super::{EntryId, MediaId};
 
 /// One list an entry appears in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,6 +29,9 @@ pub struct EntryIndex {
     pub listed: Vec<Listed>,
     /// Entries its published data references (one row each).
     pub references: Vec<EntryId>,
+    /// Images its published data shows (one row each): an image in use
+    /// cannot be deleted, and a publish naming a deleted one fails.
+    pub media: Vec<MediaId>,
 }
 
 impl EntryIndex {

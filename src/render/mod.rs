@@ -497,6 +497,7 @@ impl Renderer {
                     edge_max_age: 60,
                     stale_while_revalidate: 60,
                     stale_if_error: 3600,
+                    immutable: false,
                 },
                 last_modified: now,
             },

@@ -31,6 +31,7 @@ pub const CACHE: CachePolicy = CachePolicy {
     edge_max_age: 300,
     stale_while_revalidate: 60,
     stale_if_error: 86_400,
+    immutable: false,
 };
 
 /// The path of the `part`th file (from 1) of a day.

@@ -401,6 +401,53 @@ impl Store for Breaker {
     async fn search_entries(&self, search: &EntrySearch) -> StoreResult<Vec<Entry>> {
         self.call(self.inner.search_entries(search)).await
     }
+
+    async fn create_media(
+        &self,
+        media: &NewMedia,
+        variants: &[MediaVariant],
+        pages: &[Page],
+        event: NewEvent,
+    ) -> StoreResult<(Media, i64)> {
+        self.call(self.inner.create_media(media, variants, pages, event))
+            .await
+    }
+
+    async fn media(&self, id: MediaId) -> StoreResult<Option<Media>> {
+        self.call(self.inner.media(id)).await
+    }
+
+    async fn media_by_hash(&self, hash: &str) -> StoreResult<Option<Media>> {
+        self.call(self.inner.media_by_hash(hash)).await
+    }
+
+    async fn media_by_ids(&self, ids: &[MediaId]) -> StoreResult<Vec<Media>> {
+        self.call(self.inner.media_by_ids(ids)).await
+    }
+
+    async fn media_list(&self, query: &MediaQuery) -> StoreResult<Vec<Media>> {
+        self.call(self.inner.media_list(query)).await
+    }
+
+    async fn media_original(&self, id: MediaId) -> StoreResult<Option<Vec<u8>>> {
+        self.call(self.inner.media_original(id)).await
+    }
+
+    async fn update_media(&self, id: MediaId, change: &MediaChange) -> StoreResult<Media> {
+        self.call(self.inner.update_media(id, change)).await
+    }
+
+    async fn media_users(&self, id: MediaId) -> StoreResult<Vec<EntryId>> {
+        self.call(self.inner.media_users(id)).await
+    }
+
+    async fn delete_media(&self, id: MediaId, event: NewEvent) -> StoreResult<MediaDeletion> {
+        self.call(self.inner.delete_media(id, event)).await
+    }
+
+    async fn unused_media(&self, older_than: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Media>> {
+        self.call(self.inner.unused_media(older_than, limit)).await
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,10 @@ pub use newsroom::*;
 pub use records::*;
 
 use crate::config::DatabaseUrl;
-use crate::model::{ContentTypeRecord, Entry, EntryId, Link, Page, Revision};
+use crate::model::{
+    ContentTypeRecord, Entry, EntryId, Link, Media, MediaChange, MediaId, MediaQuery, MediaVariant,
+    NewMedia, Page, Revision,
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -353,6 +356,61 @@ pub trait Store: Send + Sync + 'static {
 
     /// Entries of a type matching the search, newest first (by id).
     async fn search_entries(&self, search: &EntrySearch) -> StoreResult<Vec<Entry>>;
+
+    // --- media (src/model/media.rs) ---
+
+    /// Stores an upload with its variants' rows, their pages and the event
+    /// announcing the pages, in one transaction; returns the image and the
+    /// event's seq. `Duplicate` if an image with the same hash exists (see
+    /// [`Store::media_by_hash`]).
+    async fn create_media(
+        &self,
+        media: &NewMedia,
+        variants: &[MediaVariant],
+        pages: &[Page],
+        event: NewEvent,
+    ) -> StoreResult<(Media, i64)>;
+
+    async fn media(&self, id: MediaId) -> StoreResult<Option<Media>>;
+
+    async fn media_by_hash(&self, hash: &str) -> StoreResult<Option<Media>>;
+
+    /// Images by id, in no particular order; unknown ids are skipped. One
+    /// query however many a page shows.
+    async fn media_by_ids(&self, ids: &[MediaId]) -> StoreResult<Vec<Media>>;
+
+    /// A page of the library, newest first.
+    async fn media_list(&self, query: &MediaQuery) -> StoreResult<Vec<Media>>;
+
+    /// The original's bytes.
+    async fn media_original(&self, id: MediaId) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Applies the change; `NotFound` for an unknown id.
+    async fn update_media(&self, id: MediaId, change: &MediaChange) -> StoreResult<Media>;
+
+    /// The published entries that show the image, by id.
+    async fn media_users(&self, id: MediaId) -> StoreResult<Vec<EntryId>>;
+
+    /// Deletes the image, its variants and their pages with the event (its
+    /// paths are the caller's to list), unless a published entry shows it:
+    /// the check and the delete are one transaction, so a publish cannot
+    /// start using it in between. `NotFound` for an unknown id.
+    async fn delete_media(&self, id: MediaId, event: NewEvent) -> StoreResult<MediaDeletion>;
+
+    /// Up to `limit` images created before `older_than` that no published
+    /// entry shows, oldest first: candidates for a cleanup (drafts are the
+    /// caller's to check).
+    async fn unused_media(&self, older_than: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Media>>;
+}
+
+/// A page's cache policy as the `cache_policy` column holds it: without
+/// `immutable`, which has a column of its own, so it is stored once.
+fn policy_json(policy: &crate::model::CachePolicy) -> StoreResult<serde_json::Value> {
+    let mut value = serde_json::to_value(policy).map_err(|err| StoreError::Backend(err.into()))?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("immutable");
+    }
+    Ok(value)
 }
 
 /// Delivery attempts kept per destination.

@@ -7,6 +7,7 @@
 
 mod error;
 mod index;
+mod media;
 mod migrate;
 mod newsroom;
 mod outbox;
@@ -27,11 +28,14 @@ use tokio_postgres::{NoTls, Row};
 
 use self::error::{TOKEN_ACTIVE_NAME, TOKEN_HASH, pg_error, pool_error};
 use self::rows::{select_entries, select_events, select_pages, select_revisions, token_columns};
+use crate::model::{Media, MediaChange, MediaId, MediaQuery, MediaVariant, NewMedia};
+
 use super::{
     ApiToken, AuditQuery, AuditRecord, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery,
-    EntrySearch, Event, IndexedEntry, Link, NewAudit, NewUser, NodeHeartbeat, OutboxCursor, Page,
-    PageSummary, PoolStatus, Review, ReviewState, Revision, Role, Session, SettingsRecord, Store,
-    StoreError, StoreResult, User, UserChange, UserId, Write, WriteOutcome,
+    EntrySearch, Event, IndexedEntry, Link, MediaDeletion, NewAudit, NewEvent, NewUser,
+    NodeHeartbeat, OutboxCursor, Page, PageSummary, PoolStatus, Review, ReviewState, Revision,
+    Role, Session, SettingsRecord, Store, StoreError, StoreResult, User, UserChange, UserId, Write,
+    WriteOutcome,
 };
 
 /// The channel every committed event is announced on; the payload is its seq.
@@ -661,5 +665,51 @@ impl Store for PgStore {
 
     async fn search_entries(&self, search: &EntrySearch) -> StoreResult<Vec<Entry>> {
         self.select_search(search).await
+    }
+
+    async fn create_media(
+        &self,
+        media: &NewMedia,
+        variants: &[MediaVariant],
+        pages: &[Page],
+        event: NewEvent,
+    ) -> StoreResult<(Media, i64)> {
+        self.insert_media(media, variants, pages, &event).await
+    }
+
+    async fn media(&self, id: MediaId) -> StoreResult<Option<Media>> {
+        self.select_media(id).await
+    }
+
+    async fn media_by_hash(&self, hash: &str) -> StoreResult<Option<Media>> {
+        self.select_media_by_hash(hash).await
+    }
+
+    async fn media_by_ids(&self, ids: &[MediaId]) -> StoreResult<Vec<Media>> {
+        self.select_media_by_ids(ids).await
+    }
+
+    async fn media_list(&self, query: &MediaQuery) -> StoreResult<Vec<Media>> {
+        self.select_media_list(query).await
+    }
+
+    async fn media_original(&self, id: MediaId) -> StoreResult<Option<Vec<u8>>> {
+        self.select_media_original(id).await
+    }
+
+    async fn update_media(&self, id: MediaId, change: &MediaChange) -> StoreResult<Media> {
+        self.change_media(id, change).await
+    }
+
+    async fn media_users(&self, id: MediaId) -> StoreResult<Vec<EntryId>> {
+        self.select_media_users(id).await
+    }
+
+    async fn delete_media(&self, id: MediaId, event: NewEvent) -> StoreResult<MediaDeletion> {
+        self.remove_media(id, &event).await
+    }
+
+    async fn unused_media(&self, older_than: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Media>> {
+        self.select_unused_media(older_than, limit).await
     }
 }

@@ -325,6 +325,15 @@ pub struct Delivery {
     pub at: DateTime<Utc>,
 }
 
+/// What deleting an image did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaDeletion {
+    /// Gone with its pages and variants; the event has this seq.
+    Deleted { seq: i64 },
+    /// Nothing changed: these published entries show it.
+    InUse(Vec<EntryId>),
+}
+
 /// A connection pool's state, for the dashboards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStatus {

@@ -8,6 +8,7 @@
 mod admin;
 mod codec;
 mod index;
+mod media;
 mod newsroom;
 mod outbox;
 mod pool;
@@ -24,11 +25,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use self::pool::Pool;
+use crate::model::{Media, MediaChange, MediaId, MediaQuery, MediaVariant, NewMedia};
+
 use super::{
     ApiToken, AuditQuery, AuditRecord, ContentTypeRecord, Delivery, Entry, EntryId, EntryQuery,
-    EntrySearch, Event, IndexedEntry, Link, NewAudit, NewUser, NodeHeartbeat, OutboxCursor, Page,
-    PageSummary, Review, ReviewState, Revision, Role, Session, SettingsRecord, Store, StoreError,
-    StoreResult, User, UserChange, UserId, Write, WriteOutcome,
+    EntrySearch, Event, IndexedEntry, Link, MediaDeletion, NewAudit, NewEvent, NewUser,
+    NodeHeartbeat, OutboxCursor, Page, PageSummary, Review, ReviewState, Revision, Role, Session,
+    SettingsRecord, Store, StoreError, StoreResult, User, UserChange, UserId, Write, WriteOutcome,
 };
 
 mod embedded {
@@ -579,6 +582,81 @@ impl Store for SqliteStore {
         self.pool
             .read("search_entries", move |conn| {
                 newsroom::search_entries(conn, &search)
+            })
+            .await
+    }
+
+    async fn create_media(
+        &self,
+        media: &NewMedia,
+        variants: &[MediaVariant],
+        pages: &[Page],
+        event: NewEvent,
+    ) -> StoreResult<(Media, i64)> {
+        let (media, variants, pages) = (media.clone(), variants.to_vec(), pages.to_vec());
+        self.pool
+            .write("create_media", move |tx| {
+                media::create(tx, &media, &variants, &pages, &event)
+            })
+            .await
+    }
+
+    async fn media(&self, id: MediaId) -> StoreResult<Option<Media>> {
+        self.pool
+            .read("media", move |conn| media::by_id(conn, id))
+            .await
+    }
+
+    async fn media_by_hash(&self, hash: &str) -> StoreResult<Option<Media>> {
+        let hash = hash.to_owned();
+        self.pool
+            .read("media_by_hash", move |conn| media::by_hash(conn, &hash))
+            .await
+    }
+
+    async fn media_by_ids(&self, ids: &[MediaId]) -> StoreResult<Vec<Media>> {
+        let ids = ids.to_vec();
+        self.pool
+            .read("media_by_ids", move |conn| media::by_ids(conn, &ids))
+            .await
+    }
+
+    async fn media_list(&self, query: &MediaQuery) -> StoreResult<Vec<Media>> {
+        let query = query.clone();
+        self.pool
+            .read("media_list", move |conn| media::list(conn, &query))
+            .await
+    }
+
+    async fn media_original(&self, id: MediaId) -> StoreResult<Option<Vec<u8>>> {
+        self.pool
+            .read("media_original", move |conn| media::original(conn, id))
+            .await
+    }
+
+    async fn update_media(&self, id: MediaId, change: &MediaChange) -> StoreResult<Media> {
+        let change = change.clone();
+        self.pool
+            .write("update_media", move |tx| media::update(tx, id, &change))
+            .await
+    }
+
+    async fn media_users(&self, id: MediaId) -> StoreResult<Vec<EntryId>> {
+        self.pool
+            .read("media_users", move |conn| media::users(conn, id))
+            .await
+    }
+
+    async fn delete_media(&self, id: MediaId, event: NewEvent) -> StoreResult<MediaDeletion> {
+        self.pool
+            .write("delete_media", move |tx| media::delete(tx, id, &event))
+            .await
+    }
+
+    async fn unused_media(&self, older_than: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Media>> {
+        self.pool
+            .read("unused_media", move |conn| {
+                media::unused(conn, older_than, limit)
             })
             .await
     }

@@ -246,6 +246,7 @@ fn short_lived(path: &str, body: &str) -> Page {
             edge_max_age: 1,
             stale_while_revalidate: 10,
             stale_if_error: 60,
+            immutable: false,
         },
         seq: 0,
     }

@@ -28,6 +28,7 @@ mod sitemap;
 mod spike;
 mod store_conformance;
 mod store_lists;
+mod store_media;
 mod store_outbox;
 mod webhooks;
 mod wire;

@@ -39,6 +39,7 @@ on_both_backends!(
     concurrent_writers_never_leave_a_gap_behind_a_reader,
     a_failed_write_leaves_nothing_behind,
     pages_are_written_with_their_event,
+    a_page_keeps_its_immutable_flag,
     outdated_pages_are_refused,
     pages_showing_an_entry_changed_since_are_refused,
     recent_pages_come_newest_first_with_their_size,
@@ -992,6 +993,60 @@ async fn a_failed_write_leaves_nothing_behind(store: S) {
         .await
         .unwrap();
     assert_eq!(out.seq, Some(seq_before + 1));
+}
+
+async fn a_page_keeps_its_immutable_flag(store: S) {
+    let mut fixed = page("/fixed", "f");
+    fixed.cache_policy = CachePolicy {
+        immutable: true,
+        edge_max_age: 1234,
+        ..CachePolicy::default()
+    };
+    let ordinary = page("/ordinary", "o");
+    store
+        .write(
+            Write::new(EntryOp::None, "a")
+                .with_event(event("render", &["/fixed", "/ordinary"]))
+                .with_pages(
+                    vec![
+                        PageWrite::Upsert(fixed.clone()),
+                        PageWrite::Upsert(ordinary.clone()),
+                    ],
+                    None,
+                ),
+        )
+        .await
+        .unwrap();
+    let stored = store.page("/fixed").await.unwrap().unwrap();
+    assert_eq!(stored.cache_policy, fixed.cache_policy);
+    let stored = store.page("/ordinary").await.unwrap().unwrap();
+    assert!(!stored.cache_policy.immutable);
+    assert_eq!(stored.cache_policy, ordinary.cache_policy);
+    let both = store
+        .pages(&["/fixed".into(), "/ordinary".into()])
+        .await
+        .unwrap();
+    let flags: HashSet<(String, bool)> = both
+        .into_iter()
+        .map(|p| (p.path, p.cache_policy.immutable))
+        .collect();
+    assert_eq!(
+        flags,
+        HashSet::from([("/fixed".into(), true), ("/ordinary".into(), false)])
+    );
+
+    // Overwritten without the flag, the page loses it.
+    fixed.cache_policy.immutable = false;
+    store
+        .write(
+            Write::new(EntryOp::None, "a")
+                .with_event(event("render", &["/fixed"]))
+                .with_pages(vec![PageWrite::Upsert(fixed)], None),
+        )
+        .await
+        .unwrap();
+    let stored = store.page("/fixed").await.unwrap().unwrap();
+    assert!(!stored.cache_policy.immutable);
 }
 
 async fn pages_are_written_with_their_event(store: S) {

@@ -16,6 +16,7 @@ fn short_lived(path: &str, body: &str) -> Page {
             edge_max_age: 1,
             stale_while_revalidate: 1,
             stale_if_error: 1,
+            immutable: false,
         },
         ..html_page(path, body)
     }

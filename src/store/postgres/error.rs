@@ -65,6 +65,25 @@ pub(super) fn duplicate_or(
     }
 }
 
+/// Maps a failed insert of media uses: the foreign key names an image
+/// that does not exist (never uploaded, or deleted meanwhile) as
+/// `InvalidState`, with the id the server reports.
+pub(super) fn missing_media(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) if *db.code() == SqlState::FOREIGN_KEY_VIOLATION => {
+            // "Key (media_id)=(…) is not present in table "media"."
+            let id = db
+                .detail()
+                .and_then(|d| d.split_once("=(")?.1.split_once(')'))
+                .map_or("(unknown)", |(id, _)| id);
+            StoreError::InvalidState(format!(
+                "media {id} does not exist (deleted, or never uploaded)"
+            ))
+        }
+        _ => pg_error(e),
+    }
+}
+
 /// Server-side codes that mean the session is gone or cannot start.
 fn is_unavailable_code(code: &SqlState) -> bool {
     // Class 08: connection exception.

@@ -1,13 +1,13 @@
-//! The list and reference rows on PostgreSQL (see `crate::model::shown`):
-//! replaced per batch of entries inside the caller's transaction, in four
-//! statements whatever the batch's size.
+//! The list, reference and media-use rows on PostgreSQL (see
+//! `crate::model::shown`): replaced per batch of entries inside the
+//! caller's transaction, in six statements whatever the batch's size.
 
 use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
-use super::error::pg_error;
+use super::error::{missing_media, pg_error};
 use super::write::execute as run;
 use crate::model::EntryIndex;
 use crate::store::{IndexedEntry, StoreResult};
@@ -20,6 +20,7 @@ pub(super) async fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreR
     let entries: Vec<Uuid> = rows.iter().map(|r| r.entry).collect();
     let (mut lists, mut owners, mut keys, mut listed_ids) = (vec![], vec![], vec![], vec![]);
     let (mut targets, mut sources) = (vec![], vec![]);
+    let (mut media, mut users) = (vec![], vec![]);
     for index in rows {
         for row in &index.listed {
             lists.push(row.list.as_str());
@@ -30,6 +31,10 @@ pub(super) async fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreR
         for target in &index.references {
             targets.push(*target);
             sources.push(index.entry);
+        }
+        for id in &index.media {
+            media.push(id.uuid());
+            users.push(index.entry);
         }
     }
     run(
@@ -44,6 +49,12 @@ pub(super) async fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreR
         &[&entries],
     )
     .await?;
+    run(
+        tx,
+        "DELETE FROM media_uses WHERE entry_id = ANY($1)",
+        &[&entries],
+    )
+    .await?;
     if !lists.is_empty() {
         let insert = "INSERT INTO listed (list, owner, sort_key, entry_id) \
                       SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::uuid[]) \
@@ -54,6 +65,17 @@ pub(super) async fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreR
         let insert = "INSERT INTO entry_refs (target, source) \
                       SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING";
         run(tx, insert, &[&targets, &sources]).await?;
+    }
+    if !media.is_empty() {
+        // The foreign key locks each image's row (KEY SHARE) until commit,
+        // so a delete of one waits for this publish and then finds it in
+        // use; an image already deleted fails the publish here.
+        let insert = "INSERT INTO media_uses (media_id, entry_id) \
+                      SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING";
+        let statement = tx.prepare_cached(insert).await.map_err(pg_error)?;
+        tx.execute(&statement, &[&media, &users])
+            .await
+            .map_err(missing_media)?;
     }
     Ok(())
 }
@@ -87,7 +109,9 @@ pub(super) async fn finish(tx: &Transaction<'_>, signature: &str) -> StoreResult
         "DELETE FROM listed l WHERE NOT EXISTS \
            (SELECT 1 FROM entries e WHERE e.id = l.entry_id AND e.published_data IS NOT NULL); \
          DELETE FROM entry_refs r WHERE NOT EXISTS \
-           (SELECT 1 FROM entries e WHERE e.id = r.source AND e.published_data IS NOT NULL);",
+           (SELECT 1 FROM entries e WHERE e.id = r.source AND e.published_data IS NOT NULL); \
+         DELETE FROM media_uses u WHERE NOT EXISTS \
+           (SELECT 1 FROM entries e WHERE e.id = u.entry_id AND e.published_data IS NOT NULL);",
     )
     .await
     .map_err(pg_error)?;

@@ -35,7 +35,7 @@ macro_rules! select_pages {
     ($rest:literal) => {
         concat!(
             "SELECT path, entry_id, status, content_type, identity, br, gzip, etag, \
-             last_modified, surrogate_keys, cache_policy, seq FROM pages ",
+             last_modified, surrogate_keys, cache_policy, seq, immutable FROM pages ",
             $rest
         )
     };
@@ -159,7 +159,8 @@ pub(super) fn page_summary(row: &Row) -> StoreResult<PageSummary> {
 
 pub(super) fn page(row: &Row) -> StoreResult<Page> {
     let status: i32 = get(row, "status")?;
-    let Json(cache_policy): Json<CachePolicy> = get(row, "cache_policy")?;
+    let Json(mut cache_policy): Json<CachePolicy> = get(row, "cache_policy")?;
+    cache_policy.immutable = get(row, "immutable")?;
     Ok(Page {
         path: get(row, "path")?,
         entry_id: get(row, "entry_id")?,

@@ -6,6 +6,7 @@ mod connection;
 mod entries;
 mod events;
 mod harness;
+mod media;
 mod newsroom;
 mod publishing;
 mod tokens;

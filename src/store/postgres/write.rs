@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::EVENTS_CHANNEL;
 use super::error::{ENTRY_PUBLISHED_SLUG, ENTRY_SLUG, duplicate_or, pg_error};
 use super::rows::{self, returning_entry, select_entries};
-use crate::model::{Entry, EntryId, EntryStatus, PageWrite};
-use crate::store::{EntryOp, StoreError, StoreResult, Write, WriteOutcome};
+use crate::model::{Entry, EntryId, EntryStatus, Page, PageWrite};
+use crate::store::{EntryOp, NewEvent, StoreError, StoreResult, Write, WriteOutcome};
 
 /// Runs `write` in one transaction on `client`; on error the transaction is
 /// rolled back (explicitly, or by the driver when it is dropped).
@@ -59,7 +59,7 @@ async fn apply_in(
     // every earlier event committed (or rolled back) by now, so the
     // outdated-pages check below sees all of them.
     let seq = if write.event.is_some() {
-        Some(counter(tx, NEXT_SEQ).await?)
+        Some(next_seq(tx).await?)
     } else {
         counter(tx, LOCK_COUNTER).await?;
         None
@@ -73,24 +73,36 @@ async fn apply_in(
         write_page(tx, page, seq, now).await?;
     }
     if let (Some(event), Some(seq)) = (&write.event, seq) {
-        let insert = "INSERT INTO events (seq, kind, entry_id, paths, keys, created_at, entries) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        let entries = Json(&event.entries);
-        let params: [&(dyn ToSql + Sync); 7] = [
-            &seq,
-            &event.kind,
-            &entry_id,
-            &event.paths,
-            &event.keys,
-            &now,
-            &entries,
-        ];
-        execute(tx, insert, &params).await?;
-        // Delivered to listeners at commit, never for a rolled-back write.
-        let notify = "SELECT pg_notify($1, $2::bigint::text)";
-        execute(tx, notify, &[&EVENTS_CHANNEL, &seq]).await?;
+        append_event(tx, seq, event, entry_id, now).await?;
     }
     Ok(WriteOutcome { entry, seq, others })
+}
+
+/// Inserts the event with its seq (from [`next_seq`], in this transaction)
+/// and NOTIFYs it, which listeners receive at commit, never for a
+/// rolled-back write.
+pub(super) async fn append_event(
+    tx: &Transaction<'_>,
+    seq: i64,
+    event: &NewEvent,
+    entry_id: Option<EntryId>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let insert = "INSERT INTO events (seq, kind, entry_id, paths, keys, created_at, entries) \
+                  VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let entries = Json(&event.entries);
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &seq,
+        &event.kind,
+        &entry_id,
+        &event.paths,
+        &event.keys,
+        &now,
+        &entries,
+    ];
+    execute(tx, insert, &params).await?;
+    let notify = "SELECT pg_notify($1, $2::bigint::text)";
+    execute(tx, notify, &[&EVENTS_CHANNEL, &seq]).await
 }
 
 /// Applies the entry op; returns the entry id the event should carry and
@@ -419,25 +431,30 @@ async fn write_page(
     event_seq: Option<i64>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let page = match page {
-        PageWrite::Delete(path) => {
-            return execute(tx, "DELETE FROM pages WHERE path = $1", &[path]).await;
-        }
-        PageWrite::Upsert(page) => page,
-    };
+    match page {
+        PageWrite::Delete(path) => execute(tx, "DELETE FROM pages WHERE path = $1", &[path]).await,
+        PageWrite::Upsert(page) => upsert_page(tx, page, event_seq.unwrap_or(page.seq), now).await,
+    }
+}
+
+pub(super) async fn upsert_page(
+    tx: &Transaction<'_>,
+    page: &Page,
+    seq: i64,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let sql = "INSERT INTO pages (path, entry_id, status, content_type, identity, br, gzip, etag, \
-               last_modified, surrogate_keys, cache_policy, seq, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+               last_modified, surrogate_keys, cache_policy, seq, updated_at, immutable) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                ON CONFLICT (path) DO UPDATE SET entry_id = EXCLUDED.entry_id, \
                status = EXCLUDED.status, content_type = EXCLUDED.content_type, \
                identity = EXCLUDED.identity, br = EXCLUDED.br, gzip = EXCLUDED.gzip, \
                etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, \
                surrogate_keys = EXCLUDED.surrogate_keys, cache_policy = EXCLUDED.cache_policy, \
-               seq = EXCLUDED.seq, updated_at = EXCLUDED.updated_at";
+               seq = EXCLUDED.seq, updated_at = EXCLUDED.updated_at, immutable = EXCLUDED.immutable";
     let status = i32::from(page.status);
-    let seq = event_seq.unwrap_or(page.seq);
-    let policy = Json(page.cache_policy);
-    let params: [&(dyn ToSql + Sync); 13] = [
+    let policy = Json(crate::store::policy_json(&page.cache_policy)?);
+    let params: [&(dyn ToSql + Sync); 14] = [
         &page.path,
         &page.entry_id,
         &status,
@@ -451,6 +468,7 @@ async fn write_page(
         &policy,
         &seq,
         &now,
+        &page.cache_policy.immutable,
     ];
     execute(tx, sql, &params).await
 }
@@ -472,6 +490,11 @@ pub(super) async fn execute(
 const NEXT_SEQ: &str = "UPDATE event_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq";
 /// Same lock, without taking a number (pages-only writes).
 const LOCK_COUNTER: &str = "SELECT seq FROM event_counter WHERE id = 1 FOR UPDATE";
+
+/// Takes the next seq under the counter row's lock (see [`NEXT_SEQ`]).
+pub(super) async fn next_seq(tx: &Transaction<'_>) -> StoreResult<i64> {
+    counter(tx, NEXT_SEQ).await
+}
 
 async fn counter(tx: &Transaction<'_>, sql: &'static str) -> StoreResult<i64> {
     let statement = tx.prepare_cached(sql).await.map_err(pg_error)?;

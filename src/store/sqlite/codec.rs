@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::model::{Entry, EntryStatus, Page, Revision};
+use crate::model::{CachePolicy, Entry, EntryStatus, Page, Revision};
 use crate::store::{
     ApiToken, AuditRecord, ContentTypeRecord, Event, Review, ReviewState, Role, Session,
     StoreError, User,
@@ -149,10 +149,12 @@ pub(super) fn event_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 }
 
 pub(super) const PAGE_COLUMNS: &str = "path, entry_id, status, content_type, identity, br, gzip, \
-     etag, last_modified, surrogate_keys, cache_policy, seq";
+     etag, last_modified, surrogate_keys, cache_policy, seq, immutable";
 
 pub(super) fn page_row(row: &Row<'_>) -> rusqlite::Result<Page> {
     let status: i64 = row.get(2)?;
+    let mut cache_policy: CachePolicy = row.get::<_, Json<_>>(10)?.0;
+    cache_policy.immutable = row.get(12)?;
     Ok(Page {
         path: row.get(0)?,
         entry_id: row.get::<_, Option<Id>>(1)?.map(|id| id.0),
@@ -165,7 +167,7 @@ pub(super) fn page_row(row: &Row<'_>) -> rusqlite::Result<Page> {
         etag: row.get(7)?,
         last_modified: row.get::<_, Ts>(8)?.0,
         surrogate_keys: row.get::<_, Json<_>>(9)?.0,
-        cache_policy: row.get::<_, Json<_>>(10)?.0,
+        cache_policy,
         seq: row.get(11)?,
     })
 }

@@ -1,5 +1,6 @@
-//! The list and reference rows on SQLite (see `crate::model::shown`):
-//! replaced per entry inside the caller's transaction.
+//! The list, reference and media-use rows on SQLite (see
+//! `crate::model::shown`): replaced per entry inside the caller's
+//! transaction.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
@@ -14,6 +15,8 @@ pub(super) fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreResult<
             .execute([&id])?;
         tx.prepare_cached("DELETE FROM entry_refs WHERE source = ?1")?
             .execute([&id])?;
+        tx.prepare_cached("DELETE FROM media_uses WHERE entry_id = ?1")?
+            .execute([&id])?;
         let mut insert = tx.prepare_cached(
             "INSERT OR REPLACE INTO listed (list, owner, sort_key, entry_id) \
              VALUES (?1, ?2, ?3, ?4)",
@@ -25,6 +28,13 @@ pub(super) fn replace(tx: &Transaction<'_>, rows: &[EntryIndex]) -> StoreResult<
             tx.prepare_cached("INSERT OR IGNORE INTO entry_refs (target, source) VALUES (?1, ?2)")?;
         for target in &index.references {
             insert.execute(params![target.to_string(), id])?;
+        }
+        super::media::check_exist(tx, &index.media)?;
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO media_uses (media_id, entry_id) VALUES (?1, ?2)",
+        )?;
+        for media in &index.media {
+            insert.execute(params![media.to_string(), id])?;
         }
     }
     Ok(())
@@ -52,6 +62,8 @@ pub(super) fn finish(tx: &Transaction<'_>, signature: &str) -> StoreResult<()> {
         "DELETE FROM listed WHERE entry_id NOT IN \
            (SELECT id FROM entries WHERE published_data IS NOT NULL); \
          DELETE FROM entry_refs WHERE source NOT IN \
+           (SELECT id FROM entries WHERE published_data IS NOT NULL); \
+         DELETE FROM media_uses WHERE entry_id NOT IN \
            (SELECT id FROM entries WHERE published_data IS NOT NULL);",
     )?;
     tx.prepare_cached(

@@ -347,7 +347,7 @@ fn revision(
 
 /// Takes the next seq from the single counter row. Because it is taken
 /// inside the write's transaction, a rollback returns it and no gap is left.
-fn next_seq(tx: &Transaction<'_>) -> StoreResult<i64> {
+pub(super) fn next_seq(tx: &Transaction<'_>) -> StoreResult<i64> {
     tx.prepare_cached("UPDATE event_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq")?
         .query_row([], |row| row.get(0))
         .optional()?
@@ -410,7 +410,7 @@ fn check_dependencies_current(
     }
 }
 
-fn insert_event(
+pub(super) fn insert_event(
     tx: &Transaction<'_>,
     seq: i64,
     event: &NewEvent,
@@ -433,17 +433,22 @@ fn insert_event(
     Ok(())
 }
 
-fn upsert_page(tx: &Transaction<'_>, page: &Page, seq: i64, now: &str) -> StoreResult<()> {
+pub(super) fn upsert_page(
+    tx: &Transaction<'_>,
+    page: &Page,
+    seq: i64,
+    now: &str,
+) -> StoreResult<()> {
     tx.prepare_cached(
         "INSERT INTO pages (path, entry_id, status, content_type, identity, br, gzip, etag, \
-         last_modified, surrogate_keys, cache_policy, seq, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         last_modified, surrogate_keys, cache_policy, seq, updated_at, immutable) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
          ON CONFLICT (path) DO UPDATE SET entry_id = excluded.entry_id, \
          status = excluded.status, content_type = excluded.content_type, \
          identity = excluded.identity, br = excluded.br, gzip = excluded.gzip, \
          etag = excluded.etag, last_modified = excluded.last_modified, \
          surrogate_keys = excluded.surrogate_keys, cache_policy = excluded.cache_policy, \
-         seq = excluded.seq, updated_at = excluded.updated_at",
+         seq = excluded.seq, updated_at = excluded.updated_at, immutable = excluded.immutable",
     )?
     .execute(params![
         page.path,
@@ -456,9 +461,10 @@ fn upsert_page(tx: &Transaction<'_>, page: &Page, seq: i64, now: &str) -> StoreR
         page.etag,
         ts(page.last_modified)?,
         json(&page.surrogate_keys)?,
-        json(&page.cache_policy)?,
+        json(&crate::store::policy_json(&page.cache_policy)?)?,
         seq,
-        now
+        now,
+        page.cache_policy.immutable
     ])?;
     Ok(())
 }
