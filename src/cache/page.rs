@@ -390,19 +390,32 @@ impl PageHeaders {
             cache_tag: (!keys.is_empty()).then(|| block.push(keys.join(","))),
             last_modified: block.push(http_date(last_modified)),
         };
+        // A content-hashed URL (media) never changes: `immutable` spares
+        // browsers the revalidation a reload would send (RFC 8246), and
+        // stale-* directives have nothing to say about it.
+        let (cache_control, cdn_cache_control, surrogate_control) = if policy.immutable {
+            (
+                format!("public, max-age={}, immutable", policy.browser_max_age),
+                format!("public, max-age={}, immutable", policy.edge_max_age),
+                format!("max-age={}", policy.edge_max_age),
+            )
+        } else {
+            (
+                // `s-maxage` for shared caches that read nothing else
+                // (Varnish's built-in VCL, most proxies): RFC 9111 5.2.2.10.
+                format!(
+                    "public, max-age={}, s-maxage={}, {stale}",
+                    policy.browser_max_age, policy.edge_max_age
+                ),
+                format!("public, max-age={}, {stale}", policy.edge_max_age),
+                format!("max-age={}, {stale}", policy.edge_max_age),
+            )
+        };
         let shared = PageHeaders {
             content_type,
-            // `s-maxage` for shared caches that read nothing else (Varnish's
-            // built-in VCL, most proxies): RFC 9111 5.2.2.10.
-            cache_control: policy_value(format!(
-                "public, max-age={}, s-maxage={}, {stale}",
-                policy.browser_max_age, policy.edge_max_age
-            )),
-            cdn_cache_control: policy_value(format!(
-                "public, max-age={}, {stale}",
-                policy.edge_max_age
-            )),
-            surrogate_control: policy_value(format!("max-age={}, {stale}", policy.edge_max_age)),
+            cache_control: policy_value(cache_control),
+            cdn_cache_control: policy_value(cdn_cache_control),
+            surrogate_control: policy_value(surrogate_control),
             surrogate_key: None,
             cache_tag: None,
             // Replaced in `resolve`.

@@ -89,6 +89,34 @@ fn non_html_pages_get_no_html_policies_and_missing_encodings_fall_back() {
 }
 
 #[test]
+fn an_immutable_page_is_cached_for_a_year_without_revalidation() {
+    let page = CachedPage::from_page(Page {
+        content_type: "image/webp".into(),
+        br: Vec::new(),
+        gzip: Vec::new(),
+        cache_policy: crate::model::CachePolicy {
+            browser_max_age: 31_536_000,
+            edge_max_age: 31_536_000,
+            stale_while_revalidate: 0,
+            stale_if_error: 0,
+            immutable: true,
+        },
+        ..html_page("/media/0123abcd/crest-320.webp", "RIFF")
+    });
+    let h = page.headers();
+    assert_eq!(
+        header(&h.cache_control),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(
+        header(&h.cdn_cache_control),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header(&h.surrogate_control), "max-age=31536000");
+    assert!(h.content_security_policy().is_none());
+}
+
+#[test]
 fn pages_share_policy_values_and_keep_their_own_in_one_block() {
     let a = CachedPage::from_page(html_page("/matches/a", "<p>A</p>"));
     let b = CachedPage::from_page(html_page("/matches/b", "<p>B</p>"));
