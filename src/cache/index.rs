@@ -4,6 +4,7 @@
 //! and after its fetch to learn whether a write raced it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::pages::Hasher;
@@ -19,7 +20,9 @@ pub type Stamp = u64;
 /// writes on every request).
 #[derive(Debug, Default)]
 pub struct PathIndex {
-    paths: papaya::HashMap<Box<str>, Stamp, Hasher>,
+    /// Keyed by the same `Arc<str>` the cached copy is filed under (moka
+    /// and the read index), so a cached page's path is allocated once.
+    paths: papaya::HashMap<Arc<str>, Stamp, Hasher>,
     next: AtomicU64,
 }
 
@@ -33,12 +36,21 @@ impl PathIndex {
         self.paths.pin().get(path).copied()
     }
 
+    /// The index's own `Arc` of the path, for filing a copy under the same
+    /// allocation.
+    pub fn key(&self, path: &str) -> Option<Arc<str>> {
+        self.paths
+            .pin()
+            .get_key_value(path)
+            .map(|(key, _)| key.clone())
+    }
+
     pub fn contains(&self, path: &str) -> bool {
         self.paths.pin().contains_key(path)
     }
 
     /// Adds the path (or re-stamps it if present).
-    pub fn insert(&self, path: &str) -> Stamp {
+    pub fn insert(&self, path: impl Into<Arc<str>>) -> Stamp {
         let stamp = self.next_stamp();
         self.paths.pin().insert(path.into(), stamp);
         stamp
@@ -73,9 +85,9 @@ impl PathIndex {
     pub fn replace_all<I, S>(&self, paths: I)
     where
         I: IntoIterator<Item = S>,
-        S: Into<Box<str>>,
+        S: Into<Arc<str>>,
     {
-        let listed: HashSet<Box<str>> = paths.into_iter().map(Into::into).collect();
+        let listed: HashSet<Arc<str>> = paths.into_iter().map(Into::into).collect();
         let since = self.next_stamp();
         let map = self.paths.pin();
         for path in &listed {

@@ -342,7 +342,7 @@ impl PageCache {
                     self.refresher.start_for_event(path, seq);
                 }
                 None => {
-                    self.index.insert(path);
+                    self.index.insert(path.as_str());
                 }
             }
         }
@@ -370,11 +370,12 @@ impl PageCache {
                 _ => Err(FetchError::Gone),
             }
         };
-        let fetched = self.pages.moka().try_get_with(Arc::from(path), init).await;
+        let key = self.index.key(path).unwrap_or_else(|| Arc::from(path));
+        let fetched = self.pages.moka().try_get_with(key.clone(), init).await;
         match fetched {
             Ok(page) => {
                 self.pages.repin(path, &page);
-                self.pages.index_copy(Arc::from(path), page.clone()).await;
+                self.pages.index_copy(key, page.clone()).await;
                 // moka inserts the fetched value even if a write replaced or
                 // removed the path meanwhile; drop it so the next reader
                 // fetches the current page instead of keeping an old one.
@@ -418,11 +419,10 @@ impl PageCache {
         for write in writes {
             match write {
                 PageWrite::Upsert(page) if page.status == 200 => {
-                    self.index.insert(&page.path);
+                    let path: Arc<str> = Arc::from(page.path.as_str());
+                    self.index.insert(path.clone());
                     let cached = Arc::new(CachedPage::from_page(page.clone()));
-                    self.pages
-                        .insert(Arc::from(page.path.as_str()), cached)
-                        .await;
+                    self.pages.insert(path, cached).await;
                 }
                 other => {
                     self.index.remove(other.path());

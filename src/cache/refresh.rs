@@ -195,7 +195,7 @@ impl Refresher {
     /// so no copy outlives its path's place in the index, and the next
     /// reader asks the store.
     async fn cache(&self, path: &Arc<str>, fetched: Arc<CachedPage>) {
-        let stamp = self.index.insert(path);
+        let stamp = self.index.insert(path.clone());
         self.pages.insert(path.clone(), fetched.clone()).await;
         if self.index.stamp(path) != Some(stamp) {
             self.pages.invalidate_copy(path, &fetched).await;

@@ -119,7 +119,10 @@ impl PageCache {
             if page.status != 200 {
                 continue;
             }
-            let path: Arc<str> = Arc::from(page.path.as_str());
+            let path: Arc<str> = self
+                .index
+                .key(&page.path)
+                .unwrap_or_else(|| Arc::from(page.path.as_str()));
             // An event or write since the read bumped the stamp (or indexed
             // a path the snapshot had not): the copy may be outdated.
             let before = stamps.get(&*path).copied().flatten();
