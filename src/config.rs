@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub demo: bool,
     /// Largest request body the editor API reads; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Largest image upload (`POST /api/v1/media`); larger ones get 413.
+    pub max_upload_bytes: usize,
     /// How often the scheduler looks for due publishes.
     pub schedule_every: Duration,
     /// Byte budget of the in-memory page cache (all encodings).
@@ -75,6 +77,7 @@ impl ServeConfig {
             workers: 1,
             demo: false,
             max_body_bytes: 1024 * 1024,
+            max_upload_bytes: crate::media::Limits::default().max_bytes,
             schedule_every: Duration::from_secs(1),
             cache_bytes: 256 * 1024 * 1024,
             event_poll: Duration::from_secs(5),

@@ -44,6 +44,10 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A request well formed but impossible to act on (an image file that
+    /// is damaged or too large in pixels); the message says why.
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{} invalid field(s)", .0.len())]
     Validation(Vec<FieldError>),
     #[error("the database is unavailable; try again shortly")]
@@ -95,6 +99,7 @@ impl AppError {
             AppError::Referenced { .. } => "referenced",
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::UnsupportedMediaType(_) => "unsupported-media-type",
+            AppError::Unprocessable(_) => "unprocessable",
             AppError::Validation(_) => "validation-failed",
             AppError::Unavailable(_) => "database-unavailable",
             AppError::Internal(_) => "internal",
@@ -113,6 +118,7 @@ impl AppError {
             AppError::Referenced { .. } => "Still referenced",
             AppError::PayloadTooLarge(_) => "Request body too large",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",
+            AppError::Unprocessable(_) => "Unprocessable content",
             AppError::Validation(_) => "Validation failed",
             AppError::Unavailable(_) => "Service unavailable",
             AppError::Internal(_) => "Internal error",
@@ -149,7 +155,9 @@ impl ResponseError for AppError {
             AppError::Referenced { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unprocessable(_) | AppError::Validation(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -23,7 +23,8 @@
 //! - [`health`]: `/healthz` and `/readyz`; [`panics`]: panic reporting.
 //! - [`auth`]: token secrets and their hashes; [`seed`]: the demo site.
 //! - [`client`]: the client's address behind trusted proxies.
-//! - [`media`]: uploaded images to checked, metadata-free responsive variants.
+//! - [`media`]: uploaded images to checked, metadata-free responsive variants;
+//!   [`library`]: storing, listing, deleting and collecting them.
 
 pub mod accounts;
 pub mod admin;
@@ -41,6 +42,7 @@ pub mod events;
 pub mod front;
 pub mod health;
 pub mod import;
+pub mod library;
 pub mod media;
 pub mod metrics;
 pub mod model;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use keel::cli::{Args, Command, GlobalArgs, LogFormat, TokenCommand};
+use keel::cli::{Args, Command, GlobalArgs, LogFormat, MediaCommand, TokenCommand};
 use keel::config::ServeConfig;
 use keel::content_types::ContentTypes;
 use keel::startup::Server;
@@ -43,6 +43,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 workers: serve.workers.unwrap_or_else(default_workers).max(1),
                 demo: serve.demo,
                 max_body_bytes: serve.max_body_bytes,
+                max_upload_bytes: serve.max_upload_bytes,
                 schedule_every: serve.schedule_every,
                 cache_bytes: serve.cache_bytes,
                 event_poll: serve.event_poll,
@@ -141,6 +142,42 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 print_prewarm_plan(&plan);
             }
+        }
+        Command::Media(MediaCommand::Cleanup {
+            older_than,
+            dry_run,
+        }) => {
+            let store = open_migrated(&global).await?;
+            let older_than = chrono::Duration::from_std(older_than)
+                .ok()
+                .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+                .context("--older-than is too long")?;
+            // No cache here: serving nodes learn of the deletes from the log.
+            let library = keel::library::Library::new(
+                store,
+                None,
+                std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+                keel::media::Limits::default(),
+            );
+            let report = library
+                .cleanup(older_than, dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("cleaning up the media library: {e}"))?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for m in &report.deleted {
+                println!(
+                    "{verb} {} {} ({}x{}, {})",
+                    m.id, m.name, m.width, m.height, m.created_at
+                );
+            }
+            for id in &report.spared {
+                println!("spared {id}: named by a draft or a pending change");
+            }
+            println!(
+                "{} image(s) {verb}, {} spared",
+                report.deleted.len(),
+                report.spared.len()
+            );
         }
         Command::Import(args) => {
             let types = std::sync::Arc::new(load_types(&global)?);

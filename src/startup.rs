@@ -31,6 +31,8 @@ use crate::editor::{Editor, scheduler};
 use crate::events::{self, CommitSignal, Follower, Wakeup};
 use crate::front::{self, Front};
 use crate::health;
+use crate::library::Library;
+use crate::media;
 use crate::metrics::{self, Metrics};
 use crate::model::SiteSettings;
 use crate::outbox;
@@ -137,6 +139,15 @@ impl Server {
         );
         let publisher = publisher.with_refiner(refiner).with_sitemap_indexer();
         let editor = Editor::new(store.clone(), types.clone(), Arc::new(publisher));
+        let library = Library::new(
+            store.clone(),
+            Some(sink.clone()),
+            editor.publisher().render_slots(),
+            media::Limits {
+                max_bytes: config.max_upload_bytes,
+                ..media::Limits::default()
+            },
+        );
         editor
             .publisher()
             .ensure_index()
@@ -218,6 +229,7 @@ impl Server {
             breaker,
             prewarmer,
             destinations,
+            library,
         };
         Self::start(config, (listener, ops_listener), parts)
     }
@@ -237,6 +249,7 @@ impl Server {
             breaker,
             prewarmer,
             destinations,
+            library,
         } = parts;
         let warmth = Arc::new(Warmth::default());
         let port = listener.local_addr()?.port();
@@ -280,11 +293,13 @@ impl Server {
         let accounts_data = web::Data::from(accounts.clone());
         let admin = web::Data::new(crate::admin::Admin::new(editor.clone(), accounts));
         let editor_data = web::Data::new(editor.clone());
+        let library_data = web::Data::new(library);
         let limits = front::Limits {
             keep_alive: config.keep_alive,
             head: config.request_timeout,
             send: config.send_timeout,
             max_body: config.max_body_bytes,
+            max_upload: config.max_upload_bytes + api::UPLOAD_OVERHEAD,
         };
         let front = Arc::new(Front::new(cache.clone(), metrics.clone(), limits));
         let node_gauges = (state.clone(), metrics.clone());
@@ -307,6 +322,7 @@ impl Server {
                     .app_data(admin.clone())
                     .app_data(accounts_data.clone())
                     .app_data(editor_data.clone())
+                    .app_data(library_data.clone())
                     .app_data(metrics.clone())
                     .app_data(cache_data.clone())
                     .app_data(prewarm_data.clone())
@@ -482,6 +498,7 @@ struct Parts {
     breaker: Arc<Breaker>,
     prewarmer: Arc<Prewarmer>,
     destinations: Vec<Arc<dyn outbox::Destination>>,
+    library: Library,
 }
 
 /// The event follower, built before the server starts and run with the

@@ -107,6 +107,7 @@ pub fn limits() -> front::Limits {
         head: Duration::from_secs(5),
         send: Duration::from_secs(60),
         max_body: 1024 * 1024,
+        max_upload: 1024 * 1024,
     }
 }
 

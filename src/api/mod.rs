@@ -5,6 +5,7 @@
 mod audit;
 pub mod auth;
 mod entries;
+mod media;
 pub mod model;
 pub mod openapi;
 mod outbox;
@@ -61,6 +62,7 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
         }))
         .configure(entries::routes)
         .configure(types::routes)
+        .configure(media::routes)
         .configure(tokens::routes)
         .configure(prewarm::routes)
         .configure(outbox::routes)
@@ -68,6 +70,11 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
         .service(openapi::openapi_json);
     }
 }
+
+/// Where images are uploaded: the one request whose body may be as large
+/// as `--max-upload-bytes`.
+pub const MEDIA_UPLOAD_PATH: &str = "/api/v1/media";
+pub use media::UPLOAD_OVERHEAD;
 
 /// `--max-body-bytes`, for handlers that read a raw body.
 pub(crate) struct BodyLimit(pub usize);

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::model;
-use super::{audit, entries, outbox, prewarm, tokens, types};
+use super::{audit, entries, media, outbox, prewarm, tokens, types};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,12 @@ use super::{audit, entries, outbox, prewarm, tokens, types};
         entries::unpublish_entry,
         entries::list_revisions,
         entries::get_revision,
+        media::upload_media,
+        media::list_media,
+        media::get_media,
+        media::patch_media,
+        media::delete_media,
+        media::cleanup_media,
         types::list_types,
         types::get_type,
         tokens::list_tokens,
@@ -49,6 +55,12 @@ use super::{audit, entries, outbox, prewarm, tokens, types};
         model::RevisionList,
         model::ProblemDoc,
         model::FieldErrorDoc,
+        media::MediaView,
+        media::VariantView,
+        media::MediaList,
+        media::PatchMedia,
+        media::CleanupRequest,
+        media::CleanupReport,
         tokens::TokenView,
         tokens::CreateToken,
         tokens::CreatedToken,

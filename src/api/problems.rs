@@ -33,11 +33,11 @@ problems! {
     PreconditionFailed = 412;
     /// A change that must name a version came without `If-Match` (RFC 6585); send the entry's ETag, or `*`.
     PreconditionRequired = 428;
-    /// The request body is over the configured limit.
+    /// The request body is over the configured limit (an image over `--max-upload-bytes`).
     PayloadTooLarge = 413;
-    /// The request body is not JSON.
+    /// The request body is not JSON; or an upload is not a JPEG, PNG or WebP image (SVG, GIF, HEIC…: the format is named).
     UnsupportedMediaType = 415;
-    /// Invalid slug or data: every problem, each with a JSON Pointer.
+    /// Invalid slug or data (code `validation-failed`: every problem, each with a JSON Pointer); or an image that cannot be used (code `unprocessable`: damaged, cut short, too many pixels), the detail naming what is wrong.
     Unprocessable = 422;
     /// The database is unavailable (with `Retry-After`).
     Unavailable = 503;

@@ -101,10 +101,27 @@ pub enum Command {
     Render(RenderArgs),
     /// Show which entries and pages would be pre-warmed and pinned at a time.
     Prewarm(PrewarmArgs),
+    /// Manage the media library.
+    #[command(subcommand)]
+    Media(MediaCommand),
     /// Bulk-load entries from NDJSON, one
     /// {"type", "slug", "data", "status", "published_at"} object per line,
     /// rendering their pages; run it again to resume an interrupted import.
     Import(ImportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// Delete images uploaded before a time that no published entry shows
+    /// and no draft or pending change names, with their variants.
+    Cleanup {
+        /// Only images uploaded longer ago than this (e.g. 30d, 12h).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        /// List what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, ClapArgs)]
@@ -150,6 +167,10 @@ pub struct ServeArgs {
     /// Largest editor API request body, in bytes (larger ones get 413).
     #[arg(long, env = "KEEL_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Largest image upload to POST /api/v1/media, in bytes (larger ones get 413).
+    #[arg(long, env = "KEEL_MAX_UPLOAD_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
 
     /// Byte budget of the in-memory page cache (every encoding counted).
     #[arg(long, env = "KEEL_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]

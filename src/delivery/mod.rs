@@ -104,6 +104,10 @@ pub struct Reply<'p> {
     /// A 404's keys, which name the path asked for besides the not-found
     /// page's own: publishing that path then purges the edge's 404.
     pub keys: Option<Box<PathKeys>>,
+    /// The page is stored in more than one coding, so the response depends
+    /// on Accept-Encoding. An image, stored once, sends no `Vary`: an edge
+    /// then keeps one copy for every client instead of one per coding.
+    pub varies: bool,
 }
 
 /// `Surrogate-Key` and `Cache-Tag` values made for one response.
@@ -165,6 +169,7 @@ pub fn reply<'p, H: RequestHeaders + ?Sized>(headers: &H, page: &'p CachedPage) 
         rep,
         headers: h,
         keys: None,
+        varies: page.has(Encoding::Brotli) || page.has(Encoding::Gzip),
     }
 }
 
@@ -187,7 +192,9 @@ impl Reply<'_> {
             f(&CDN_CACHE_CONTROL, &h.cdn_cache_control);
             f(&SURROGATE_CONTROL, &h.surrogate_control);
             f(&LAST_MODIFIED, &h.last_modified);
-            f(&VARY, &VARY_ACCEPT_ENCODING);
+            if self.varies {
+                f(&VARY, &VARY_ACCEPT_ENCODING);
+            }
             f(&CACHE_STATUS, cache_status);
             return;
         }
@@ -215,7 +222,9 @@ impl Reply<'_> {
             Encoding::Gzip => f(&CONTENT_ENCODING, &GZIP),
             Encoding::Identity => {}
         }
-        f(&VARY, &VARY_ACCEPT_ENCODING);
+        if self.varies {
+            f(&VARY, &VARY_ACCEPT_ENCODING);
+        }
         f(&X_CONTENT_TYPE_OPTIONS, &NOSNIFF);
         if let Some(csp) = h.content_security_policy() {
             f(&CONTENT_SECURITY_POLICY, csp);

@@ -74,6 +74,13 @@ impl Pending {
     }
 
     /// The request with its body and the client's address.
+    /// An image upload, which may be larger than other request bodies
+    /// (`--max-upload-bytes`).
+    pub fn is_upload(&self) -> bool {
+        let head = self.request.head();
+        head.method == Method::POST && head.uri.path() == crate::api::MEDIA_UPLOAD_PATH
+    }
+
     pub fn into_request(self, body: Bytes, peer: Option<SocketAddr>) -> Request {
         let Pending { mut request, .. } = self;
         request.head_mut().peer_addr = peer;

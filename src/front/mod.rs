@@ -70,6 +70,8 @@ pub struct Limits {
     pub send: Duration,
     /// The largest request body (413 above it).
     pub max_body: usize,
+    /// The largest body of an image upload (`POST /api/v1/media`).
+    pub max_upload: usize,
 }
 
 impl Front {

@@ -24,6 +24,7 @@ async fn worker() -> (Fixture, Worker) {
         head: Duration::from_secs(5),
         send: Duration::from_secs(5),
         max_body: 1024,
+        max_upload: 4096,
     };
     let front = Arc::new(Front::new(cache, fx.metrics.clone(), limits));
     let app: App = Rc::new(|_| Box::pin(async { actix_web::HttpResponse::Ok().finish() }));

@@ -24,6 +24,7 @@ mod crop;
 mod decode;
 mod encode;
 mod parallel;
+pub mod samples;
 mod sniff;
 #[cfg(test)]
 mod tests;

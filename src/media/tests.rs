@@ -1,70 +1,11 @@
 //! Every file here is made in the test: photos from gradients and noise,
-//! EXIF and PNG headers written byte by byte.
+//! EXIF and PNG headers written byte by byte (see [`super::samples`]).
 
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
-use image::codecs::webp::WebPEncoder;
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
 
+use super::samples::*;
 use super::*;
-
-/// A deterministic xorshift: noise without a dependency.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn byte(&mut self) -> u8 {
-        (self.next() >> 24) as u8
-    }
-}
-
-fn photo(width: u32, height: u32) -> RgbImage {
-    let mut noise = Noise(0x9E37_79B9_7F4A_7C15);
-    RgbImage::from_fn(width, height, |x, y| {
-        let n = i32::from(noise.byte() % 24) - 12;
-        let r = (x * 255 / width) as i32 + n;
-        let g = (y * 255 / height) as i32 + n;
-        let b = (((x + y) * 128 / (width + height)) + 64) as i32 + n;
-        Rgb([r, g, b].map(|c| c.clamp(0, 255) as u8))
-    })
-}
-
-fn jpeg(image: &RgbImage, exif: Option<Vec<u8>>) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = JpegEncoder::new_with_quality(&mut out, 92);
-    if let Some(exif) = exif {
-        encoder.set_exif_metadata(exif).unwrap();
-    }
-    encoder
-        .write_image(
-            image.as_raw(),
-            image.width(),
-            image.height(),
-            ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    out
-}
-
-fn png(image: &DynamicImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image.write_with_encoder(PngEncoder::new(&mut out)).unwrap();
-    out
-}
-
-fn webp_lossless(image: &DynamicImage) -> Vec<u8> {
-    let mut out = Vec::new();
-    image
-        .write_with_encoder(WebPEncoder::new_lossless(&mut out))
-        .unwrap();
-    out
-}
 
 fn decode(variant: &Variant) -> DynamicImage {
     let format = match variant.format {
@@ -77,77 +18,6 @@ fn decode(variant: &Variant) -> DynamicImage {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// A big-endian TIFF block (what follows "Exif\0\0" in APP1): IFD0 with an
-/// orientation and a pointer to a GPS IFD holding a latitude and longitude.
-fn exif(orientation: u16, gps: bool) -> Vec<u8> {
-    let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
-    let entries: u16 = if gps { 2 } else { 1 };
-    tiff.extend(entries.to_be_bytes());
-    // Orientation: SHORT, one value, left-justified in the value field.
-    tiff.extend([0x01, 0x12, 0, 3, 0, 0, 0, 1]);
-    tiff.extend(orientation.to_be_bytes());
-    tiff.extend([0, 0]);
-    let gps_ifd = 8 + 2 + 12 * u32::from(entries) + 4;
-    if gps {
-        tiff.extend([0x88, 0x25, 0, 4, 0, 0, 0, 1]);
-        tiff.extend(gps_ifd.to_be_bytes());
-    }
-    tiff.extend([0, 0, 0, 0]);
-    if gps {
-        let rationals = gps_ifd + 2 + 12 * 4 + 4;
-        tiff.extend(4u16.to_be_bytes());
-        tiff.extend([0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
-        tiff.extend([0, 2, 0, 5, 0, 0, 0, 3]);
-        tiff.extend(rationals.to_be_bytes());
-        tiff.extend([0, 3, 0, 2, 0, 0, 0, 2, b'W', 0, 0, 0]);
-        tiff.extend([0, 4, 0, 5, 0, 0, 0, 3]);
-        tiff.extend((rationals + 24).to_be_bytes());
-        tiff.extend([0, 0, 0, 0]);
-        tiff.extend(GPS_RATIONALS);
-    }
-    tiff
-}
-
-/// 51° 33' 21.7" N, 0° 16' 45.3" W as six RATIONALs: bytes that would
-/// only be in a variant if the location leaked.
-const GPS_RATIONALS: [u8; 48] = [
-    0, 0, 0, 51, 0, 0, 0, 1, 0, 0, 0, 33, 0, 0, 0, 1, 0, 0, 0x08, 0x7A, 0, 0, 0, 100, //
-    0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0, 0x01, 0xC5, 0, 0, 0, 10,
-];
-
-fn insert_after_soi(jpeg: &[u8], marker: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = jpeg[..2].to_vec();
-    out.extend([0xFF, marker]);
-    out.extend(u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
-    out.extend(payload);
-    out.extend(&jpeg[2..]);
-    out
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut chunk = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
-    chunk.extend(kind);
-    chunk.extend(data);
-    let crc = crc32(&chunk[4..]);
-    chunk.extend(crc.to_be_bytes());
-    chunk
 }
 
 fn limits() -> Limits {
@@ -585,14 +455,7 @@ fn media_truncated_webp_is_named() {
 fn media_refuses_a_pixel_bomb_before_decoding() {
     // A PNG whose header claims 100000×100000 pixels and whose data is a
     // single tiny IDAT: decoding it would need 30 GB.
-    let mut ihdr = Vec::new();
-    ihdr.extend(100_000u32.to_be_bytes());
-    ihdr.extend(100_000u32.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]);
-    let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
-    bomb.extend(png_chunk(b"IHDR", &ihdr));
-    bomb.extend(png_chunk(b"IDAT", &[0x78, 0x9C, 0x03, 0, 0, 0, 0, 1]));
-    bomb.extend(png_chunk(b"IEND", &[]));
+    let bomb = png_claiming(100_000, 100_000);
     let refused = MediaError::TooManyPixels {
         width: 100_000,
         height: 100_000,
@@ -669,11 +532,11 @@ fn media_hostile_bytes_are_errors_not_panics() {
             // Keep the signature so the decoder, not the sniffer, is tested.
             let flips = 1 + round % 8;
             for _ in 0..flips {
-                let at = 12 + (noise.next() as usize) % (bytes.len() - 12);
+                let at = 12 + (noise.draw() as usize) % (bytes.len() - 12);
                 bytes[at] = noise.byte();
             }
             if round % 5 == 0 {
-                bytes.truncate(12 + (noise.next() as usize) % (bytes.len() - 12));
+                bytes.truncate(12 + (noise.draw() as usize) % (bytes.len() - 12));
             }
             let _ = inspect(&bytes, &limits());
             let _ = super::variants(&bytes, &limits(), None);

@@ -102,7 +102,8 @@ pub struct NewMedia {
     pub format: String,
     pub width: u32,
     pub height: u32,
-    /// The original's bytes (metadata already stripped).
+    /// The bytes as uploaded, kept to make variants again; never served
+    /// (they may carry the photographer's metadata, GPS included).
     pub original: Vec<u8>,
     pub created_by: String,
 }

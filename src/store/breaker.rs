@@ -448,6 +448,10 @@ impl Store for Breaker {
     async fn unused_media(&self, older_than: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Media>> {
         self.call(self.inner.unused_media(older_than, limit)).await
     }
+
+    async fn media_in_drafts(&self, ids: &[MediaId]) -> StoreResult<Vec<MediaId>> {
+        self.call(self.inner.media_in_drafts(ids)).await
+    }
 }
 
 #[cfg(test)]

@@ -469,4 +469,9 @@ impl Store for Instrumented {
         self.timed("unused_media", self.inner.unused_media(older_than, limit))
             .await
     }
+
+    async fn media_in_drafts(&self, ids: &[MediaId]) -> StoreResult<Vec<MediaId>> {
+        self.timed("media_in_drafts", self.inner.media_in_drafts(ids))
+            .await
+    }
 }

@@ -401,6 +401,13 @@ pub trait Store: Send + Sync + 'static {
     /// entry shows, oldest first: candidates for a cleanup (drafts are the
     /// caller's to check).
     async fn unused_media(&self, older_than: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Media>>;
+
+    /// Which of `ids` an entry's working copy shows where it differs from
+    /// what is live (a draft, a scheduled publish, unpublished changes):
+    /// a cleanup must spare them, or the next publish of that entry fails.
+    /// Live uses are in `media_uses` already. One pass over the entries
+    /// with pending changes, however many ids.
+    async fn media_in_drafts(&self, ids: &[MediaId]) -> StoreResult<Vec<MediaId>>;
 }
 
 /// A page's cache policy as the `cache_policy` column holds it: without

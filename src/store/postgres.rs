@@ -712,4 +712,8 @@ impl Store for PgStore {
     async fn unused_media(&self, older_than: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Media>> {
         self.select_unused_media(older_than, limit).await
     }
+
+    async fn media_in_drafts(&self, ids: &[MediaId]) -> StoreResult<Vec<MediaId>> {
+        self.select_media_in_drafts(ids).await
+    }
 }

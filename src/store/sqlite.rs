@@ -660,4 +660,11 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    async fn media_in_drafts(&self, ids: &[MediaId]) -> StoreResult<Vec<MediaId>> {
+        let ids = ids.to_vec();
+        self.pool
+            .read("media_in_drafts", move |conn| media::in_drafts(conn, &ids))
+            .await
+    }
 }

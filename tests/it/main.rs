@@ -3,6 +3,7 @@
 
 mod admin;
 mod api;
+mod api_media;
 mod archives;
 mod browser;
 mod cli;

@@ -28,6 +28,7 @@ on_both_backends!(
     an_image_shown_by_a_published_entry_cannot_be_deleted,
     a_publish_showing_a_missing_image_fails,
     unused_media_are_old_and_shown_by_no_published_entry,
+    media_named_by_drafts_and_pending_changes_are_found,
 );
 
 fn new_media(name: &str, alt: &str) -> NewMedia {
@@ -469,4 +470,37 @@ async fn unused_media_are_old_and_shown_by_no_published_entry(store: S) {
         "oldest first"
     );
     assert_eq!(ids(store.unused_media(later, 1).await.unwrap()), [old.id]);
+}
+
+async fn media_named_by_drafts_and_pending_changes_are_found(store: S) {
+    let in_draft = upload(&store, "draft", "draft").await;
+    let in_gallery = upload(&store, "gallery", "gallery").await;
+    let live_only = upload(&store, "live", "live").await;
+    let nowhere = upload(&store, "nowhere", "nowhere").await;
+    // A draft never published, with an image nested in a list.
+    store
+        .write(Write::new(
+            EntryOp::Create {
+                type_name: "article".into(),
+                slug: "draft-story".into(),
+                data: json!({
+                    "hero": {"media": in_draft.id.to_string(), "alt": "x"},
+                    "gallery": [{"media": in_gallery.id.to_string(), "alt": "y"}],
+                }),
+            },
+            "alice",
+        ))
+        .await
+        .unwrap();
+    // Published and unchanged since: its use is in media_uses, not a draft.
+    published_showing(&store, "g-vs-h", &[live_only.id]).await;
+
+    let all = [in_draft.id, in_gallery.id, live_only.id, nowhere.id];
+    let mut found = store.media_in_drafts(&all).await.unwrap();
+    found.sort();
+    let mut expected = vec![in_draft.id, in_gallery.id];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(store.media_in_drafts(&[]).await.unwrap(), []);
+    assert_eq!(store.media_in_drafts(&[nowhere.id]).await.unwrap(), []);
 }

@@ -23,10 +23,13 @@ impl Connection {
     pub(super) async fn serve_app(&mut self, worker: &Worker, pending: Pending) -> Served<Then> {
         self.read.advance(pending.consumed);
         let framing = pending.framing;
-        let body = match self
-            .read_body(&pending, worker.front.limits.max_body)
-            .await?
-        {
+        let limits = &worker.front.limits;
+        let limit = if pending.is_upload() {
+            limits.max_upload
+        } else {
+            limits.max_body
+        };
+        let body = match self.read_body(&pending, limit).await? {
             Ok(body) => body,
             Err(rejection) => {
                 self.reject(worker, &rejection, framing.head_only);

@@ -202,6 +202,30 @@ impl PgStore {
             .await?;
         rows.iter().map(media).collect()
     }
+
+    pub(super) async fn select_media_in_drafts(
+        &self,
+        ids: &[MediaId],
+    ) -> StoreResult<Vec<MediaId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every value of a "media" key at any depth: an image field, alone
+        // or in a list, whatever its name.
+        let sql = "SELECT DISTINCT m.value #>> '{}' FROM entries e, \
+                   jsonb_path_query(e.data, 'strict $.**.media') AS m(value) \
+                   WHERE (e.published_data IS NULL OR e.data <> e.published_data) \
+                   AND jsonb_typeof(m.value) = 'string' AND (m.value #>> '{}') = ANY($1)";
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let rows = self.rows("media_in_drafts", sql, &[&ids]).await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.get(0);
+                id.parse::<MediaId>()
+                    .map_err(|e| StoreError::Backend(e.into()))
+            })
+            .collect()
+    }
 }
 
 async fn insert_media_in(

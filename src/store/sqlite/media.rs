@@ -225,6 +225,31 @@ pub(super) fn unused(
     all(conn, &sql, params![ts(older_than)?, limit], media_row)
 }
 
+pub(super) fn in_drafts(conn: &Connection, ids: &[MediaId]) -> StoreResult<Vec<MediaId>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    // Every value of a "media" key at any depth: an image field, alone or
+    // in a list, whatever its name.
+    let found: Vec<String> = all(
+        conn,
+        "SELECT DISTINCT t.value FROM entries AS e, json_tree(e.data) AS t \
+         WHERE (e.published_data IS NULL OR e.data <> e.published_data) \
+         AND t.key = 'media' AND t.type = 'text' \
+         AND t.value IN (SELECT value FROM json_each(?1))",
+        [json(&ids)?],
+        |row| row.get(0),
+    )?;
+    found
+        .iter()
+        .map(|id| {
+            id.parse::<MediaId>()
+                .map_err(|e| StoreError::Backend(e.into()))
+        })
+        .collect()
+}
+
 /// Refuses to record uses of images that do not exist: the foreign key
 /// would too, but SQLite's message does not say which image.
 pub(super) fn check_exist(tx: &Transaction<'_>, ids: &[MediaId]) -> StoreResult<()> {
