@@ -322,6 +322,9 @@ fn print_prewarm_plan(plan: &keel::prewarm::Plan) {
         for path in &entry.paths {
             println!("  {path}");
         }
+        if !entry.media.is_empty() {
+            println!("  and {} image variant(s) it shows", entry.media.len());
+        }
     }
     if !plan.listings.is_empty() {
         println!("listings:");

@@ -16,6 +16,7 @@ mod error;
 mod form;
 mod history;
 mod login;
+mod media;
 mod people;
 mod request;
 mod settings;
@@ -80,6 +81,7 @@ pub fn scope() -> actix_web::Scope<
         .configure(login::routes)
         .configure(people::routes)
         .configure(settings::routes)
+        .configure(media::routes)
         .configure(console::routes)
         .configure(history::routes)
         .configure(entries::routes)

@@ -22,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("console.html", include_str!("templates/console.html")),
     ("history.html", include_str!("templates/history.html")),
     ("users.html", include_str!("templates/users.html")),
+    ("media.html", include_str!("templates/media.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("settings.html", include_str!("templates/settings.html")),
 ];

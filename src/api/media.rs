@@ -181,23 +181,20 @@ async fn upload_media(
     params: web::Query<UploadParams>,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let limit = library.limits().max_bytes;
-    let body = super::read_body(payload, &super::BodyLimit(limit + UPLOAD_OVERHEAD)).await?;
+    let body = read_upload(&library, payload).await?;
     let upload = match content_type(req.headers())? {
         Body::Image => {
             let mut upload = described(params.into_inner())?;
             upload.bytes = body;
             upload
         }
-        Body::Multipart(boundary) => multipart(body, &boundary, params.into_inner()).await?,
-    };
-    if upload.bytes.len() > limit {
-        return Err(crate::media::MediaError::TooLarge {
-            bytes: upload.bytes.len(),
-            max: limit,
+        Body::Multipart(boundary) => {
+            multipart(body, &boundary, params.into_inner(), &[])
+                .await?
+                .0
         }
-        .into());
-    }
+    };
+    check_size(&library, &upload)?;
     let (mut builder, media) = match library.upload(upload, &who.name).await? {
         Uploaded::Created(media) => {
             let mut builder = HttpResponse::Created();
@@ -219,12 +216,35 @@ async fn upload_media(
     Ok(builder.json(MediaView::from(media)))
 }
 
-enum Body {
+/// An upload's whole body: the largest image and a form's fields around it.
+pub(crate) async fn read_upload(
+    library: &Library,
+    payload: web::Payload,
+) -> Result<web::Bytes, AppError> {
+    let limit = library.limits().max_bytes + UPLOAD_OVERHEAD;
+    super::read_body(payload, &super::BodyLimit(limit)).await
+}
+
+/// The file itself within `--max-upload-bytes` (a multipart body may be a
+/// little larger).
+pub(crate) fn check_size(library: &Library, upload: &Upload) -> Result<(), AppError> {
+    let max = library.limits().max_bytes;
+    if upload.bytes.len() > max {
+        return Err(crate::media::MediaError::TooLarge {
+            bytes: upload.bytes.len(),
+            max,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+pub(crate) enum Body {
     Image,
     Multipart(String),
 }
 
-fn content_type(headers: &HeaderMap) -> Result<Body, AppError> {
+pub(crate) fn content_type(headers: &HeaderMap) -> Result<Body, AppError> {
     let refuse = || {
         AppError::UnsupportedMediaType(
             "send the image's bytes with its Content-Type (image/jpeg, image/png or image/webp), \
@@ -289,19 +309,22 @@ fn parse_aspect(raw: &str) -> Result<(u32, u32), AppError> {
 }
 
 /// Reads a multipart body already in memory: the `file` part, and text
-/// fields that override the query string's.
-async fn multipart(
+/// fields that override the query string's. Fields named in `extra` (the
+/// app's `csrf`) are returned for the caller; any other is refused.
+pub(crate) async fn multipart(
     body: web::Bytes,
     boundary: &str,
     mut params: UploadParams,
-) -> Result<Upload, AppError> {
+    extra: &[&str],
+) -> Result<(Upload, Vec<(String, String)>), AppError> {
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
     let mut form = multer::Multipart::new(stream, boundary);
     let mut file = None;
+    let mut others = Vec::new();
     let bad = |e: multer::Error| AppError::BadRequest(format!("bad multipart body: {e}"));
     while let Some(field) = form.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_owned();
-        match name.as_str() {
+        let slot = match name.as_str() {
             "file" => {
                 if file.is_some() {
                     return Err(AppError::BadRequest(
@@ -312,18 +335,18 @@ async fn multipart(
                 }
                 let file_name = field.file_name().map(str::to_owned);
                 file = Some((file_name, field.bytes().await.map_err(bad)?));
+                continue;
             }
-            "alt" | "caption" | "credit" | "focal" | "aspect" | "name" => {
+            "alt" => &mut params.alt,
+            "caption" => &mut params.caption,
+            "credit" => &mut params.credit,
+            "focal" => &mut params.focal,
+            "aspect" => &mut params.aspect,
+            "name" => &mut params.name,
+            other if extra.contains(&other) => {
                 let text = field.text().await.map_err(bad)?;
-                let slot = match name.as_str() {
-                    "alt" => &mut params.alt,
-                    "caption" => &mut params.caption,
-                    "credit" => &mut params.credit,
-                    "focal" => &mut params.focal,
-                    "aspect" => &mut params.aspect,
-                    _ => &mut params.name,
-                };
-                *slot = Some(text).filter(|t| !t.trim().is_empty());
+                others.push((name, text));
+                continue;
             }
             other => {
                 return Err(AppError::BadRequest(format!(
@@ -331,9 +354,11 @@ async fn multipart(
                      focal, aspect or name"
                 )));
             }
-        }
+        };
+        let text = field.text().await.map_err(bad)?;
+        *slot = Some(text).filter(|t| !t.trim().is_empty());
     }
-    let Some((file_name, bytes)) = file else {
+    let Some((file_name, bytes)) = file.filter(|(_, bytes)| !bytes.is_empty()) else {
         return Err(AppError::BadRequest(
             "the multipart body has no `file` part holding the image".into(),
         ));
@@ -342,7 +367,7 @@ async fn multipart(
     let mut upload = described(params)?;
     upload.file_name = name;
     upload.bytes = bytes;
-    Ok(upload)
+    Ok((upload, others))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

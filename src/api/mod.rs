@@ -5,7 +5,7 @@
 mod audit;
 pub mod auth;
 mod entries;
-mod media;
+pub(crate) mod media;
 pub mod model;
 pub mod openapi;
 mod outbox;
@@ -71,9 +71,9 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// Where images are uploaded: the one request whose body may be as large
-/// as `--max-upload-bytes`.
-pub const MEDIA_UPLOAD_PATH: &str = "/api/v1/media";
+/// Where images are uploaded (the API, the app's form): the requests whose
+/// body may be as large as `--max-upload-bytes`.
+pub const MEDIA_UPLOAD_PATHS: [&str; 2] = ["/api/v1/media", "/admin/media"];
 pub use media::UPLOAD_OVERHEAD;
 
 /// `--max-body-bytes`, for handlers that read a raw body.

@@ -78,7 +78,7 @@ impl Pending {
     /// (`--max-upload-bytes`).
     pub fn is_upload(&self) -> bool {
         let head = self.request.head();
-        head.method == Method::POST && head.uri.path() == crate::api::MEDIA_UPLOAD_PATH
+        head.method == Method::POST && crate::api::MEDIA_UPLOAD_PATHS.contains(&head.uri.path())
     }
 
     pub fn into_request(self, body: Bytes, peer: Option<SocketAddr>) -> Request {

@@ -15,7 +15,7 @@
 
 pub mod edge;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, watch};
 use self::edge::{EdgeReport, EdgeWarmer};
 use crate::cache::{PageCache, WarmReport};
 use crate::content_types::{ContentTypes, prewarm_day, prewarm_list};
-use crate::model::EntryId;
+use crate::model::{EntryId, MediaId};
 use crate::render::Renderer;
 use crate::store::{Store, StoreResult};
 
@@ -50,6 +50,9 @@ pub struct Candidate {
     pub paths: Vec<String>,
     /// Paths of the listings that show it.
     pub listings: Vec<String>,
+    /// Paths of the image variants its page shows (every width and
+    /// format: which one a reader's browser picks is the browser's).
+    pub media: Vec<String>,
 }
 
 impl Candidate {
@@ -82,6 +85,11 @@ impl Plan {
             .collect();
         let listings: Vec<String> = listings.into_iter().map(str::to_owned).collect();
         let mut paths: Vec<String> = entries.iter().flat_map(|c| c.paths.clone()).collect();
+        let media: BTreeSet<&str> = entries
+            .iter()
+            .flat_map(|c| c.media.iter().map(String::as_str))
+            .collect();
+        paths.extend(media.into_iter().map(str::to_owned));
         paths.extend(listings.iter().cloned());
         Plan {
             at,
@@ -97,13 +105,15 @@ const PREWARM_DAY_LIMIT: u32 = 10_000;
 
 /// The published entries of pre-warming types whose windows can be open at
 /// some time on `at`'s day (UTC), with their windows, earliest first: per
-/// such type, one range scan per day a window open then can have started.
+/// such type, one range scan per day a window open then can have started,
+/// and one read of the images they show.
 pub async fn timetable(
     store: &dyn Store,
     types: &ContentTypes,
     at: DateTime<Utc>,
 ) -> StoreResult<Vec<Candidate>> {
     let mut candidates = Vec::new();
+    let mut shown: Vec<(usize, Vec<MediaId>)> = Vec::new();
     let today = at.date_naive();
     let day_start = today.and_time(chrono::NaiveTime::MIN).and_utc();
     for ty in types.types() {
@@ -129,6 +139,10 @@ pub async fn timetable(
             let Some((from, until)) = rule.window(data) else {
                 continue;
             };
+            let media = types.index_of(&entry).media;
+            if !media.is_empty() {
+                shown.push((candidates.len(), media));
+            }
             candidates.push(Candidate {
                 type_name: ty.name.clone(),
                 id: entry.id,
@@ -141,7 +155,28 @@ pub async fn timetable(
                     .listings_showing(&entry)
                     .map(|l| l.path.clone())
                     .collect(),
+                media: Vec::new(),
             });
+        }
+    }
+    if !shown.is_empty() {
+        let ids: Vec<MediaId> = shown
+            .iter()
+            .flat_map(|(_, ids)| ids.iter().copied())
+            .collect();
+        let variants: HashMap<MediaId, Vec<String>> = store
+            .media_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.variants.into_iter().map(|v| v.path).collect()))
+            .collect();
+        for (at, ids) in shown {
+            candidates[at].media = ids
+                .iter()
+                .filter_map(|id| variants.get(id))
+                .flatten()
+                .cloned()
+                .collect();
         }
     }
     candidates.sort_by(|a, b| (a.from, &a.slug).cmp(&(b.from, &b.slug)));

@@ -133,6 +133,23 @@ impl Browser {
         self.keep(r).await
     }
 
+    /// A form sent with its own encoding (an upload's multipart body).
+    pub(crate) async fn post_body(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Page {
+        let r = self
+            .request(reqwest::Method::POST, path)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(r).await
+    }
+
     pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let form = self.get("/admin/login").await;
         let csrf = form.input("csrf");

@@ -23,6 +23,7 @@ on_both_backends!(
     the_library_is_listed_searched_and_described,
     an_unused_image_is_deleted_and_its_urls_answer_404,
     cleanup_collects_old_unused_images_only,
+    the_app_uploads_lists_and_deletes_images,
 );
 
 /// Uploads small enough that the 413 case needs no big buffer.
@@ -652,5 +653,93 @@ async fn cleanup_collects_old_unused_images_only(store: TestStore) {
         m.app.get(&old_variant).await.status(),
         StatusCode::NOT_FOUND
     );
+    assert!(m.library().await.is_empty());
+}
+
+async fn the_app_uploads_lists_and_deletes_images(store: TestStore) {
+    use crate::admin::Browser;
+    let m = setup(store).await;
+    let mut writer = Browser::signed_in(&m.app, "writer@example.com", Role::Writer).await;
+    let csrf = writer.csrf().await;
+    let page = writer.get("/admin/media").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("No images yet"), "{}", page.body);
+    assert!(page.body.contains(r#"enctype="multipart/form-data""#));
+
+    // Without the session's token: refused before the file is looked at.
+    let photo_bytes = jpeg(&photo(640, 360), None);
+    let (mime, body) = multipart(
+        "Derby.jpg",
+        "image/jpeg",
+        &photo_bytes,
+        &[("alt", "Derby day")],
+    );
+    let forged = writer.post_body("/admin/media", &mime, body).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(m.library().await.is_empty());
+
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("alt", "Derby day"),
+        ("aspect", ""),
+    ];
+    let (mime, body) = multipart("Derby.jpg", "image/jpeg", &photo_bytes, &fields);
+    let done = writer.post_body("/admin/media", &mime, body).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let listed = writer.get(done.location()).await;
+    assert!(
+        listed.body.contains("Uploaded derby (640×360)."),
+        "{}",
+        listed.body
+    );
+    assert!(
+        listed.body.contains(r#"alt="Derby day""#),
+        "{}",
+        listed.body
+    );
+    let library = m.library().await;
+    assert_eq!(library.len(), 1);
+    let id = library[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(library[0]["created_by"], "writer@example.com");
+
+    // A damaged file: the page again, its problem named, with its status.
+    let (mime, body) = multipart(
+        "cut.jpg",
+        "image/jpeg",
+        &photo_bytes[..photo_bytes.len() / 2],
+        &[("csrf", csrf.as_str())],
+    );
+    let damaged = writer.post_body("/admin/media", &mime, body).await;
+    assert_eq!(damaged.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        damaged.body.contains("JPEG file is damaged"),
+        "{}",
+        damaged.body
+    );
+    let (mime, body) = multipart(
+        "x.svg",
+        "image/svg+xml",
+        b"<svg/>",
+        &[("csrf", csrf.as_str())],
+    );
+    let svg = writer.post_body("/admin/media", &mime, body).await;
+    assert_eq!(svg.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(svg.body.contains("SVG images are refused"), "{}", svg.body);
+
+    // Search, then delete: writers may not, editors may.
+    let found = writer.get("/admin/media?q=derby").await;
+    assert!(found.body.contains(&id));
+    let none = writer.get("/admin/media?q=nothing-like-it").await;
+    assert!(none.body.contains("No image matches."), "{}", none.body);
+    let refused = writer
+        .post(&format!("/admin/media/{id}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let mut editor = Browser::signed_in(&m.app, "editor@example.com", Role::Editor).await;
+    let csrf = editor.csrf().await;
+    let deleted = editor
+        .post(&format!("/admin/media/{id}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
     assert!(m.library().await.is_empty());
 }
