@@ -27,6 +27,7 @@ fn widget(kind: &FieldKind) -> &'static str {
         FieldKind::Datetime => "datetime",
         FieldKind::Enum { .. } => "enum",
         FieldKind::Reference { .. } => "reference",
+        FieldKind::Image => "image",
         FieldKind::List { .. } => "list",
     }
 }
@@ -97,10 +98,41 @@ pub fn fields(
                     .into_iter()
                     .filter_map(|id| titles.get(id).map(|t| context! { id, title => t }))
                     .collect::<Vec<_>>(),
+                // An image's parts, each in an input of its own.
+                image => match (&field.kind, value) {
+                    (FieldKind::Image, Some(v)) => image_parts(v),
+                    _ => image_parts(&Value::Null),
+                },
                 errors => own_errors,
             }
         })
         .collect()
+}
+
+/// The inputs of an image field, by part (`media`, `alt`, ...).
+const IMAGE_PARTS: [&str; 4] = ["media", "alt", "caption", "credit"];
+
+fn image_parts(value: &Value) -> TplValue {
+    TplValue::from_pairs(
+        IMAGE_PARTS
+            .iter()
+            .map(|part| (*part, value.get(part).and_then(Value::as_str).unwrap_or(""))),
+    )
+}
+
+/// An image from its inputs (`data.hero.media`, `data.hero.alt`, ...):
+/// absent when all are empty; otherwise media and alt are always given, so
+/// that validation names an empty one.
+fn image_from(form: &Form, name: &str) -> Option<Value> {
+    let mut image = Map::new();
+    for part in IMAGE_PARTS {
+        let text = form.get(&format!("{name}.{part}")).unwrap_or("").trim();
+        if !text.is_empty() || matches!(part, "media" | "alt") {
+            image.insert(part.to_owned(), Value::from(text));
+        }
+    }
+    let empty = image.values().all(|v| v.as_str() == Some(""));
+    (!empty).then_some(Value::Object(image))
 }
 
 /// `/data/tags/2` -> `tags`.
@@ -124,6 +156,7 @@ fn as_text(kind: &FieldKind, value: &Value, tz: Tz) -> String {
         (FieldKind::Datetime, Value::String(s)) => DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string())
             .unwrap_or_else(|_| s.clone()),
+        (FieldKind::Image, Value::Object(_)) => value.to_string(),
         (FieldKind::List { of, .. }, Value::Array(items)) => items
             .iter()
             .map(|item| as_text(of, item, tz))
@@ -143,6 +176,13 @@ pub fn data_from(ty: &ContentType, form: &Form, tz: Tz) -> (Map<String, Value>, 
     let mut errors = Vec::new();
     for field in ty.fields.values() {
         let name = format!("{PREFIX}{}", field.name);
+        if matches!(field.kind, FieldKind::Image) {
+            if form.has(&format!("{name}.media")) {
+                let image = image_from(form, &name).unwrap_or(Value::Null);
+                data.insert(field.name.clone(), image);
+            }
+            continue;
+        }
         if !form.has(&name) {
             continue;
         }
@@ -214,6 +254,13 @@ fn parse_one(kind: &FieldKind, text: &str, tz: Tz) -> Result<Value, String> {
         // site's zone, as the form says.
         FieldKind::Datetime => local_time(text, tz)
             .map(|t| Value::from(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
+        // A gallery's lines: one image each, as JSON.
+        FieldKind::Image => match serde_json::from_str::<Value>(text) {
+            Ok(image @ Value::Object(_)) => Ok(image),
+            _ => Err(format!(
+                "{text:?} is not an image: {{\"media\": \"<id>\", \"alt\": \"...\"}}"
+            )),
+        },
         _ => Ok(Value::from(text)),
     }
 }
@@ -287,5 +334,43 @@ mod tests {
                 .unwrap_err()
                 .contains("clocks change")
         );
+    }
+
+    #[test]
+    fn an_image_is_edited_as_its_parts() {
+        let id = "0190b2a4-7c1e-7d3a-9f00-1234567890ab";
+        let form = |pairs: &[(&str, &str)]| {
+            Form(
+                pairs
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        let filled = form(&[
+            ("data.hero.media", id),
+            ("data.hero.alt", " The cup "),
+            ("data.hero.caption", ""),
+            ("data.hero.credit", "AP"),
+        ]);
+        assert_eq!(
+            image_from(&filled, "data.hero"),
+            Some(serde_json::json!({"media": id, "alt": "The cup", "credit": "AP"}))
+        );
+        let no_alt = form(&[("data.hero.media", id), ("data.hero.alt", "")]);
+        assert_eq!(
+            image_from(&no_alt, "data.hero"),
+            Some(serde_json::json!({"media": id, "alt": ""})),
+            "an empty alt reaches validation, which names it"
+        );
+        let empty = form(&[("data.hero.media", ""), ("data.hero.alt", " ")]);
+        assert_eq!(image_from(&empty, "data.hero"), None);
+
+        let line = format!(r#"{{"media": "{id}", "alt": "x"}}"#);
+        let item = parse_one(&FieldKind::Image, &line, chrono_tz::UTC).expect("an image");
+        assert_eq!(item["alt"], "x");
+        let shown = as_text(&FieldKind::Image, &item, chrono_tz::UTC);
+        assert_eq!(serde_json::from_str::<Value>(&shown).ok(), Some(item));
+        assert!(parse_one(&FieldKind::Image, id, chrono_tz::UTC).is_err());
     }
 }

@@ -11,7 +11,7 @@ use super::schema::{RawField, toml_to_json};
 use super::validate::check_value;
 
 /// Every kind keyword, in the order error messages list them.
-pub const FIELD_KINDS: [&str; 11] = [
+pub const FIELD_KINDS: [&str; 12] = [
     "string",
     "text",
     "markdown",
@@ -22,6 +22,7 @@ pub const FIELD_KINDS: [&str; 11] = [
     "slug",
     "enum",
     "reference",
+    "image",
     "list",
 ];
 
@@ -222,6 +223,7 @@ fn build_item_kind(
         "slug" => FieldKind::Slug { max_length },
         "boolean" => FieldKind::Boolean,
         "datetime" => FieldKind::Datetime,
+        "image" => FieldKind::Image,
         "integer" if bounds_apply => {
             let min = integer_bound("min", raw.min.as_ref(), problems);
             let max = integer_bound("max", raw.max.as_ref(), problems);

@@ -92,7 +92,14 @@
 //! | `datetime` | RFC 3339, stored as UTC | |
 //! | `enum` | one of `values` | `values` (non-empty, distinct) |
 //! | `reference` | an entry's UUID | `to` (a type) |
+//! | `image` | `{"media": "<uuid>", "alt": "…", "caption": "…", "credit": "…"}` | |
 //! | `list` | an array | `of` (any kind but list and markdown), `min`/`max` item counts; `max_length`, `values`, `to` apply to the items |
+//!
+//! An image names an uploaded image by id (a publish refuses one that does
+//! not exist) and carries this use's words: `alt` is required (at most
+//! [`MAX_ALT_LEN`] characters, not blank), `caption` and `credit` are
+//! optional; other keys are refused. A list of images is a gallery.
+//! Images cannot be filtered or ordered on.
 //!
 //! `max_length` counts characters. A key that does not apply to the kind is
 //! an error, as is any unknown key. `default` must itself be valid for the
@@ -201,6 +208,7 @@
 mod check;
 mod field;
 mod files;
+mod image;
 mod load;
 mod model;
 mod query;
@@ -221,6 +229,7 @@ use minijinja::Environment;
 
 pub use field::FIELD_KINDS;
 pub use files::{LISTING_FILE, TYPE_FILE};
+pub use image::{ImageUse, MAX_ALT_LEN, MAX_CAPTION_LEN, MAX_CREDIT_LEN, is_image, media_of};
 pub use load::{CheckError, CheckErrors};
 pub use model::{
     Archive, Bucketing, Console, ContentType, Field, FieldKind, Groups, Listing, MAX_BUCKET,

@@ -109,6 +109,9 @@ pub enum FieldKind {
     Reference {
         to: String,
     },
+    /// An uploaded image with its alt text, caption and credit (see
+    /// `image.rs`).
+    Image,
     /// `min`/`max` bound the number of items.
     List {
         of: Box<FieldKind>,
@@ -133,6 +136,7 @@ impl FieldKind {
             FieldKind::Datetime => "datetime",
             FieldKind::Enum { .. } => "enum",
             FieldKind::Reference { .. } => "reference",
+            FieldKind::Image => "image",
             FieldKind::List { .. } => "list",
         }
     }

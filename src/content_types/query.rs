@@ -120,7 +120,10 @@ impl Compare {
             FieldKind::Boolean => Compare::Boolean,
             FieldKind::Datetime => Compare::Time,
             FieldKind::Enum { values } => Compare::Rank(values.clone()),
-            FieldKind::Markdown { .. } | FieldKind::Reference { .. } | FieldKind::List { .. } => {
+            FieldKind::Markdown { .. }
+            | FieldKind::Reference { .. }
+            | FieldKind::Image
+            | FieldKind::List { .. } => {
                 return None;
             }
         })
@@ -170,13 +173,16 @@ pub struct Condition {
 
 impl Condition {
     /// Checks the values against the field's kind (an item's kind for a
-    /// list field). Markdown and text fields cannot be filtered on.
+    /// list field). Markdown, text and image fields cannot be filtered on.
     pub fn new(field: FieldRef, kind: &FieldKind, values: &[Value]) -> Result<Condition, String> {
         let (item, many) = match kind {
             FieldKind::List { of, .. } => (of.as_ref(), true),
             other => (other, false),
         };
-        if matches!(item, FieldKind::Markdown { .. } | FieldKind::Text { .. }) {
+        if matches!(
+            item,
+            FieldKind::Markdown { .. } | FieldKind::Text { .. } | FieldKind::Image
+        ) {
             return Err(format!("cannot filter on {} field {field}", item.keyword()));
         }
         if values.is_empty() {
@@ -233,7 +239,8 @@ pub struct Order {
 }
 
 impl Order {
-    /// Fails for kinds without a useful order (markdown, reference, list).
+    /// Fails for kinds without a useful order (markdown, reference, image,
+    /// list).
     pub fn new(field: FieldRef, kind: &FieldKind, descending: bool) -> Result<Order, String> {
         let compare = Compare::for_kind(kind)
             .ok_or_else(|| format!("cannot order by {} field {field}", kind.keyword()))?;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
+use super::image::check_image;
 use super::model::{ContentType, FieldKind};
 
 /// Longest slug accepted, in characters.
@@ -56,7 +57,7 @@ impl ContentType {
     /// Validates a complete working copy. On success returns it normalised:
     /// absent (or null) optional fields with a default get it, other absent
     /// or null optional fields are left out, datetimes become RFC 3339 UTC,
-    /// references lowercase hyphenated UUIDs, integral numbers in integer
+    /// references lowercase hyphenated UUIDs, images trimmed, integral numbers in integer
     /// fields integers. On failure returns every problem found.
     pub fn validate(&self, data: &Value) -> Result<Value, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -185,6 +186,7 @@ fn check_scalar(
                 .map_err(|_| format!("must be the UUID of a {to} entry (got {s:?})"))?;
             Value::String(id.hyphenated().to_string())
         }
+        FieldKind::Image => return Ok(check_image(value, pointer, errors)),
         FieldKind::List { of, min, max } => {
             let Value::Array(items) = value else {
                 return Err(format!("expected a list (got {})", json_kind(value)));
@@ -219,7 +221,7 @@ fn string(value: &Value) -> Result<&str, String> {
 
 /// A string within `max_length` characters. NUL is refused everywhere:
 /// PostgreSQL cannot store it in text or jsonb.
-fn text(value: &Value, max_length: Option<u32>) -> Result<&str, String> {
+pub(super) fn text(value: &Value, max_length: Option<u32>) -> Result<&str, String> {
     let s = string(value)?;
     if s.contains('\0') {
         return Err("must not contain NUL characters".into());
@@ -286,7 +288,7 @@ pub(super) fn escape_pointer(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-fn json_kind(value: &Value) -> &'static str {
+pub(super) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

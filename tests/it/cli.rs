@@ -66,6 +66,20 @@ fn check_names_the_file_and_field_of_an_unknown_kind() {
 }
 
 #[test]
+fn check_names_a_key_an_image_field_does_not_take() {
+    let types = broken_types(
+        "team",
+        "route = \"/teams/{slug}\"\n[fields.name]\nkind = \"string\"\n[fields.crest]\nkind = \"image\"\nmax_length = 10\n",
+    );
+    assert_check_fails(
+        types.path(),
+        "team/type.toml",
+        "crest",
+        "does not apply to kind image",
+    );
+}
+
+#[test]
 fn check_names_a_route_without_its_placeholder() {
     let types = broken_types(
         "team",

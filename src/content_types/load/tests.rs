@@ -173,7 +173,7 @@ fn problems_display_file_field_and_reason() {
         .find(|l| l.contains("datetim\""))
         .expect("reported");
     assert!(
-        line.ends_with("match/type.toml: field \"kickoff\": unknown field kind \"datetim\" (expected one of string, text, markdown, integer, number, boolean, datetime, slug, enum, reference, list)"),
+        line.ends_with("match/type.toml: field \"kickoff\": unknown field kind \"datetim\" (expected one of string, text, markdown, integer, number, boolean, datetime, slug, enum, reference, image, list)"),
         "{line}"
     );
 }

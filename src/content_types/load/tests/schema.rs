@@ -132,6 +132,46 @@ fn field_definitions() {
 }
 
 #[test]
+fn image_fields_and_galleries() {
+    for (table, needle) in [
+        (
+            "kind = \"image\"\nmax_length = 10",
+            "key \"max_length\" does not apply to kind image",
+        ),
+        (
+            "kind = \"image\"\nto = \"team\"",
+            "key \"to\" does not apply",
+        ),
+        ("kind = \"image\"\nmin = 1", "key \"min\" does not apply"),
+        (
+            "kind = \"image\"\ndefault = \"x\"",
+            "default: expected an image",
+        ),
+        (
+            "kind = \"imag\"",
+            "(expected one of string, text, markdown, integer, number, boolean, datetime, slug, enum, reference, image, list)",
+        ),
+    ] {
+        expect_field_problem(table, needle);
+    }
+    let m = with_field("kind = \"list\"\nof = \"image\"\nmax = 12");
+    let types = load_with(&[("match/type.toml", Some(&m))]).unwrap_or_else(|e| panic!("{e}"));
+    let extra = &types.get("match").expect("match").fields["extra"];
+    assert_eq!(
+        extra.kind,
+        crate::content_types::FieldKind::List {
+            of: Box::new(crate::content_types::FieldKind::Image),
+            min: None,
+            max: Some(12),
+        }
+    );
+    assert_eq!(
+        serde_json::to_value(extra).expect("serializes")["of"],
+        serde_json::json!({ "kind": "image" })
+    );
+}
+
+#[test]
 fn valid_defaults_are_normalised() {
     let m = with_field("kind = \"datetime\"\ndefault = 2026-03-14T17:00:00+02:00");
     let types = load_with(&[("match/type.toml", Some(&m))]).unwrap_or_else(|e| panic!("{e}"));
