@@ -32,8 +32,9 @@ fn demo_types_keep_their_contract() {
     assert_eq!(team.route.as_str(), "/teams/{slug}");
     assert_eq!(
         field_names(team),
-        ["name", "country", "founded", "honours", "bio"]
+        ["name", "country", "founded", "honours", "bio", "crest"]
     );
+    assert!(!team.fields["crest"].required, "existing teams stay valid");
     assert!(team.fields["name"].required);
     assert_eq!(team.markdown_fields().collect::<Vec<_>>(), ["bio"]);
     assert_eq!(
@@ -58,7 +59,8 @@ fn demo_types_keep_their_contract() {
             "home_possession",
             "neutral_venue",
             "commentary",
-            "report"
+            "report",
+            "hero"
         ]
     );
     // Between them, the demo types use every kind the app's forms draw.
@@ -76,6 +78,7 @@ fn demo_types_keep_their_contract() {
         "datetime",
         "enum",
         "reference",
+        "image",
         "list",
     ] {
         assert!(kinds.contains(kind), "no demo field of kind {kind}");
@@ -103,7 +106,14 @@ fn demo_types_keep_their_contract() {
 
     let article = types.get("article").expect("article");
     assert_eq!(article.route.as_str(), "/news/{slug}");
-    assert_eq!(field_names(article), ["title", "body", "tags", "match"]);
+    assert_eq!(
+        field_names(article),
+        ["title", "body", "tags", "match", "hero", "gallery"]
+    );
+    assert_eq!(
+        article.image_fields().collect::<Vec<_>>(),
+        ["hero", "gallery"]
+    );
     assert!(!article.fields["match"].required);
     assert!(matches!(
         article.fields["tags"].kind,
@@ -382,11 +392,27 @@ fn demo_dependencies_are_explicit() {
         .collect();
     assert_eq!(shown, ["/matches"], "a finished match leaves the home page");
 
+    let (hero, other) = (
+        "0190b2a4-7c1e-7d3a-9f00-000000000001",
+        "0190b2a4-7c1e-7d3a-9f00-000000000002",
+    );
     let article = published_entry(
         "article",
         11,
-        json!({ "title": "T", "body": "B", "match": live.id.to_string() }),
+        json!({ "title": "T", "body": "B", "match": live.id.to_string(),
+            "hero": { "media": hero, "alt": "a" },
+            "gallery": [{ "media": other, "alt": "b" }, { "media": hero, "alt": "c" }] }),
     );
+    let media: Vec<String> = types
+        .index_of(&article)
+        .media
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(media, [hero, other], "each image once, hero and gallery");
+    let mut draft = article.clone();
+    draft.published_data = None;
+    assert!(types.index_of(&draft).media.is_empty());
     let owners: Vec<(&str, uuid::Uuid)> = types
         .related_owners(&article)
         .into_iter()

@@ -1,16 +1,16 @@
 //! What each list shows, as rows for the store: a published entry's place
-//! in every listing query and related list it matches, and the entries it
-//! references. Archive rows are owned by their bucket (`2026/12`), group
-//! rows by their group's key (`premier-cup`), pre-warm
-//! rows by the day the entry's warm window opens, sitemap rows by the day
-//! the entry was last published. The
-//! publisher writes them with the entry's published state
-//! and reads a list back as one ordered, limited range scan.
+//! in every listing query and related list it matches, the entries it
+//! references and the images it shows. Archive rows are owned by their
+//! bucket (`2026/12`), group rows by their group's key (`premier-cup`),
+//! pre-warm rows by the day the entry's warm window opens, sitemap rows by
+//! the day the entry was last published. The publisher writes them with the
+//! entry's published state and reads a list back as one ordered, limited
+//! range scan.
 
 use sha2::{Digest, Sha256};
 
 use super::{ContentType, ContentTypes, Listing};
-use crate::model::{Entry, EntryId, EntryIndex, Listed};
+use crate::model::{Entry, EntryId, EntryIndex, Listed, MediaId};
 
 /// Bumped when the meaning of the rows changes, so stored rows are rebuilt.
 const FORMAT: &str = "keel-list-index-3 memcomparable-0.2";
@@ -92,11 +92,15 @@ impl ContentTypes {
             refs.dedup();
             refs.retain(|id| *id != entry.id);
             index.references = refs;
+            let mut media: Vec<MediaId> = ty.images(data).into_iter().map(|i| i.media).collect();
+            media.sort_unstable();
+            media.dedup();
+            index.media = media;
         }
         index
     }
 
-    /// A digest of every list definition and reference field: when it
+    /// A digest of every list definition, reference and image field: when it
     /// differs from the one the store's rows were built with, they are
     /// rebuilt from the published entries.
     pub fn index_signature(&self) -> String {
@@ -119,6 +123,10 @@ impl ContentTypes {
             hash.update(&prewarm);
             for field in ty.reference_fields() {
                 hash.update(field.name.as_bytes());
+            }
+            for name in ty.image_fields() {
+                hash.update(b"image:");
+                hash.update(name.as_bytes());
             }
         }
         hex::encode(hash.finalize())

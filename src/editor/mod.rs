@@ -6,6 +6,7 @@
 mod precondition;
 pub mod scheduler;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -13,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::content_types::{ContentType, ContentTypes, FieldError, validate_slug};
 use crate::error::{AppError, Referrer};
-use crate::model::{Entry, EntryId, EntryStatus};
+use crate::model::{Entry, EntryId, EntryStatus, MediaId};
 use crate::publish::{Announced, Change, Publisher};
 use crate::store::{EntryOp, Store, StoreError, Write};
 
@@ -219,7 +220,7 @@ impl Editor {
 
     /// The draft checked as a publish needs it: valid against the type as it
     /// is now (saving the normalized form first if the type changed since),
-    /// and referring only to published entries.
+    /// referring only to published entries and to images that exist.
     async fn ready_to_publish(&self, current: Entry, author: &str) -> Result<Entry, AppError> {
         let ty = self.content_type(&current.type_name)?;
         let data = self
@@ -465,17 +466,52 @@ impl Editor {
         Ok(errors)
     }
 
+    /// What a publish needs beyond a valid draft: every reference
+    /// published, every image uploaded.
     async fn check_references_published(
         &self,
         ty: &ContentType,
         data: &Value,
     ) -> Result<(), AppError> {
-        let errors = self.reference_errors(ty, data, true).await?;
+        let mut errors = self.reference_errors(ty, data, true).await?;
+        errors.extend(self.image_errors(ty, data).await?);
         if errors.is_empty() {
             Ok(())
         } else {
             Err(AppError::Validation(errors))
         }
+    }
+
+    /// One problem per image naming media that does not exist (deleted, or
+    /// never uploaded). One store query for all of them; drafts are not
+    /// checked, so an editor may save before the upload finishes.
+    async fn image_errors(
+        &self,
+        ty: &ContentType,
+        data: &Value,
+    ) -> Result<Vec<FieldError>, AppError> {
+        let images = ty.images(data);
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<MediaId> = images.iter().map(|i| i.media).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let found: HashSet<MediaId> = self
+            .store
+            .media_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        Ok(images
+            .into_iter()
+            .filter(|i| !found.contains(&i.media))
+            .map(|i| FieldError {
+                message: format!("no image {}; upload it first", i.media),
+                pointer: i.pointer,
+            })
+            .collect())
     }
 
     /// One problem per reference that names no entry of the right type (or,

@@ -17,6 +17,7 @@ mod fuzz;
 mod groups;
 mod helpers;
 mod hostile;
+mod images;
 mod import;
 mod ops;
 mod outbox;
