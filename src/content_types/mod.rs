@@ -204,6 +204,20 @@
 //! names, a `token` filter (a value as a group's key: `Premier Cup` is
 //! `premier-cup`), and a `datetime` filter (`{{ t | datetime }}`, or with a chrono
 //! format string `{{ t | datetime("%H:%M") }}`, always in UTC).
+//!
+//! Images: in `data`, an image field whose media exists is the item `{
+//! media, alt, caption, credit, width, height, variants }` (`variants`
+//! narrowest first, each `{ url, width, height, format }`; `width` and
+//! `height` the largest variant's; the words are the entry's, not the
+//! library's); one whose media is gone is left out, as are such items of a
+//! gallery. Referenced entries' images are expanded the same way. Functions:
+//! `picture(image, sizes="100vw", loading="lazy")` writes a `<picture>`
+//! (WebP source, JPEG or PNG `<img>` with `srcset`, width, height, alt;
+//! `loading="eager"` adds `fetchpriority="high"`), `image_variant(image,
+//! width=1200)` is the fallback file nearest the width as `{ url, path,
+//! width, height, format }` with an absolute `url`, and `image_url(image,
+//! width=1200)` its `url`. Each renders nothing for a value that is no
+//! image.
 
 mod check;
 mod field;
@@ -211,6 +225,7 @@ mod files;
 mod image;
 mod load;
 mod model;
+mod picture;
 mod query;
 mod resolve;
 mod route;

@@ -1,6 +1,7 @@
 //! The minijinja environment every page is rendered with: all templates of
 //! the content-types directory under `<folder>/<file>` names, HTML
-//! auto-escaping by file name, and the filters templates may use. Built and
+//! auto-escaping by file name, and the filters and functions templates may
+//! use. Built and
 //! checked once at load; compiling here is what catches syntax errors.
 
 use std::borrow::Cow;
@@ -29,6 +30,9 @@ pub(super) fn new_environment() -> Environment<'static> {
     env.add_filter("datetime", datetime_filter);
     // The key of a group's page: `/competitions/{{ c | token }}`.
     env.add_filter("token", |value: &str| super::value_token(value));
+    env.add_function("picture", super::picture::picture);
+    env.add_function("image_variant", super::picture::image_variant);
+    env.add_function("image_url", super::picture::image_url);
     env
 }
 

@@ -2,8 +2,9 @@
 //! never the whole site. The entry's referrers and related owners decide
 //! the plan; then each planned page's lists are read as their own ordered,
 //! limited range scans (`Store::listed`), and everything those pages
-//! expand one reference deep is fetched by id. The result is a partial
-//! `Snapshot` that renders the same pages the full published state would.
+//! expand one reference deep is fetched by id, then the images all of those
+//! show, in one query. The result is a partial `Snapshot` that renders the
+//! same pages the full published state would.
 //!
 //! Why a partial snapshot renders the same lists: a list read with one
 //! more row than its limit holds the list's true first `limit` entries even
@@ -61,7 +62,8 @@ impl Publisher {
 
     /// Adds to `snapshot` what the plan's pages show: each planned entry's
     /// related lists, each planned listing's queries, each planned archive
-    /// page's bucket, and every entry those expand one reference deep.
+    /// page's bucket, every entry those expand one reference deep, and the
+    /// images they all show.
     /// `pending` (the changes being committed) is re-applied last, so the
     /// changes win over any copy of their entries read from the store. Returns the archive pages to render and
     /// the links of the listings' first pages.
@@ -210,6 +212,10 @@ impl Publisher {
         }
         for p in pending {
             snapshot.apply(p.id, p.after);
+        }
+        let media = snapshot.missing_media(&self.types);
+        if !media.is_empty() {
+            snapshot.insert_media(store.media_by_ids(&media).await?);
         }
 
         let live = live(&known, snapshot);

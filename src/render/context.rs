@@ -1,6 +1,7 @@
 //! What templates see: the published state as `Snapshot`, and entries turned
 //! into template items (markdown rendered and sanitized, references expanded
-//! one level) or into the JSON delivery document.
+//! one level, images given their variants) or into the JSON delivery
+//! document.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,8 +10,8 @@ use minijinja::value::Serde;
 use serde_json::{Map, Value, json};
 
 use super::markdown;
-use crate::content_types::{ContentTypes, FieldKind};
-use crate::model::{Entry, EntryId};
+use crate::content_types::{ContentType, ContentTypes, FieldKind, media_of};
+use crate::model::{Entry, EntryId, Media, MediaId};
 
 /// The published entries pages are rendered from: those the pages show
 /// (never the whole site; see `publish::read`), adjusted in memory with the
@@ -19,6 +20,9 @@ use crate::model::{Entry, EntryId};
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     by_id: HashMap<EntryId, Entry>,
+    /// The images those entries show. An image never changes once
+    /// uploaded, so a copy read at any time is as good as the row.
+    media: HashMap<MediaId, Media>,
     /// The event seq the store was at when the snapshot was read.
     pub seq: i64,
 }
@@ -31,7 +35,36 @@ impl Snapshot {
             .filter(|e| e.published_data.is_some())
             .map(|e| (e.id, e))
             .collect();
-        Snapshot { by_id, seq }
+        Snapshot {
+            by_id,
+            media: HashMap::new(),
+            seq,
+        }
+    }
+
+    pub fn media(&self, id: MediaId) -> Option<&Media> {
+        self.media.get(&id)
+    }
+
+    pub fn insert_media(&mut self, media: impl IntoIterator<Item = Media>) {
+        self.media.extend(media.into_iter().map(|m| (m.id, m)));
+    }
+
+    /// The images the held entries show that are not held yet, each once:
+    /// what a publish reads (in one query) before rendering.
+    pub fn missing_media(&self, types: &ContentTypes) -> Vec<MediaId> {
+        let mut ids: Vec<MediaId> = self
+            .by_id
+            .values()
+            .filter_map(|e| Some((types.get(&e.type_name)?, e.published_data.as_ref()?)))
+            .filter(|(ty, _)| ty.has_images())
+            .flat_map(|(ty, data)| ty.images(data))
+            .map(|i| i.media)
+            .filter(|id| !self.media.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     pub fn get(&self, id: EntryId) -> Option<&Entry> {
@@ -135,6 +168,16 @@ fn item_data(types: &ContentTypes, entry: &Entry, snapshot: &Snapshot) -> TplVal
                     .collect();
                 Some(TplValue::from(items))
             }
+            Some(FieldKind::Image) => image(value, snapshot).map(|v| TplValue::from(Serde(v))),
+            Some(FieldKind::List { of, .. }) if matches!(of.as_ref(), FieldKind::Image) => {
+                let items: Vec<Value> = value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| image(v, snapshot))
+                    .collect();
+                Some(TplValue::from(Serde(items)))
+            }
             _ => Some(TplValue::from(Serde(value))),
         };
         if let Some(v) = converted {
@@ -162,16 +205,75 @@ fn reference(types: &ContentTypes, value: &Value, snapshot: &Snapshot) -> Option
     );
     out.insert(
         "data",
-        TplValue::from(Serde(
-            target.published_data.as_ref().unwrap_or(&Value::Null),
-        )),
+        TplValue::from(Serde(data_with_images(types, target, snapshot))),
     );
     Some(TplValue::from(out))
 }
 
+/// An image with what its media says: `{ media, alt, caption, credit,
+/// width, height, variants }`. `None` when the media is not in the snapshot
+/// (deleted since): the page then shows no image rather than a broken one.
+fn image(value: &Value, snapshot: &Snapshot) -> Option<Value> {
+    let media = snapshot.media(media_of(value)?)?;
+    // The words are this use's own (the entry's), never the library's: a
+    // page does not change when the library entry is edited, so it needs
+    // no re-render then.
+    let mut out = value.as_object()?.clone();
+    let largest = media.variants.iter().max_by_key(|v| v.width);
+    out.insert(
+        "width".into(),
+        Value::from(largest.map_or(media.width, |v| v.width)),
+    );
+    out.insert(
+        "height".into(),
+        Value::from(largest.map_or(media.height, |v| v.height)),
+    );
+    let variants = media
+        .variants
+        .iter()
+        .map(|v| json!({ "url": v.path, "width": v.width, "height": v.height, "format": v.format }))
+        .collect();
+    out.insert("variants".into(), Value::Array(variants));
+    Some(Value::Object(out))
+}
+
+/// An entry's published data with its images expanded (and those whose
+/// media is gone left out), for the one level a reference is expanded.
+fn data_with_images(types: &ContentTypes, entry: &Entry, snapshot: &Snapshot) -> Value {
+    let data = entry.published_data.clone().unwrap_or(Value::Null);
+    match (types.get(&entry.type_name), data) {
+        (Some(ty), Value::Object(fields)) if ty.has_images() => {
+            Value::Object(expand_images(ty, fields, snapshot))
+        }
+        (_, data) => data,
+    }
+}
+
+fn expand_images(
+    ty: &ContentType,
+    mut fields: Map<String, Value>,
+    snapshot: &Snapshot,
+) -> Map<String, Value> {
+    for name in ty.image_fields() {
+        let Some(value) = fields.remove(name) else {
+            continue;
+        };
+        let expanded = match value {
+            Value::Array(items) => Some(Value::Array(
+                items.iter().filter_map(|v| image(v, snapshot)).collect(),
+            )),
+            one => image(&one, snapshot),
+        };
+        if let Some(v) = expanded {
+            fields.insert(name.to_owned(), v);
+        }
+    }
+    fields
+}
+
 /// The JSON delivery document of a published entry: its published data with
-/// references expanded one level, and its markdown fields rendered to
-/// sanitized HTML under `html`.
+/// references expanded one level and images given their variants, and its
+/// markdown fields rendered to sanitized HTML under `html`.
 pub fn json_document(types: &ContentTypes, entry: &Entry, snapshot: &Snapshot) -> Vec<u8> {
     let ty = types.get(&entry.type_name);
     let data = entry.published_data.clone().unwrap_or(Value::Null);
@@ -199,6 +301,19 @@ pub fn json_document(types: &ContentTypes, entry: &Entry, snapshot: &Snapshot) -
                         html.insert(name.clone(), Value::from(markdown::to_safe_html(s)));
                     }
                     value.clone()
+                }
+                // An image whose media is gone stays as stored: clients see
+                // which one it was, without variants.
+                Some(FieldKind::Image) => image(value, snapshot).unwrap_or_else(|| value.clone()),
+                Some(FieldKind::List { of, .. }) if matches!(of.as_ref(), FieldKind::Image) => {
+                    Value::Array(
+                        value
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|v| image(v, snapshot).unwrap_or_else(|| v.clone()))
+                            .collect(),
+                    )
                 }
                 _ => value.clone(),
             };
@@ -231,7 +346,7 @@ fn json_reference(types: &ContentTypes, value: &Value, snapshot: &Snapshot) -> V
             "type": t.type_name,
             "slug": t.published_slug,
             "url": url_of(types, t),
-            "data": t.published_data,
+            "data": data_with_images(types, t, snapshot),
         }),
         None => json!({ "id": value }),
     }
