@@ -224,7 +224,8 @@ fn context(
     minijinja::context! {
         entry => Value::from(item),
         lists => Value::from(Serde(&lists)),
-        site => Value::from(Serde(json!({ "name": "Matchday", "now": "2026-03-14T15:31:00Z" }))),
+        site => Value::from(Serde(json!({ "name": "Matchday", "now": "2026-03-14T15:31:00Z",
+            "base_url": "https://news.example" }))),
     }
 }
 
@@ -294,6 +295,100 @@ fn entry_pages_render_full_and_sparse_contexts() {
     );
     assert!(
         page.contains("About the match") && page.contains("<li>league</li>"),
+        "{page}"
+    );
+}
+
+/// An image item as the renderer builds it, WebP and JPEG at two widths.
+fn image_item(alt: &str, caption: Option<&str>) -> serde_json::Value {
+    let mut variants = Vec::new();
+    for (w, h) in [(320, 213), (1600, 1067)] {
+        for (ext, format) in [("webp", "image/webp"), ("jpg", "image/jpeg")] {
+            variants.push(json!({ "url": format!("/media/ff00/goal-{w}.{ext}"),
+                "width": w, "height": h, "format": format }));
+        }
+    }
+    json!({ "media": "0190b2a4-7c1e-7d3a-9f00-1234567890ab", "alt": alt, "caption": caption,
+        "credit": "Photo: Ann Lens", "width": 1600, "height": 1067, "variants": variants })
+}
+
+#[test]
+fn pages_show_their_images_and_share_the_lead_one() {
+    let types = demo();
+    let site = json!({ "name": "Matchday", "base_url": "https://news.example" });
+    let mut article = article_item();
+    article["data"]["hero"] = image_item("Nine rises to score", Some("The winner"));
+    article["data"]["gallery"] = json!([image_item("Fans <sing>", None)]);
+    let ctx = context(article, Some(("body", "<p>Report.</p>")), json!({}));
+    let page = render(&types, "article/page.html", ctx);
+    for tag in [
+        r#"<meta property="og:image" content="https://news.example/media/ff00/goal-1600.jpg">"#,
+        r#"<meta property="og:image:width" content="1600">"#,
+        r#"<meta property="og:image:height" content="1067">"#,
+        r#"<meta property="og:image:alt" content="Nine rises to score">"#,
+        r#"<meta name="twitter:card" content="summary_large_image">"#,
+    ] {
+        assert!(page.contains(tag), "{tag} missing from {page}");
+    }
+    assert!(
+        page.contains(r#"loading="eager" decoding="async" fetchpriority="high">"#),
+        "the lead image is fetched first: {page}"
+    );
+    assert!(
+        page.contains(
+            r#"<figcaption>The winner <span class="credit">Photo: Ann Lens</span></figcaption>"#
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"alt="Fans &lt;sing&gt;" loading="lazy""#),
+        "the gallery loads lazily: {page}"
+    );
+
+    let mut with_hero = match_item("finished");
+    with_hero["data"]["hero"] = image_item("Captains shake hands", None);
+    let page = render(
+        &types,
+        "match/page.html",
+        context(with_hero, None, json!({})),
+    );
+    assert!(
+        page.contains(r#"content="https://news.example/media/ff00/goal-1600.jpg""#),
+        "{page}"
+    );
+    assert!(
+        page.contains("<picture><source type=\"image/webp\""),
+        "{page}"
+    );
+
+    let page = render(
+        &types,
+        "match/page.html",
+        context(match_item("live"), None, json!({})),
+    );
+    assert!(
+        !page.contains("og:image") && !page.contains("<picture") && !page.contains("twitter:card"),
+        "no image, no image tags: {page}"
+    );
+
+    let team = json!({ "id": "t", "type": "team", "slug": "reds", "url": "/teams/reds",
+        "data": { "name": "Reds", "crest": image_item("The Reds' crest", None) } });
+    let page = render(&types, "team/page.html", context(team, None, json!({})));
+    assert!(
+        page.contains(r#"<div class="crest"><picture>"#) && page.contains(r#"sizes="6rem""#),
+        "{page}"
+    );
+
+    let mut listed = article_item();
+    listed["data"]["hero"] = image_item("Nine rises to score", None);
+    let ctx = minijinja::context! {
+        listing => Value::from(Serde(json!({ "path": "/news", "title": "News" }))),
+        lists => Value::from(Serde(json!({ "latest": [listed] }))),
+        site => Value::from(Serde(&site)),
+    };
+    let page = render(&types, "news/page.html", ctx);
+    assert!(
+        page.contains(r#"<a class="thumb" href="/news/big-win""#),
         "{page}"
     );
 }

@@ -1,6 +1,8 @@
 //! Images in entries through the real server, on both backends: an image
-//! value is checked key by key, and a draft may name an image not uploaded
-//! yet but a publish may not.
+//! value is checked key by key, a draft may name an image not uploaded yet
+//! but a publish may not, and a published article's page shows its images
+//! as responsive `<picture>`s and shares the lead one with OpenGraph tags,
+//! while the store records which entry shows which image.
 
 use chrono::Utc;
 use keel::model::{CachePolicy, Media, MediaId, MediaVariant, NewMedia, Page, page_key};
@@ -15,6 +17,7 @@ on_both_backends!(
     fixture:
     image_values_are_checked_key_by_key,
     a_publish_naming_an_image_not_uploaded_is_refused_at_the_field,
+    a_published_article_shows_and_shares_its_images,
 );
 
 const BASE: &str = "https://news.example";
@@ -215,4 +218,88 @@ async fn a_publish_naming_an_image_not_uploaded_is_refused_at_the_field(t: TestS
         "nothing was published"
     );
     assert!(app.store.media_users(real.id).await.unwrap().is_empty());
+}
+
+async fn a_published_article_shows_and_shares_its_images(t: TestStore) {
+    let app = spawn(&t).await;
+    let token = app.token("editor", keel::store::Role::Editor).await;
+    let hero = upload(&app, "celebration").await;
+    let crowd = upload(&app, "crowd").await;
+    let id = app
+        .publish_new(
+            &token,
+            "article",
+            "cup-won",
+            json!({
+                "title": "Cup won", "body": "At last.",
+                "hero": { "media": hero.id, "alt": "Fans <celebrate> & \"sing\"",
+                    "caption": "The final whistle", "credit": "Photo: Agency" },
+                "gallery": [{ "media": crowd.id, "alt": "The crowd" },
+                    { "media": hero.id, "alt": "Again" }],
+            }),
+        )
+        .await;
+
+    let page = app.get("/news/cup-won").await.text().await.expect("page");
+    let h = &hero.hash;
+    let picture = format!(
+        "<picture><source type=\"image/webp\" srcset=\"/media/{h}/celebration-320.webp 320w, \
+         /media/{h}/celebration-1024.webp 1024w, /media/{h}/celebration-1600.webp 1600w\" \
+         sizes=\"(min-width: 46rem) 44rem, 100vw\"><img src=\"/media/{h}/celebration-1024.jpg\" \
+         srcset=\"/media/{h}/celebration-320.jpg 320w, /media/{h}/celebration-1024.jpg 1024w, \
+         /media/{h}/celebration-1600.jpg 1600w\" sizes=\"(min-width: 46rem) 44rem, 100vw\" \
+         width=\"1600\" height=\"1200\" alt=\"Fans &lt;celebrate&gt; &amp; &quot;sing&quot;\" \
+         loading=\"eager\" decoding=\"async\" fetchpriority=\"high\"></picture>"
+    );
+    assert!(page.contains(&picture), "no lead picture in {page}");
+    assert!(
+        page.contains(
+            "<figcaption>The final whistle <span class=\"credit\">Photo: Agency</span></figcaption>"
+        ),
+        "{page}"
+    );
+    for tag in [
+        format!("<meta property=\"og:image\" content=\"{BASE}/media/{h}/celebration-1024.jpg\">"),
+        "<meta property=\"og:image:width\" content=\"1024\">".to_owned(),
+        "<meta property=\"og:image:height\" content=\"768\">".to_owned(),
+        "<meta property=\"og:image:alt\" content=\"Fans &lt;celebrate&gt; &amp; &quot;sing&quot;\">"
+            .to_owned(),
+        "<meta name=\"twitter:card\" content=\"summary_large_image\">".to_owned(),
+    ] {
+        assert!(page.contains(&tag), "{tag} missing from {page}");
+    }
+    assert_eq!(
+        page.matches("loading=\"lazy\"").count(),
+        2,
+        "the gallery's two pictures load lazily"
+    );
+
+    let doc: Value = app
+        .get("/api/v1/content/article/cup-won")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["data"]["hero"]["width"], 1600);
+    let first = &doc["data"]["gallery"][0]["variants"][0];
+    assert_eq!(first["width"], 320, "narrowest first: {doc}");
+    let url = first["url"].as_str().expect("a variant's url");
+    assert!(
+        url.starts_with(&format!("/media/{}/crowd-320.", crowd.hash)),
+        "{doc}"
+    );
+
+    let listing = app.get("/news").await.text().await.expect("listing");
+    assert!(
+        listing.contains(&format!("/media/{h}/celebration-320.jpg 320w")),
+        "the listing shows a thumbnail: {listing}"
+    );
+
+    let users = |m: &Media| {
+        let (store, id) = (app.store.clone(), m.id);
+        async move { store.media_users(id).await.expect("media_users") }
+    };
+    let id = uuid::Uuid::parse_str(&id).expect("an entry id");
+    assert_eq!(users(&hero).await, [id]);
+    assert_eq!(users(&crowd).await, [id]);
 }
