@@ -96,15 +96,27 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let metrics = std::sync::Arc::new(keel::metrics::Metrics::new());
             let settings =
                 keel::model::SiteSettings::from_stored(&store.site_settings().await?.data);
-            let editor =
-                keel::startup::assemble_editor(store, types, metrics, &global.base_url, None);
+            let editor = keel::startup::assemble_editor(
+                store.clone(),
+                types,
+                metrics,
+                &global.base_url,
+                None,
+            );
             editor.publisher().renderer().apply(&settings);
             editor
                 .publisher()
                 .ensure_index()
                 .await
                 .map_err(|e| anyhow::anyhow!("building the list index: {e}"))?;
-            let report = seed::seed_demo(&editor, chrono::Utc::now()).await?;
+            // No cache here: serving nodes learn of the images from the log.
+            let library = keel::library::Library::new(
+                store,
+                None,
+                editor.publisher().render_slots(),
+                keel::media::Limits::default(),
+            );
+            let report = seed::seed_demo(&editor, &library, chrono::Utc::now()).await?;
             println!("{report}");
         }
         Command::Render(render) => {

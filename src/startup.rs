@@ -164,7 +164,13 @@ impl Server {
                 renderer.apply(&settings);
                 let seeder =
                     editor_with(store.clone(), types.clone(), renderer, Some(sink.clone()));
-                let report = seed::seed_demo(&seeder, chrono::Utc::now()).await?;
+                let seed_library = Library::new(
+                    store.clone(),
+                    Some(sink.clone()),
+                    seeder.publisher().render_slots(),
+                    media::Limits::default(),
+                );
+                let report = seed::seed_demo(&seeder, &seed_library, chrono::Utc::now()).await?;
                 tracing::info!(%report, "seeded the demo site");
             } else {
                 tracing::info!("database already holds entries; demo seed skipped");

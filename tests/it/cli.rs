@@ -209,7 +209,7 @@ async fn seed_demo_works_on_postgres_too() {
             .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("seeded 6 teams, 12 matches"),
+        stdout(&out).contains("seeded 6 teams, 12 matches, 4 articles, 11 images"),
         "{}",
         stdout(&out)
     );

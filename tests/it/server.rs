@@ -42,11 +42,21 @@ async fn serve_demo_seeds_an_empty_database_once(store: TestStore) {
     assert_eq!(count("match").await, 12);
     assert!(count("article").await >= 3);
     let entries = app.store.count_entries().await.unwrap();
+    let images = app
+        .store
+        .media_list(&keel::model::MediaQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len() as i64;
+    assert_eq!(images, 11, "a crest per club and five match graphics");
     let events = app.store.last_seq().await.unwrap();
     assert_eq!(
         events,
-        entries + 1,
-        "one publish event per demo entry, after robots.txt and the sitemap index"
+        entries + images + 1,
+        "one event per demo image and entry, after robots.txt and the sitemap index"
     );
 
     // A second start with --demo finds entries and seeds nothing more.

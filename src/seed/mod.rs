@@ -1,7 +1,11 @@
 //! The demo site: a handful of teams, a dozen matches around the current
 //! time (finished, live and upcoming) and some articles, so a newcomer's first
 //! `keel serve --demo` shows a real match day. Entries are validated against
-//! their content types and published like an editor's would be.
+//! their content types and published like an editor's would be; the
+//! pictures (club crests, match graphics, [`images`]) are drawn in code and
+//! uploaded like an editor's files.
+
+pub mod images;
 
 use std::fmt;
 
@@ -10,7 +14,10 @@ use serde_json::{Value, json};
 
 use crate::editor::{Editor, IfMatch};
 use crate::error::AppError;
-use crate::model::EntryId;
+use crate::library::{Library, Upload, Uploaded};
+use crate::model::{EntryId, Media};
+
+use self::images::{Kit, Pattern};
 
 const AUTHOR: &str = "seed";
 
@@ -20,14 +27,15 @@ pub struct SeedReport {
     pub teams: usize,
     pub matches: usize,
     pub articles: usize,
+    pub images: usize,
 }
 
 impl fmt::Display for SeedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "seeded {} teams, {} matches, {} articles",
-            self.teams, self.matches, self.articles
+            "seeded {} teams, {} matches, {} articles, {} images",
+            self.teams, self.matches, self.articles, self.images
         )
     }
 }
@@ -77,6 +85,40 @@ const TEAMS: &[(&str, &str, &str, i64, &str)] = &[
     ),
 ];
 
+/// Each club's colours, in the order of `TEAMS`.
+const KITS: [Kit; 6] = [
+    Kit {
+        primary: [24, 43, 92],
+        secondary: [240, 240, 236],
+        pattern: Pattern::Stripes,
+    },
+    Kit {
+        primary: [200, 16, 46],
+        secondary: [250, 250, 250],
+        pattern: Pattern::Chevron,
+    },
+    Kit {
+        primary: [16, 112, 64],
+        secondary: [250, 204, 21],
+        pattern: Pattern::Hoops,
+    },
+    Kit {
+        primary: [110, 34, 120],
+        secondary: [235, 235, 235],
+        pattern: Pattern::Halves,
+    },
+    Kit {
+        primary: [240, 120, 20],
+        secondary: [20, 20, 24],
+        pattern: Pattern::Sash,
+    },
+    Kit {
+        primary: [0, 94, 153],
+        secondary: [214, 40, 40],
+        pattern: Pattern::Cross,
+    },
+];
+
 /// (home, away, hours from now, status, home score, away score)
 const FIXTURES: &[(usize, usize, i64, &str, i64, i64)] = &[
     (0, 1, -72, "finished", 2, 1),
@@ -105,11 +147,30 @@ const VENUES: &[&str] = &[
 
 /// Seeds the demo site. Meant for an empty database: slugs that exist already
 /// make it fail rather than duplicate content.
-pub async fn seed_demo(editor: &Editor, now: DateTime<Utc>) -> anyhow::Result<SeedReport> {
+pub async fn seed_demo(
+    editor: &Editor,
+    library: &Library,
+    now: DateTime<Utc>,
+) -> anyhow::Result<SeedReport> {
     let mut report = SeedReport::default();
     let mut team_ids = Vec::with_capacity(TEAMS.len());
-    for (slug, name, country, founded, bio) in TEAMS {
-        let data = json!({ "name": name, "country": country, "founded": founded, "bio": bio });
+    for (i, (slug, name, country, founded, bio)) in TEAMS.iter().enumerate() {
+        let crest = upload(
+            library,
+            &format!("{slug}-crest.png"),
+            images::crest(KITS[i]),
+            &format!("{name} crest"),
+            None,
+        )
+        .await?;
+        report.images += 1;
+        let data = json!({
+            "name": name,
+            "country": country,
+            "founded": founded,
+            "bio": bio,
+            "crest": {"media": crest.id.to_string(), "alt": format!("{name} crest")},
+        });
         team_ids.push(publish(editor, "team", slug, data).await?);
         report.teams += 1;
     }
@@ -145,14 +206,40 @@ pub async fn seed_demo(editor: &Editor, now: DateTime<Utc>) -> anyhow::Result<Se
         if !report_md.is_null() {
             data["report"] = report_md;
         }
-        match_ids.push((publish(editor, "match", &slug, data).await?, home, away));
+        // The big fixtures (the live ones, and those the previews are
+        // about) get a match graphic.
+        let hero = if status == "live" || i % 3 == 0 {
+            let (h, a) = (TEAMS[home].1, TEAMS[away].1);
+            let alt = format!("{h} against {a}: the two clubs' crests on a floodlit pitch");
+            let graphic = images::match_graphic(KITS[home], KITS[away]);
+            let media = upload(
+                library,
+                &format!("{slug}.png"),
+                graphic,
+                &alt,
+                Some("keel demo"),
+            )
+            .await?;
+            report.images += 1;
+            data["hero"] =
+                json!({"media": media.id.to_string(), "alt": alt, "credit": "keel demo"});
+            Some(data["hero"].clone())
+        } else {
+            None
+        };
+        match_ids.push((
+            publish(editor, "match", &slug, data).await?,
+            home,
+            away,
+            hero,
+        ));
         report.matches += 1;
     }
 
-    for (i, (match_id, home, away)) in match_ids.iter().enumerate().step_by(3) {
+    for (i, (match_id, home, away, hero)) in match_ids.iter().enumerate().step_by(3) {
         let (home, away) = (TEAMS[*home].1, TEAMS[*away].1);
         let slug = format!("preview-{}", i + 1);
-        let data = json!({
+        let mut data = json!({
             "title": format!("{home} against {away}: what to watch"),
             "body": format!(
                 "{home} meet {away} with both sides in form.\n\n\
@@ -163,10 +250,34 @@ pub async fn seed_demo(editor: &Editor, now: DateTime<Utc>) -> anyhow::Result<Se
             "tags": ["preview", "match-day"],
             "match": match_id.to_string(),
         });
+        if let Some(hero) = hero {
+            data["hero"] = hero.clone();
+        }
         publish(editor, "article", &slug, data).await?;
         report.articles += 1;
     }
     Ok(report)
+}
+
+/// Uploads a drawn picture as an editor would (checked, variants made).
+async fn upload(
+    library: &Library,
+    file_name: &str,
+    bytes: Vec<u8>,
+    alt: &str,
+    credit: Option<&str>,
+) -> anyhow::Result<Media> {
+    let upload = Upload {
+        bytes: bytes.into(),
+        file_name: Some(file_name.to_owned()),
+        alt: alt.to_owned(),
+        credit: credit.map(str::to_owned),
+        ..Upload::default()
+    };
+    match library.upload(upload, AUTHOR).await {
+        Ok(Uploaded::Created(media) | Uploaded::Existing(media)) => Ok(media),
+        Err(e) => Err(anyhow::anyhow!("uploading demo image {file_name:?}: {e}")),
+    }
 }
 
 /// Creates and publishes one entry through the editor, as an editor would.
