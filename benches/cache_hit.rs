@@ -1,4 +1,7 @@
-//! The cache-hit request path in process, for a realistic 40 KB match page:
+//! The cache-hit request path in process, for a realistic 40 KB match page
+//! and a 1024-pixel WebP variant of a 12-megapixel photo (`image-*`, asked
+//! for with a browser's `Accept-Encoding: br, gzip`; stored in one coding,
+//! so no negotiation picks a compressed body):
 //! `front/*` is what serves readers, keel's HTTP/1.1 front from the raw
 //! request bytes to the response bytes (parse, lookup, negotiation,
 //! headers, body, metrics); `service/*` goes through actix's service stack
@@ -17,15 +20,38 @@ use actix_web::http::header::{ACCEPT_ENCODING, HeaderMap, HeaderValue, IF_NONE_M
 use actix_web::middleware::from_fn;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, web};
+use chrono::Utc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use keel::cache::Lookup;
+use keel::media::{self, Limits, samples};
 use keel::metrics::Metrics;
-use keel::model::PageWrite;
-use keel::{delivery, front};
+use keel::model::{MediaId, Page, PageWrite};
+use keel::{delivery, front, library};
 
 use self::support::{ETAG, PATH, page};
 
+/// The 1024-pixel WebP variant of a 4000x3000 photo-like JPEG, built as an
+/// upload builds it, so its size and headers are what readers are sent
+/// (`loadtest/compare-nginx.sh` serves the same file).
+fn image_page() -> Page {
+    let upload = samples::jpeg(&samples::photo(4000, 3000), None);
+    let (source, variants) =
+        media::variants(&upload, &Limits::default(), None).expect("the photo has variants");
+    let name = library::name_of(Some("photo.jpg"));
+    let (_, pages) =
+        library::variant_pages(MediaId::now_v7(), &source.hash, &name, variants, Utc::now());
+    let page = pages
+        .into_iter()
+        .find(|p| p.path.ends_with("-1024.webp"))
+        .expect("a 4000-pixel-wide photo has a 1024-pixel WebP");
+    eprintln!("image: {} ({} B)", page.path, page.identity.len());
+    page
+}
+
 fn bench(c: &mut Criterion) {
+    let image = image_page();
+    let image_path = image.path.clone();
+    let image_etag = format!("\"{}\"", image.etag);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -33,7 +59,9 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = rt.block_on(async {
         let cache = support::cache(&dir.path().join("bench.db"), Arc::new(Metrics::new())).await;
-        cache.apply(&[PageWrite::Upsert(page())]).await;
+        cache
+            .apply(&[PageWrite::Upsert(page()), PageWrite::Upsert(image)])
+            .await;
         web::Data::new(cache)
     });
     let app = rt.block_on(test::init_service(
@@ -43,15 +71,30 @@ fn bench(c: &mut Criterion) {
     ));
 
     let br_etag = format!("\"{ETAG}-br\"");
-    let cases: [(&str, Vec<(_, String)>); 4] = [
-        ("br", vec![(ACCEPT_ENCODING, "br".to_owned())]),
-        ("gzip", vec![(ACCEPT_ENCODING, "gzip".to_owned())]),
-        ("identity", vec![]),
+    let browser = "br, gzip";
+    let cases: [(&str, &str, Vec<(_, String)>); 6] = [
+        ("br", PATH, vec![(ACCEPT_ENCODING, "br".to_owned())]),
+        ("gzip", PATH, vec![(ACCEPT_ENCODING, "gzip".to_owned())]),
+        ("identity", PATH, vec![]),
         (
             "304",
+            PATH,
             vec![
                 (ACCEPT_ENCODING, "br".to_owned()),
                 (IF_NONE_MATCH, br_etag.clone()),
+            ],
+        ),
+        (
+            "image-webp",
+            &image_path,
+            vec![(ACCEPT_ENCODING, browser.to_owned())],
+        ),
+        (
+            "image-304",
+            &image_path,
+            vec![
+                (ACCEPT_ENCODING, browser.to_owned()),
+                (IF_NONE_MATCH, image_etag),
             ],
         ),
     ];
@@ -63,9 +106,9 @@ fn bench(c: &mut Criterion) {
     ));
     let worker = front::Worker::new(front, support::no_app());
     let mut group = c.benchmark_group("front");
-    for (name, headers) in &cases {
+    for (name, path, headers) in &cases {
         let raw: String = headers.iter().fold(
-            format!("GET {PATH} HTTP/1.1\r\nHost: keel.test\r\nUser-Agent: bench\r\n"),
+            format!("GET {path} HTTP/1.1\r\nHost: keel.test\r\nUser-Agent: bench\r\n"),
             |raw, (n, v)| format!("{raw}{n}: {v}\r\n"),
         ) + "\r\n";
         // Reused like a connection's output buffer.
@@ -88,13 +131,13 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("service");
-    for (name, headers) in &cases {
+    for (name, path, headers) in &cases {
         group.bench_function(*name, |b| {
             b.to_async(&rt).iter_batched(
                 || {
                     headers
                         .iter()
-                        .fold(TestRequest::get().uri(PATH), |req, (n, v)| {
+                        .fold(TestRequest::get().uri(path), |req, (n, v)| {
                             req.insert_header((n.clone(), v.as_str()))
                         })
                         .to_request()
@@ -135,7 +178,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("direct");
-    for (name, headers) in &cases {
+    for (name, path, headers) in &cases {
         let mut map = HeaderMap::new();
         for (n, v) in headers {
             map.insert(n.clone(), HeaderValue::from_str(v).expect("header"));
@@ -144,7 +187,7 @@ fn bench(c: &mut Criterion) {
             b.to_async(&rt).iter(|| {
                 let (cache, map) = (&cache, &map);
                 async move {
-                    let Lookup::Hit(page) = cache.lookup(PATH).await else {
+                    let Lookup::Hit(page) = cache.lookup(path).await else {
                         panic!("the page is cached");
                     };
                     let status = HeaderValue::from_static("keel; hit");

@@ -487,7 +487,8 @@ pub fn variant_path(hash: &str, name: &str, width: u32, format: Format) -> Strin
 }
 
 /// The variants' rows and the pages holding their bytes, narrowest first.
-fn variant_pages(
+/// Public so that benchmarks serve an image page built as uploads build it.
+pub fn variant_pages(
     id: MediaId,
     hash: &str,
     name: &str,
