@@ -23,15 +23,18 @@
 # Scenarios: hot (the hottest live match page) and mix (every page of the
 # site, uniformly: match pages live, finished and to come, listings,
 # previews, team pages), each with `wrk -t1 -c64 --latency -H
-# 'Accept-Encoding: br'`, the servers in alternation (A B C D A B C D) for
-# --rounds rounds. Then keel-loadtest's open model over the mix against keel
-# and the better nginx, at --rate (auto: the highest rate the one-core
-# generator holds, stepped down when a
-# full-length run falls behind). Prints a table of
-# medians, each round keel against the better nginx of the scenario, and the
+# 'Accept-Encoding: br'`; image (the 1024-pixel WebP variant, about 55 KB,
+# of a 12-megapixel photo uploaded through the editor API, stored once in
+# nginx's docroot as a file with a year's immutable Cache-Control) with a
+# browser's 'Accept-Encoding: br, gzip'. The servers in alternation (A B C D
+# A B C D) for --rounds rounds. Then keel-loadtest's open model over the mix
+# against keel and the better nginx, at --rate (auto: the highest rate the
+# one-core generator holds, stepped down when a full-length run falls
+# behind). Prints a table of medians, each round keel against the better
+# nginx of the scenario, and the
 # verdict on the median of those per-round ratios: exits 1 when keel's req/s
-# ratio is below 1.0 or its p99 ratio above 1.0 (unless --no-goal), 2 when
-# the comparison could not run.
+# ratio is below 1.0 or its p99 ratio above 1.0 in any scenario (unless
+# --no-goal), 2 when the comparison could not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -48,7 +51,7 @@ while [ $# -gt 0 ]; do
     --duration) duration="${2:?--duration needs a time like 15s}"; shift 2 ;;
     --rate) rate="${2:?--rate needs requests per second}"; shift 2 ;;
     --no-shield) shield=0; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -200,6 +203,10 @@ log "building keel and keel-loadtest (release)"
 cargo build --release --quiet -p keel -p keel-loadtest --bin keel --bin keel-loadtest
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
 cp "$target_dir/release/keel" "$target_dir/release/keel-loadtest" "$work/"
+# A build of its own: an example brings in the dev-dependencies, whose
+# features must not reach the keel measured.
+cargo build --release --quiet -p keel --example make_photo
+cp "$target_dir/release/examples/make_photo" "$work/"
 keel="$work/keel"
 export KEEL_DATABASE_URL="sqlite://$work/keel.db"
 export KEEL_CONTENT_TYPES="$repo/content-types"
@@ -262,6 +269,17 @@ done
 log "pages refined at brotli quality 11: $now B of br in all"
 # The hottest live match: the page everyone asks for at kick-off.
 hot_path=$(grep -m1 '^/matches/match-' "$work/paths.txt") || die "no match page was seeded"
+# A match photo as a phone takes it, made from a formula: the same bytes,
+# hence the same content-hashed paths, as benches/cache_hit.rs serves.
+"$work/make_photo" "$work/photo.jpg" >/dev/null
+log "uploading a $(( $(stat -c %s "$work/photo.jpg") / 1024 )) KiB photo through the editor API"
+curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \
+  --data-binary @"$work/photo.jpg" -o "$work/media.json" \
+  "http://127.0.0.1:$keel_port/api/v1/media?name=photo.jpg&alt=Rovers%20celebrate" \
+  || die "the photo upload failed"
+image_path=$(jq -r '.variants[] | select(.width == 1024 and (.path | endswith(".webp"))) | .path' \
+  "$work/media.json")
+[ -n "$image_path" ] || die "the upload has no 1024-pixel WebP variant: $(cat "$work/media.json")"
 
 # Restart pinned: the measured keel is a node booted on a populated store,
 # warmed by its own boot warm-up (and the export below).
@@ -313,9 +331,16 @@ done <"$work/files.txt" | sort -k1,1 -k2,2n | awk '
 printf '    hot page %s: %s B identity, %s B br, %s B gzip\n' "$hot_path" \
   "$(stat -c %s "$docroot$hot_path")" "$(stat -c %s "$docroot$hot_path.br")" \
   "$(stat -c %s "$docroot$hot_path.gz")" >&2
+# The image as keel sends it to a browser: stored once, no coding.
+mkdir -p "$docroot$(dirname "$image_path")"
+[ "$(curl -s -H 'Accept-Encoding: br, gzip' -o "$docroot$image_path" \
+  -w '%{http_code} %{content_type} %header{content-encoding}' "http://127.0.0.1:$keel_port$image_path")" \
+  = "200 image/webp " ] || die "keel did not send $image_path as an uncoded image/webp"
+chmod -R a+rX "$docroot"
+printf '    image %s: %s B\n' "$image_path" "$(stat -c %s "$docroot$image_path")" >&2
 
 # --- nginx -----------------------------------------------------------------
-start_nginx() { # name open_file_cache-directives
+start_nginx() { # name open_file_cache-directives image-headers
   local dir="$work/$1" port
   port=$(free_port)
   mkdir -p "$dir"
@@ -353,6 +378,15 @@ http {
     gzip_vary on;
     location = /readyz { return 200 "ok\n"; }
     $exact_locations
+    # Images as an SRE serves content-hashed files: their own type, no
+    # coding to look up, cached for a year. add_header here replaces the
+    # server's, so the headers are given in full.
+    location ^~ /media/ {
+      types { image/webp webp; image/jpeg jpg; image/png png; }
+      brotli_static off;
+      gzip_static off;
+      $3
+    }
   }
 }
 EOF
@@ -363,21 +397,33 @@ EOF
   eval "port_$1=$port pid_$1=$pid"
 }
 ofc="open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s; open_file_cache_min_uses 1; open_file_cache_errors on;"
-start_nginx nginx_ofc "$ofc"
-start_nginx nginx ""
+# Images get what anyone serving content-hashed files sends: a year,
+# immutable, and nosniff.
+image_headers='add_header Cache-Control "public, max-age=31536000, immutable" always;
+      add_header X-Content-Type-Options nosniff always;'
+start_nginx nginx_ofc "$ofc" "$image_headers"
+start_nginx nginx "" "$image_headers"
+# keel's caching and security headers for a path, as add_header lines.
+as_add_header() { # path accept-encoding
+  curl -s -D - -o /dev/null -H "Accept-Encoding: $2" "http://127.0.0.1:$keel_port$1" | tr -d '\r' \
+    | { grep -iE '^(cache-control|cdn-cache-control|surrogate-control|surrogate-key|cache-tag|cache-status|x-content-type-options|content-security-policy|referrer-policy):' || true; } \
+    | sed -E 's/"/\\"/g; s/^([^:]+): (.*)$/add_header \1 "\2" always;/'
+}
 # The third nginx sends the hot page's caching and security headers with
-# every page, so its responses are as large as keel's: keel's header block
-# is about three times bare nginx's, and wrk, near the limit of its core,
-# parses it inside the latency it measures. Shown beside the others; the
-# verdict stays against the better bare nginx.
-same_headers=$(curl -s -D - -o /dev/null -H 'Accept-Encoding: br' "http://127.0.0.1:$keel_port$hot_path" | tr -d '\r' \
-  | { grep -iE '^(cache-control|cdn-cache-control|surrogate-control|surrogate-key|cache-tag|cache-status|x-content-type-options|content-security-policy|referrer-policy):' || true; } \
-  | sed -E 's/"/\\"/g; s/^([^:]+): (.*)$/add_header \1 "\2" always;/')
+# every page, and the image's with the image, so its responses are as large
+# as keel's: keel's header block is about three times bare nginx's, and wrk,
+# near the limit of its core, parses it inside the latency it measures.
+# Shown beside the others; the verdict stays against the better bare nginx.
+same_headers=$(as_add_header "$hot_path" br)
+same_image_headers=$(as_add_header "$image_path" "br, gzip")
 [ -n "$same_headers" ] || die "keel's response to $hot_path has none of the expected caching headers"
+[ -n "$same_image_headers" ] || die "keel's response to $image_path has none of the expected caching headers"
 # nginx reads $ in a value as a variable and has no escape for it.
-case "$same_headers" in *'$'*) die "a header of keel's response to $hot_path holds a \$, which nginx cannot send as is" ;; esac
+case "$same_headers$same_image_headers" in
+  *'$'*) die "a header of keel's response to $hot_path or $image_path holds a \$, which nginx cannot send as is" ;;
+esac
 start_nginx nginx_hdr "$ofc
-  $same_headers"
+  $same_headers" "$same_image_headers"
 port_keel=$keel_port
 pid_keel=$keel_pid
 
@@ -389,6 +435,13 @@ for path in / "$hot_path" $(grep -m1 '^/news/' "$work/paths.txt") $(grep -m1 '^/
   [ "$a" = "$b" ] || die "nginx and keel send different bytes for $path"
   [ "$(curl -s -o /dev/null -w '%header{content-encoding}' -H 'Accept-Encoding: br' \
     "http://127.0.0.1:$port_nginx$path")" = br ] || die "nginx did not send $path.br"
+done
+for server in keel nginx_ofc nginx nginx_hdr; do
+  port_var="port_$server"
+  [ "$(curl -s -H 'Accept-Encoding: br, gzip' -w '%{content_type} %header{content-encoding}' -o "$work/image-$server" \
+    "http://127.0.0.1:${!port_var}$image_path")" = "image/webp " ] \
+    || die "$server did not send $image_path as an uncoded image/webp"
+  cmp -s "$work/image-$server" "$docroot$image_path" || die "$server sends other bytes for $image_path"
 done
 
 [ "$shield" = 1 ] && shield_cpu0
@@ -412,8 +465,9 @@ declare -A label=([keel]="keel (--workers 1)" [nginx_ofc]="nginx, open_file_cach
   [nginx_hdr]="nginx, ofc on, keel's headers")
 for server in "${servers[@]}"; do
   port_var="port_$server"
-  printf '    %-30s sends %s B of status line and headers\n' "${label[$server]}" \
-    "$(curl -s -D - -o /dev/null -H 'Accept-Encoding: br' "http://127.0.0.1:${!port_var}$hot_path" | wc -c)" >&2
+  printf '    %-30s sends %s B of status line and headers (%s B with the image)\n' "${label[$server]}" \
+    "$(curl -s -D - -o /dev/null -H 'Accept-Encoding: br' "http://127.0.0.1:${!port_var}$hot_path" | wc -c)" \
+    "$(curl -s -D - -o /dev/null -H 'Accept-Encoding: br, gzip' "http://127.0.0.1:${!port_var}$image_path" | wc -c)" >&2
 done
 
 # keel's own background work (the event-log follower's poll, the
@@ -449,15 +503,19 @@ server_ticks() { # pid
   echo "$total"
 }
 run_wrk() { # server scenario round
-  local port_var="port_$1" pid_var="pid_$1" out="$work/wrk-$1-$2-$3.txt" args=()
-  if [ "$2" = hot ]; then args=("http://127.0.0.1:${!port_var}$hot_path")
-  else args=(-s "$work/mix.lua" "http://127.0.0.1:${!port_var}/"); fi
+  local port_var="port_$1" pid_var="pid_$1" out="$work/wrk-$1-$2-$3.txt" args=() accept=br
+  case "$2" in
+    hot) args=("http://127.0.0.1:${!port_var}$hot_path") ;;
+    image) args=("http://127.0.0.1:${!port_var}$image_path"); accept="br, gzip" ;;
+    *) args=(-s "$work/mix.lua" "http://127.0.0.1:${!port_var}/") ;;
+  esac
+  args=(-H "Accept-Encoding: $accept" "${args[@]}")
   wake "$1"
-  taskset -c 1 wrk -t1 -c64 -d2s -H 'Accept-Encoding: br' "${args[@]}" >/dev/null
+  taskset -c 1 wrk -t1 -c64 -d2s "${args[@]}" >/dev/null
   local ticks0 ticks1 steal0 steal1
   ticks0=$(server_ticks "${!pid_var}")
   steal0=$(cpu0_steal)
-  taskset -c 1 wrk -t1 -c64 -d"$duration" --latency -H 'Accept-Encoding: br' "${args[@]}" >"$out"
+  taskset -c 1 wrk -t1 -c64 -d"$duration" --latency "${args[@]}" >"$out"
   steal1=$(cpu0_steal)
   ticks1=$(server_ticks "${!pid_var}")
   park "$1"
@@ -477,9 +535,10 @@ run_wrk() { # server scenario round
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-log "wrk: ${#servers[@]} servers x 2 scenarios x $rounds rounds of $duration, alternating"
+scenarios=(hot mix image)
+log "wrk: ${#servers[@]} servers x ${#scenarios[@]} scenarios x $rounds rounds of $duration, alternating"
 for round in $(seq 1 "$rounds"); do
-  for scenario in hot mix; do
+  for scenario in "${scenarios[@]}"; do
     for server in "${servers[@]}"; do
       run_wrk "$server" "$scenario" "$round"
     done
@@ -487,7 +546,7 @@ for round in $(seq 1 "$rounds"); do
 done
 
 declare -A rps p99 cpu
-for scenario in hot mix; do
+for scenario in "${scenarios[@]}"; do
   for server in "${servers[@]}"; do
     rps[$server-$scenario]=$(cut -d' ' -f1 "$work/results-$server-$scenario" | median)
     p99[$server-$scenario]=$(cut -d' ' -f2 "$work/results-$server-$scenario" | median)
@@ -496,7 +555,7 @@ for scenario in hot mix; do
 done
 # The reference is the better nginx of each scenario (more req/s).
 declare -A best
-for scenario in hot mix; do
+for scenario in "${scenarios[@]}"; do
   best[$scenario]=$(awk -v a="${rps[nginx_ofc-$scenario]}" -v b="${rps[nginx-$scenario]}" \
     'BEGIN { print (a >= b) ? "nginx_ofc" : "nginx" }')
 done
@@ -577,15 +636,19 @@ done
 echo
 echo "keel vs nginx on cache hits: servers on CPU 0 (one worker), wrk -t1 -c64 -d$duration on CPU 1,"
 echo "Accept-Encoding: br, medians of $rounds alternating rounds; mix = $pages pages of a match day, hot = $hot_path"
+echo "image = $image_path ($(stat -c %s "$docroot$image_path") B), Accept-Encoding: br, gzip"
 echo
-printf '| %-30s | %10s | %10s | %10s | %12s | %13s | %13s |\n' server "hot req/s" "hot p99 ms" \
-  "hot CPU us" "mix req/s" "mix p99 ms" "mix CPU us"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..32})" "-----------:" "-----------:" \
-  "-----------:" "-------------:" "--------------:" "--------------:"
+printf '| %-30s | %10s | %10s | %10s | %12s | %13s | %13s | %12s | %13s | %13s |\n' server "hot req/s" "hot p99 ms" \
+  "hot CPU us" "mix req/s" "mix p99 ms" "mix CPU us" "image req/s" "image p99 ms" "image CPU us"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..32})" "-----------:" "-----------:" \
+  "-----------:" "-------------:" "--------------:" "--------------:" "-------------:" "--------------:" \
+  "--------------:"
 for server in "${servers[@]}"; do
-  printf '| %-30s | %10.0f | %10.2f | %10.2f | %12.0f | %13.2f | %13.2f |\n' "${label[$server]}" \
+  printf '| %-30s | %10.0f | %10.2f | %10.2f | %12.0f | %13.2f | %13.2f | %12.0f | %13.2f | %13.2f |\n' \
+    "${label[$server]}" \
     "${rps[$server-hot]}" "${p99[$server-hot]}" "${cpu[$server-hot]}" \
-    "${rps[$server-mix]}" "${p99[$server-mix]}" "${cpu[$server-mix]}"
+    "${rps[$server-mix]}" "${p99[$server-mix]}" "${cpu[$server-mix]}" \
+    "${rps[$server-image]}" "${p99[$server-image]}" "${cpu[$server-image]}"
 done
 echo
 echo "CPU us: the server's CPU time (user + system, its workers included) per response."
@@ -605,7 +668,7 @@ paired() { # ref scenario
 }
 failed=0
 ratio_line=""
-for scenario in hot mix; do
+for scenario in "${scenarios[@]}"; do
   ref=${best[$scenario]}
   read -r rps_ratio p99_ratio < <(paired "$ref" "$scenario")
   verdict=ok
