@@ -23,8 +23,8 @@
 # Scenarios: hot (the hottest live match page) and mix (every page of the
 # site, uniformly: match pages live, finished and to come, listings,
 # previews, team pages), each with `wrk -t1 -c64 --latency -H
-# 'Accept-Encoding: br'`; image (the 1024-pixel WebP variant, about 55 KB,
-# of a 12-megapixel photo uploaded through the editor API, stored once in
+# 'Accept-Encoding: br'`; image (the 1024-pixel WebP variant, about 57 KB,
+# of a 5-megapixel photo uploaded through the editor API, stored once in
 # nginx's docroot as a file with a year's immutable Cache-Control) with a
 # browser's 'Accept-Encoding: br, gzip'. The servers in alternation (A B C D
 # A B C D) for --rounds rounds. Then keel-loadtest's open model over the mix
@@ -269,8 +269,8 @@ done
 log "pages refined at brotli quality 11: $now B of br in all"
 # The hottest live match: the page everyone asks for at kick-off.
 hot_path=$(grep -m1 '^/matches/match-' "$work/paths.txt") || die "no match page was seeded"
-# A match photo as a phone takes it, made from a formula: the same bytes,
-# hence the same content-hashed paths, as benches/cache_hit.rs serves.
+# A match photo, made from a formula: the same bytes, hence the same
+# content-hashed paths, as benches/cache_hit.rs serves.
 "$work/make_photo" "$work/photo.jpg" >/dev/null
 log "uploading a $(( $(stat -c %s "$work/photo.jpg") / 1024 )) KiB photo through the editor API"
 curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \
