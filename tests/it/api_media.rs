@@ -24,6 +24,8 @@ on_both_backends!(
     an_unused_image_is_deleted_and_its_urls_answer_404,
     cleanup_collects_old_unused_images_only,
     the_app_uploads_lists_and_deletes_images,
+    a_replaced_image_keeps_answering_until_the_cleanup_collects_it,
+    a_prewarmed_match_pins_its_pictures,
 );
 
 /// Uploads small enough that the 413 case needs no big buffer.
@@ -742,4 +744,180 @@ async fn the_app_uploads_lists_and_deletes_images(store: TestStore) {
         .await;
     assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
     assert!(m.library().await.is_empty());
+}
+
+/// The newsroom's cycle: an article shows an image; the image cannot be
+/// deleted while it does; the article's image is replaced and the page
+/// shows the new one while the old URLs still answer (immutable, cached
+/// anywhere); the old image is then unused and a cleanup collects it,
+/// sparing one a draft names.
+async fn a_replaced_image_keeps_answering_until_the_cleanup_collects_it(store: TestStore) {
+    let m = setup(store).await;
+    let first = m
+        .upload(
+            &m.writer,
+            "?name=first",
+            "image/jpeg",
+            jpeg(&photo(800, 450), None),
+        )
+        .await;
+    let second = m
+        .upload(
+            &m.writer,
+            "?name=second",
+            "image/jpeg",
+            jpeg(&photo(801, 450), None),
+        )
+        .await;
+    let drafted = m
+        .upload(
+            &m.writer,
+            "?name=drafted",
+            "image/jpeg",
+            jpeg(&photo(802, 450), None),
+        )
+        .await;
+    let (first_id, second_id) = (
+        first.body["id"].as_str().unwrap().to_owned(),
+        second.body["id"].as_str().unwrap().to_owned(),
+    );
+    let hero = |id: &str, alt: &str| json!({"media": id, "alt": alt});
+    let data = |hero: Value| json!({"title": "Derby day", "body": "It was loud.", "hero": hero});
+    let article = m
+        .app
+        .publish_new(
+            &m.editor,
+            "article",
+            "derby-day",
+            data(hero(&first_id, "First <photo>")),
+        )
+        .await;
+    let page = m.app.get("/news/derby-day").await.text().await.unwrap();
+    let first_jpg = format!(
+        "/media/{}/first-800.jpg",
+        first.body["hash"].as_str().unwrap()
+    );
+    assert!(page.contains(&first_jpg), "{page}");
+    assert!(page.contains(r#"alt="First &lt;photo&gt;""#), "{page}");
+    assert!(page.contains(r#"width="800" height="450""#), "{page}");
+
+    // Shown by a published article: 409 naming it, nothing deleted.
+    let refused = m
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/media/{first_id}"),
+            &m.editor,
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert_eq!(refused.body["code"], "referenced");
+    assert_eq!(refused.body["referrers"][0]["id"], article);
+    assert_eq!(refused.body["referrers"][0]["slug"], "derby-day");
+    assert_eq!(m.app.get(&first_jpg).await.status(), StatusCode::OK);
+
+    // Replaced: the page shows the new image; the old URL still answers.
+    m.app
+        .republish(
+            &m.editor,
+            "article",
+            &article,
+            data(hero(&second_id, "Second photo")),
+        )
+        .await;
+    let page = m.app.get("/news/derby-day").await.text().await.unwrap();
+    let second_hash = second.body["hash"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("/media/{second_hash}/second-801.jpg")),
+        "{page}"
+    );
+    assert!(!page.contains(&first_jpg), "{page}");
+    let old = m.app.get(&first_jpg).await;
+    assert_eq!(old.status(), StatusCode::OK);
+    assert_eq!(
+        old.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+
+    // A draft names the third image: the cleanup spares it.
+    let draft = m
+        .call(
+            Method::POST,
+            "/api/v1/entries/article",
+            &m.writer,
+            Some(json!({"slug": "next-week", "data": data(hero(drafted.body["id"].as_str().unwrap(), "Soon"))})),
+        )
+        .await;
+    assert_eq!(draft.status, StatusCode::CREATED, "{}", draft.body);
+    let done = m.cleanup(&m.admin, json!({"older_than": "0s"})).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let deleted: Vec<&str> = done.body["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(deleted, [first_id.as_str()]);
+    assert_eq!(done.body["spared"], json!([drafted.body["id"]]));
+    assert_eq!(m.app.get(&first_jpg).await.status(), StatusCode::NOT_FOUND);
+    // The image in use and the one in a draft still answer.
+    for kept in [&second, &drafted] {
+        let path = paths(&kept.body)[0].clone();
+        assert_eq!(m.app.get(&path).await.status(), StatusCode::OK, "{path}");
+    }
+    let page = m.app.get("/news/derby-day").await;
+    assert_eq!(page.status(), StatusCode::OK);
+}
+
+/// A match about to kick off is pre-warmed with every variant of the
+/// picture its page shows.
+async fn a_prewarmed_match_pins_its_pictures(store: TestStore) {
+    let m = setup(store).await;
+    let hero = m
+        .upload(
+            &m.writer,
+            "?name=kick-off",
+            "image/jpeg",
+            jpeg(&photo(700, 400), None),
+        )
+        .await;
+    let home = m
+        .app
+        .publish_new(&m.editor, "team", "home-side", json!({"name": "Home Side"}))
+        .await;
+    let away = m
+        .app
+        .publish_new(&m.editor, "team", "away-side", json!({"name": "Away Side"}))
+        .await;
+    let kickoff = (chrono::Utc::now() + chrono::Duration::minutes(10))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    m.app
+        .publish_new(
+            &m.editor,
+            "match",
+            "home-side-vs-away-side",
+            json!({"home_team": home, "away_team": away, "competition": "Cup",
+                   "kickoff": kickoff, "hero": {"media": hero.body["id"], "alt": "Kick-off"}}),
+        )
+        .await;
+    let round = m
+        .call(Method::POST, "/api/v1/prewarm", &m.admin, None)
+        .await;
+    assert_eq!(round.status, StatusCode::OK, "{}", round.body);
+    let pinned: Vec<&str> = round.body["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let variants = paths(&hero.body);
+    assert_eq!(
+        variants.len(),
+        6,
+        "320, 640 and 700 px, each in WebP and JPEG"
+    );
+    for path in &variants {
+        assert!(pinned.contains(&path.as_str()), "{path} not in {pinned:?}");
+    }
+    assert_eq!(round.body["entries"][0]["media"], json!(variants));
 }
