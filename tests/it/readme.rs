@@ -75,3 +75,39 @@ async fn the_editor_api_walkthrough_runs_verbatim() {
     );
     assert!(out.contains("\"status\":\"published\""), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_images_walkthrough_runs_verbatim_after_the_editor_api_one() {
+    let store = TestStore::sqlite().await;
+    let config = keel::config::ServeConfig {
+        demo: true,
+        ..test_config(&store.url)
+    };
+    let app = TestApp::spawn_with(config, store.store.clone(), None).await;
+    // The images block uses the token, API and team of the one before it,
+    // as a reader typing both in one terminal would.
+    let block = format!(
+        "{}\n{}",
+        shell_block("## The editor API"),
+        shell_block("### Images")
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = store.raw_url.clone();
+    let out = {
+        let app = &app;
+        tokio::task::block_in_place(|| {
+            run_block(&format!("cd {}\n{block}", dir.path().display()), app, &url)
+        })
+    };
+    let picture = out
+        .lines()
+        .find(|l| l.starts_with("<picture>"))
+        .unwrap_or_else(|| panic!("no <picture> in:\n{out}"));
+    assert!(picture.contains(r#"alt="Rovers crest""#), "{picture}");
+    assert!(picture.contains("rovers-crest-320.webp 320w"), "{picture}");
+    assert!(picture.contains(r#"type="image/webp""#), "{picture}");
+    assert!(
+        !dir.path().join("crest.png").exists(),
+        "the block cleans up"
+    );
+}
