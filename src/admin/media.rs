@@ -81,7 +81,7 @@ async fn page(
     let q = query
         .q
         .map(|q| q.trim().to_owned())
-        .filter(|q| !q.is_empty());
+        .filter(|q| !q.is_empty() && !q.contains('\0'));
     let mut items = library
         .list(&MediaQuery {
             q: q.clone(),

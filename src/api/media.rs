@@ -419,6 +419,11 @@ async fn list_media(
         .q
         .map(|q| q.trim().to_owned())
         .filter(|q| !q.is_empty());
+    if q.as_deref().is_some_and(|q| q.contains('\0')) {
+        return Err(AppError::BadRequest(
+            "q must not contain NUL characters".into(),
+        ));
+    }
     let mut items = library
         .list(&MediaQuery {
             q,

@@ -391,12 +391,18 @@ fn check_description(
 ) -> Result<(), AppError> {
     let mut errors = Vec::new();
     let mut too_long = |name: &str, value: Option<&str>, max: usize| {
-        if value.is_some_and(|v| v.trim().chars().count() > max) {
-            errors.push(FieldError {
-                pointer: format!("/{name}"),
-                message: format!("must be at most {max} characters"),
-            });
-        }
+        let message = match value {
+            // PostgreSQL cannot store NUL in text.
+            Some(v) if v.contains('\0') => "must not contain NUL characters".to_owned(),
+            Some(v) if v.trim().chars().count() > max => {
+                format!("must be at most {max} characters")
+            }
+            _ => return,
+        };
+        errors.push(FieldError {
+            pointer: format!("/{name}"),
+            message,
+        });
     };
     too_long("alt", alt, MAX_ALT);
     too_long("caption", caption, MAX_CAPTION);

@@ -547,6 +547,10 @@ async fn the_library_is_listed_searched_and_described(store: TestStore) {
         .call(Method::GET, "/api/v1/media?before=nope", &m.writer, None)
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let nul = m
+        .call(Method::GET, "/api/v1/media?q=a%00b", &m.writer, None)
+        .await;
+    assert_eq!(nul.status, StatusCode::BAD_REQUEST, "{}", nul.body);
 
     // Describe: alt and caption change, null clears, the rest stays.
     let path = format!("/api/v1/media/{}", ids[0]);
@@ -583,6 +587,17 @@ async fn the_library_is_listed_searched_and_described(store: TestStore) {
         )
         .await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // PostgreSQL cannot hold NUL: a 422 naming the field, not a 500.
+    let nul = m
+        .call(
+            Method::PATCH,
+            &path,
+            &m.writer,
+            Some(json!({"caption": "a\u{0}b"})),
+        )
+        .await;
+    assert_eq!(nul.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", nul.body);
+    assert_eq!(nul.body["errors"][0]["pointer"], "/caption");
     let unknown = m
         .call(Method::PATCH, &path, &m.writer, Some(json!({"width": 10})))
         .await;
