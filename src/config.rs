@@ -21,6 +21,9 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Largest image upload (`POST /api/v1/media`); larger ones get 413.
     pub max_upload_bytes: usize,
+    /// Most request-body bytes held at once, every connection together;
+    /// a large body beyond it gets 503 and Retry-After.
+    pub body_memory_bytes: usize,
     /// How often the scheduler looks for due publishes.
     pub schedule_every: Duration,
     /// Byte budget of the in-memory page cache (all encodings).
@@ -78,6 +81,7 @@ impl ServeConfig {
             demo: false,
             max_body_bytes: 1024 * 1024,
             max_upload_bytes: crate::media::Limits::default().max_bytes,
+            body_memory_bytes: 256 * 1024 * 1024,
             schedule_every: Duration::from_secs(1),
             cache_bytes: 256 * 1024 * 1024,
             event_poll: Duration::from_secs(5),

@@ -44,6 +44,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 demo: serve.demo,
                 max_body_bytes: serve.max_body_bytes,
                 max_upload_bytes: serve.max_upload_bytes,
+                body_memory_bytes: serve.body_memory_bytes,
                 schedule_every: serve.schedule_every,
                 cache_bytes: serve.cache_bytes,
                 event_poll: serve.event_poll,

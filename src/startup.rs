@@ -296,6 +296,7 @@ impl Server {
             config.sessions,
         ));
         let auth = web::Data::new(Authenticator::new(store.clone(), accounts.clone()));
+        let gate_auth = auth.clone();
         let accounts_data = web::Data::from(accounts.clone());
         let admin = web::Data::new(crate::admin::Admin::new(editor.clone(), accounts));
         let editor_data = web::Data::new(editor.clone());
@@ -306,7 +307,18 @@ impl Server {
             send: config.send_timeout,
             max_body: config.max_body_bytes,
             max_upload: config.max_upload_bytes + api::UPLOAD_OVERHEAD,
+            body_memory: config.body_memory_bytes,
         };
+        anyhow::ensure!(
+            limits.body_memory >= limits.max_upload.max(limits.max_body),
+            "--body-memory-bytes ({}) is smaller than a body it must be able to hold: \
+             an upload of {} (--max-upload-bytes and {} for a form's fields), \
+             or {} (--max-body-bytes)",
+            limits.body_memory,
+            limits.max_upload,
+            api::UPLOAD_OVERHEAD,
+            limits.max_body,
+        );
         let front = Arc::new(Front::new(cache.clone(), metrics.clone(), limits));
         let node_gauges = (state.clone(), metrics.clone());
         let metrics = web::Data::from(metrics);
@@ -356,7 +368,10 @@ impl Server {
             .disable_signals()
             .listen("keel", listener, {
                 let front = front.clone();
-                move || worker_service(front.clone(), true, app())
+                move || {
+                    let gate = api::upload_gate(gate_auth.clone());
+                    worker_service(front.clone(), Some(gate), app())
+                }
             })?;
         let ops_port = match ops_listener {
             Some(ops) => {
@@ -371,7 +386,7 @@ impl Server {
                 };
                 let front = front.clone();
                 builder = builder.listen("keel-ops", ops, move || {
-                    worker_service(front.clone(), false, ops_app())
+                    worker_service(front.clone(), None, ops_app())
                 })?;
                 Some(port)
             }
@@ -544,10 +559,12 @@ fn somaxconn() -> u32 {
 }
 
 /// One worker's connection service for a listener: keel's front over the
-/// worker's instance of `app` (pages from the cache first when `pages`).
+/// worker's instance of `app`. With the upload `gate` (the public
+/// listener) pages come from the cache first; without it (the operations
+/// listener) every request goes to `app`.
 fn worker_service<S, B>(
     front: Arc<Front>,
-    pages: bool,
+    gate: Option<front::Gate>,
     app: impl IntoServiceFactory<S, Request>,
 ) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = (), InitError = ()>
 where
@@ -563,7 +580,7 @@ where
     let factory = app.into_factory();
     fn_factory(move || {
         let app = factory.new_service(AppConfig::default());
-        let front = front.clone();
+        let (front, gate) = (front.clone(), gate.clone());
         async move {
             let service = Rc::new(app.await?);
             let app: front::App = Rc::new(move |request| {
@@ -575,10 +592,9 @@ where
                     }
                 })
             });
-            let worker = Rc::new(if pages {
-                front::Worker::new(front, app)
-            } else {
-                front::Worker::app_only(front, app)
+            let worker = Rc::new(match gate {
+                Some(gate) => front::Worker::new(front, app).with_gate(gate),
+                None => front::Worker::app_only(front, app),
             });
             Ok::<_, ()>(fn_service(move |stream| {
                 front::serve_connection(worker.clone(), stream).map(Ok::<_, ()>)

@@ -108,6 +108,7 @@ pub fn limits() -> front::Limits {
         send: Duration::from_secs(60),
         max_body: 1024 * 1024,
         max_upload: 1024 * 1024,
+        body_memory: 64 * 1024 * 1024,
     }
 }
 

@@ -36,7 +36,12 @@ pub use self::request::{Person, Posted};
 
 /// The session cookie's secret, if the request carries one.
 pub fn session_cookie(req: &actix_web::HttpRequest) -> Option<String> {
-    request::cookie(req, crate::accounts::SESSION_COOKIE).filter(|s| !s.is_empty())
+    session_cookie_in(req.headers())
+}
+
+/// The session cookie's secret among a request's fields, if there is one.
+pub fn session_cookie_in(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    request::cookie_in(headers, crate::accounts::SESSION_COOKIE).filter(|s| !s.is_empty())
 }
 
 /// The policy of every app page: scripts and styles only from keel itself,

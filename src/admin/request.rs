@@ -174,7 +174,12 @@ fn header_str<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
 
 /// The value of a cookie (the last one of that name).
 pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
+    cookie_in(req.headers(), name)
+}
+
+/// The value of a cookie in a request's fields (the last one of that name).
+pub fn cookie_in(headers: &header::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))

@@ -116,6 +116,31 @@ impl Authenticator {
         })
     }
 
+    /// Whether `headers` carry a credential this node accepts: a known
+    /// token (unless `sessions_only`), or a live session, without the CSRF
+    /// check a change also needs; the handler makes that one, and checks
+    /// the role. The front asks this before it reads an upload's body.
+    pub async fn admits(
+        &self,
+        headers: &header::HeaderMap,
+        sessions_only: bool,
+    ) -> Result<(), AppError> {
+        let authorization = headers.get(header::AUTHORIZATION);
+        if !sessions_only && let Some(value) = authorization {
+            let value = value.to_str().map_err(|_| {
+                AppError::Unauthorized("Authorization header is not valid ASCII".into())
+            })?;
+            return self.authenticate(Some(value)).await.map(drop);
+        }
+        match crate::admin::session_cookie_in(headers) {
+            Some(secret) => self.by_session(&secret, true, None, false).await.map(drop),
+            None if sessions_only => Err(AppError::Unauthorized(
+                "no session; sign in at /admin/login".into(),
+            )),
+            None => self.authenticate(None).await.map(drop),
+        }
+    }
+
     fn due_for_touch(&self, name: &str) -> bool {
         let now = Instant::now();
         let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());

@@ -172,6 +172,10 @@ pub struct ServeArgs {
     #[arg(long, env = "KEEL_MAX_UPLOAD_BYTES", default_value_t = 20 * 1024 * 1024)]
     pub max_upload_bytes: usize,
 
+    /// Most request-body bytes held in memory at once, all connections together (a large body beyond it gets 503 and Retry-After).
+    #[arg(long, env = "KEEL_BODY_MEMORY_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub body_memory_bytes: usize,
+
     /// Byte budget of the in-memory page cache (every encoding counted).
     #[arg(long, env = "KEEL_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub cache_bytes: u64,

@@ -73,7 +73,6 @@ impl Pending {
         })
     }
 
-    /// The request with its body and the client's address.
     /// An image upload, which may be larger than other request bodies
     /// (`--max-upload-bytes`).
     pub fn is_upload(&self) -> bool {
@@ -81,6 +80,7 @@ impl Pending {
         head.method == Method::POST && crate::api::MEDIA_UPLOAD_PATHS.contains(&head.uri.path())
     }
 
+    /// The request with its body and the client's address.
     pub fn into_request(self, body: Bytes, peer: Option<SocketAddr>) -> Request {
         let Pending { mut request, .. } = self;
         request.head_mut().peer_addr = peer;
@@ -90,6 +90,13 @@ impl Pending {
         request
     }
 }
+
+/// What the front asks about an image upload from its head alone, before
+/// it reads megabytes of body: `None` admits it, a response refuses it
+/// (sent as is, and the connection closed, the body never read). The app
+/// checks the request again in full; the gate only keeps clients who could
+/// never be allowed to upload from making the server hold their bodies.
+pub type Gate = Rc<dyn Fn(&Request) -> LocalBoxFuture<'static, Option<HttpResponse>>>;
 
 /// Calls the app; `None` if a handler panicked (the panic hook has
 /// reported it, the connection is closed after a 500).

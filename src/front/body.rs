@@ -44,6 +44,11 @@ impl Chunked {
         }
     }
 
+    /// The most body bytes it accepts.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Takes what it can from `read`: the whole body once its last chunk
     /// and trailers are in, `None` while more bytes are needed.
     pub fn decode(&mut self, read: &mut BytesMut) -> Result<Option<Bytes>, Rejection> {

@@ -37,8 +37,8 @@ use bytes::Bytes;
 use httparse::Header;
 use tokio::net::TcpStream;
 
-pub use self::app::App;
 use self::app::Pending;
+pub use self::app::{App, Gate};
 use self::connection::Connection;
 pub use self::head::is_page_path;
 use self::head::{MAX_HEADERS, Parsed};
@@ -56,6 +56,10 @@ pub struct Front {
     /// Set when a graceful stop begins: connections close after the
     /// response in progress instead of waiting to be cut at the deadline.
     stopping: AtomicBool,
+    /// Bytes of request body that may be held at once, across workers
+    /// (`Limits::body_memory`): what bounds the memory a crowd of large or
+    /// slow bodies can take, since each connection's own limit does not.
+    bodies: tokio::sync::Semaphore,
 }
 
 /// How long a connection may wait on its client, and how much it may send.
@@ -72,6 +76,9 @@ pub struct Limits {
     pub max_body: usize,
     /// The largest body of an image upload (`POST /api/v1/media`).
     pub max_upload: usize,
+    /// The most request-body bytes held at once, every connection together
+    /// (`--body-memory-bytes`); beyond it a large body gets 503.
+    pub body_memory: usize,
 }
 
 impl Front {
@@ -86,6 +93,9 @@ impl Front {
             metrics,
             limits,
             stopping: AtomicBool::new(false),
+            bodies: tokio::sync::Semaphore::new(
+                limits.body_memory.min(tokio::sync::Semaphore::MAX_PERMITS),
+            ),
         }
     }
 
@@ -108,6 +118,8 @@ pub struct Worker {
     /// Whether page reads are answered from the cache; the operations
     /// listener passes everything to its app.
     pages: bool,
+    /// Asked about an image upload's head before its body is read.
+    gate: Option<Gate>,
     date: DateCache,
     /// This worker's metric counters: no other thread writes them.
     shard: Arc<Shard>,
@@ -123,8 +135,18 @@ impl Worker {
             front,
             app,
             pages: true,
+            gate: None,
             date: DateCache::new(),
             hits: Cell::new(0),
+        }
+    }
+
+    /// Image uploads are read only once `gate` admits their head; without a
+    /// gate a worker takes no uploads (their body limit is the ordinary one).
+    pub fn with_gate(self, gate: Gate) -> Worker {
+        Worker {
+            gate: Some(gate),
+            ..self
         }
     }
 

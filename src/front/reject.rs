@@ -27,12 +27,15 @@ pub enum Reason {
     BodyTooLarge,
     /// A chunked body that breaks its own framing.
     Chunked,
-    /// The head or the body stopped arriving.
+    /// The head or the body stopped arriving, or the body came too slowly.
     Timeout,
+    /// The request bodies being read already hold their memory budget
+    /// (`--body-memory-bytes`); the client may retry shortly.
+    Busy,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 16] = [
         Reason::Malformed,
         Reason::RequestLineTooLong,
         Reason::FieldTooLarge,
@@ -48,6 +51,7 @@ impl Reason {
         Reason::BodyTooLarge,
         Reason::Chunked,
         Reason::Timeout,
+        Reason::Busy,
     ];
 
     pub fn label(self) -> &'static str {
@@ -67,6 +71,7 @@ impl Reason {
             Reason::BodyTooLarge => "body_too_large",
             Reason::Chunked => "chunked",
             Reason::Timeout => "timeout",
+            Reason::Busy => "busy",
         }
     }
 
@@ -82,12 +87,22 @@ impl Reason {
             Reason::Expectation => StatusCode::EXPECTATION_FAILED,
             Reason::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reason::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Reason::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Reason::Malformed
             | Reason::Host
             | Reason::Target
             | Reason::ContentLength
             | Reason::TransferEncoding
             | Reason::Chunked => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Seconds a client should wait before trying again (RFC 9110 §10.2.3),
+    /// for the refusals that are about the server's state, not the request.
+    pub fn retry_after(self) -> Option<&'static [u8]> {
+        match self {
+            Reason::Busy => Some(b"2"),
+            _ => None,
         }
     }
 

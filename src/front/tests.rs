@@ -25,6 +25,7 @@ async fn worker() -> (Fixture, Worker) {
         send: Duration::from_secs(5),
         max_body: 1024,
         max_upload: 4096,
+        body_memory: 64 * 1024,
     };
     let front = Arc::new(Front::new(cache, fx.metrics.clone(), limits));
     let app: App = Rc::new(|_| Box::pin(async { actix_web::HttpResponse::Ok().finish() }));

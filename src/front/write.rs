@@ -130,7 +130,8 @@ pub enum Content {
 /// closed after it.
 pub fn rejection(out: &mut Vec<u8>, rejection: &Rejection, head_only: bool, date: &[u8]) {
     let status = rejection.reason.status();
-    closing_problem(out, status, &rejection.body(), head_only, date);
+    let retry_after = rejection.reason.retry_after();
+    closing_problem(out, status, retry_after, &rejection.body(), head_only, date);
 }
 
 /// Appends the 500 sent when a handler panicked; the connection is closed
@@ -140,6 +141,7 @@ pub fn internal_error(out: &mut Vec<u8>, head_only: bool, date: &[u8]) {
     closing_problem(
         out,
         StatusCode::INTERNAL_SERVER_ERROR,
+        None,
         BODY,
         head_only,
         date,
@@ -150,6 +152,7 @@ pub fn internal_error(out: &mut Vec<u8>, head_only: bool, date: &[u8]) {
 fn closing_problem(
     out: &mut Vec<u8>,
     status: StatusCode,
+    retry_after: Option<&[u8]>,
     body: &[u8],
     head_only: bool,
     date: &[u8],
@@ -157,6 +160,9 @@ fn closing_problem(
     status_line(out, status);
     field(out, b"content-type", b"application/problem+json");
     field(out, b"cache-control", b"no-store");
+    if let Some(seconds) = retry_after {
+        field(out, b"retry-after", seconds);
+    }
     let framing = Framing {
         http10: false,
         keep_alive: false,

@@ -119,6 +119,18 @@ async fn a_database_outage_serves_stale_refuses_writes_and_recovers() {
     assert_eq!(write.status(), 503);
     assert!(write.headers().contains_key("retry-after"));
     assert_eq!(write.headers()["content-type"], "application/problem+json");
+    // An image upload too: refused before its body is read, nothing kept.
+    let photo = keel::media::samples::jpeg(&keel::media::samples::photo(800, 600), None);
+    let upload = app
+        .api(reqwest::Method::POST, "/api/v1/media?alt=Outage", &token)
+        .header("content-type", "image/jpeg")
+        .body(photo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 503);
+    assert!(upload.headers().contains_key("retry-after"));
+    assert_eq!(upload.headers()["content-type"], "application/problem+json");
     let ready: Value = app.get("/readyz").await.json().await.unwrap();
     assert_eq!(ready["database"]["status"], "down", "{ready}");
     // The app says so too, on a page an editor can read, and refuses to
@@ -142,6 +154,15 @@ async fn a_database_outage_serves_stale_refuses_writes_and_recovers() {
         22,
         "nothing half-written"
     );
+    let library = direct
+        .media_list(&keel::model::MediaQuery {
+            q: None,
+            before: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(library.len(), 11, "the demo's images and no other");
 
     // The database comes back: writes work again and pages update, no restart.
     proxy.restore();

@@ -5,6 +5,7 @@ mod admin;
 mod api;
 mod api_media;
 mod archives;
+mod bodies;
 mod browser;
 mod cli;
 mod delivery;

@@ -74,7 +74,7 @@ impl Response {
 }
 
 /// Everything a server sent on one connection, checked.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Exchange {
     pub responses: Vec<Response>,
     /// The server closed the connection (end of stream or reset).

@@ -3,7 +3,7 @@
 //! called, and its response written with the front's framing for that
 //! request.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::StatusCode;
@@ -22,14 +22,50 @@ impl Connection {
     /// its answer.
     pub(super) async fn serve_app(&mut self, worker: &Worker, pending: Pending) -> Served<Then> {
         self.read.advance(pending.consumed);
-        let framing = pending.framing;
-        let limits = &worker.front.limits;
-        let limit = if pending.is_upload() {
-            limits.max_upload
+        let mut framing = pending.framing;
+        let front = &worker.front;
+        let gate = worker.gate.as_ref().filter(|_| pending.is_upload());
+        let limit = if gate.is_some() {
+            front.limits.max_upload
         } else {
-            limits.max_body
+            front.limits.max_body
         };
-        let body = match self.read_body(&pending, limit).await? {
+        let reading = match Reading::declared(pending.body, limit) {
+            Ok(reading) => reading,
+            Err(rejection) => {
+                self.reject(worker, &rejection, framing.head_only);
+                return Ok(Then::Close);
+            }
+        };
+        if let Some(gate) = gate
+            && !matches!(reading, Reading::Empty)
+            && let Some(refusal) = gate(&pending.request).await
+        {
+            // The body stays unread, so nothing after it can be parsed.
+            framing.keep_alive = false;
+            self.respond(worker, refusal, framing).await?;
+            return Ok(Then::Close);
+        }
+        // Held until the app has answered: the body lives that long.
+        let _held = match reading.size() {
+            size if size <= UNBUDGETED => None,
+            size => match front
+                .bodies
+                .try_acquire_many(u32::try_from(size).unwrap_or(u32::MAX))
+            {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    let busy = Rejection::new(
+                        Reason::Busy,
+                        "the server holds as many request bodies as its memory allows; \
+                         retry shortly",
+                    );
+                    self.reject(worker, &busy, framing.head_only);
+                    return Ok(Then::Close);
+                }
+            },
+        };
+        let body = match self.read_body(&pending, reading).await? {
             Ok(body) => body,
             Err(rejection) => {
                 self.reject(worker, &rejection, framing.head_only);
@@ -50,19 +86,21 @@ impl Connection {
     async fn read_body(
         &mut self,
         pending: &Pending,
-        limit: usize,
+        mut reading: Reading,
     ) -> Served<Result<Bytes, Rejection>> {
-        let mut reading = match pending.body {
-            BodyFraming::None => return Ok(Ok(Bytes::new())),
-            BodyFraming::Length(n) => match usize::try_from(n) {
-                Ok(n) if n <= limit => Reading::Length(n),
-                _ => return Ok(Err(body::too_large(limit))),
-            },
-            BodyFraming::Chunked => Reading::Chunked(Chunked::new(limit)),
-        };
+        if let Reading::Empty = reading {
+            return Ok(Ok(Bytes::new()));
+        }
+        // A body may pause for the head timeout between reads, but must
+        // also keep an average pace, or a drip-fed one could hold its share
+        // of the body budget for as long as its sender liked.
+        let deadline = Instant::now()
+            + self.limits.head
+            + Duration::from_secs_f64(reading.size() as f64 / MIN_BODY_RATE as f64);
         let mut continued = !pending.expect_continue;
         loop {
             match &mut reading {
+                Reading::Empty => return Ok(Ok(Bytes::new())),
                 Reading::Chunked(decoder) => match decoder.decode(&mut self.read) {
                     Ok(Some(body)) => return Ok(Ok(body)),
                     Ok(None) => {}
@@ -82,7 +120,17 @@ impl Connection {
             }
             self.flush().await?;
             self.head_started = Some(Instant::now());
-            match self.fill().await {
+            let filled = self.fill().await;
+            if Instant::now() > deadline {
+                return Ok(Err(Rejection::new(
+                    Reason::Timeout,
+                    &format!(
+                        "the request body arrived slower than {} KiB/s",
+                        MIN_BODY_RATE / 1024
+                    ),
+                )));
+            }
+            match filled {
                 Filled::Bytes => {}
                 Filled::Closed => return Err(Closed::Io),
                 Filled::TimedOut => {
@@ -207,8 +255,43 @@ impl Connection {
     }
 }
 
+/// Bodies up to this size are read without drawing on the body budget:
+/// they cost no more than a request head may, and an API call's JSON is
+/// almost always smaller.
+const UNBUDGETED: usize = 64 * 1024;
+
+/// The slowest average pace a body may arrive at, in bytes per second
+/// (a 20 MiB photo from a stadium's 1 Mbit/s uplink comes at 128 KiB/s).
+const MIN_BODY_RATE: usize = 16 * 1024;
+
 /// A request body being read.
 enum Reading {
+    Empty,
     Length(usize),
     Chunked(Chunked),
+}
+
+impl Reading {
+    /// How the head says its body comes, within `limit`.
+    fn declared(body: BodyFraming, limit: usize) -> Result<Reading, Rejection> {
+        Ok(match body {
+            BodyFraming::None => Reading::Empty,
+            BodyFraming::Length(0) => Reading::Empty,
+            BodyFraming::Length(n) => match usize::try_from(n) {
+                Ok(n) if n <= limit => Reading::Length(n),
+                _ => return Err(body::too_large(limit)),
+            },
+            BodyFraming::Chunked => Reading::Chunked(Chunked::new(limit)),
+        })
+    }
+
+    /// The most memory the body can take: its length, or for chunks the
+    /// limit, since their total is not known until the last one.
+    fn size(&self) -> usize {
+        match self {
+            Reading::Empty => 0,
+            Reading::Length(n) => *n,
+            Reading::Chunked(decoder) => decoder.limit(),
+        }
+    }
 }

@@ -1,0 +1,272 @@
+//! Request bodies from hostile clients, over raw sockets against the real
+//! server: an image upload's body is read only for a caller with a token or
+//! a live session; bodies held at once stay within `--body-memory-bytes`
+//! (503 and `Retry-After` beyond it, everything else carrying on); and a
+//! body drip-fed below the minimum pace is cut with 408. Every response
+//! goes through h11 (`wire.rs`).
+
+use std::time::Duration;
+
+use keel::config::ServeConfig;
+use keel::media::samples;
+use keel::store::Role;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, TestStore, test_config};
+use crate::hostile::refused;
+use crate::wire::{self, h11_ready};
+
+/// An empty site on a fresh SQLite file, `tune` applied to its settings.
+async fn site_with(tune: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let fixture = TestStore::sqlite().await;
+    let mut config = test_config(&fixture.url);
+    tune(&mut config);
+    TestApp::spawn_with(config, fixture.store.clone(), Some(fixture)).await
+}
+
+fn upload_head(path: &str, credential: &str, length: usize) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: keel.test\r\n{credential}\
+         Content-Type: image/jpeg\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+// Each refusal comes without a byte of the body sent: had the server
+// waited for it, the answer would be a 408 after --request-timeout, and
+// with the timeout at a minute it would not come at all within the
+// exchange's bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_from_unknown_callers_are_refused_before_their_body_is_read() {
+    if !h11_ready() {
+        return;
+    }
+    let app = site_with(|c| c.request_timeout = Duration::from_secs(60)).await;
+    let full = 20 * 1024 * 1024;
+    let cases = [
+        ("/api/v1/media", String::new(), 401, "missing Authorization"),
+        (
+            "/api/v1/media",
+            "Authorization: Bearer keel_forged\r\n".to_owned(),
+            401,
+            "unknown or revoked token",
+        ),
+        (
+            "/api/v1/media",
+            "Cookie: keel_session=forged\r\n".to_owned(),
+            401,
+            "sign in again",
+        ),
+        (
+            "/api/v1/media",
+            "Expect: 100-continue\r\n".to_owned(),
+            401,
+            "missing Authorization",
+        ),
+        // The app's form is for sessions: a token does not open it.
+        (
+            "/admin/media",
+            "Authorization: Bearer keel_forged\r\n".to_owned(),
+            303,
+            "",
+        ),
+    ];
+    for (path, credential, status, says) in cases {
+        let head = upload_head(path, &credential, full);
+        let ex = wire::try_exchange(&app.addr, head.as_bytes(), &["POST"]).await;
+        let shown = ex.as_ref().map(|e| wire::show(&e.raw)).unwrap_or_default();
+        refused(ex.clone(), status).unwrap_or_else(|e| panic!("{path} {credential:?}: {e}"));
+        let ex = ex.expect("checked above");
+        let answer = &ex.responses[0];
+        assert!(
+            answer.informational.is_empty(),
+            "no 100 Continue for a refused upload: {shown}"
+        );
+        let body = String::from_utf8_lossy(&answer.body);
+        assert!(body.contains(says), "{path} {credential:?}: {shown}");
+        if status == 303 {
+            assert!(
+                answer
+                    .header("location")
+                    .is_some_and(|l| l.starts_with("/admin/login")),
+                "{shown}"
+            );
+        }
+    }
+
+    // A crowd of them, each sending a megabyte it was never asked for:
+    // every one is answered and closed, and the node carries on.
+    let addr = wire::host_port(&app.addr).to_owned();
+    let junk = vec![0xA5u8; 1024 * 1024];
+    let crowd: Vec<_> = (0..64)
+        .map(|_| {
+            let (addr, junk) = (addr.clone(), junk.clone());
+            tokio::spawn(async move {
+                let mut stream = TcpStream::connect(&addr).await.expect("connect");
+                let head = upload_head("/api/v1/media", "", full);
+                stream.write_all(head.as_bytes()).await.expect("head");
+                // The server may close before all of it is taken.
+                let _ = stream.write_all(&junk).await;
+                let mut answer = Vec::new();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+                        .await;
+                answer
+            })
+        })
+        .collect();
+    for answer in crowd {
+        let answer = answer.await.expect("client task");
+        assert!(
+            answer.starts_with(b"HTTP/1.1 401 "),
+            "{}",
+            wire::show(&answer)
+        );
+    }
+    let metrics = app.metrics().await;
+    assert!(
+        !metrics.contains("keel_http_rejected_total{reason=\"busy\"} 1"),
+        "refused before reading, so none held the body budget"
+    );
+    let list = app
+        .api(
+            reqwest::Method::GET,
+            "/api/v1/media",
+            &app.token("desk", Role::Writer).await,
+        )
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(list.status(), 200);
+    let list: serde_json::Value = list.json().await.expect("json");
+    assert_eq!(list["items"], json!([]), "nothing stored");
+}
+
+/// Sends `head` and `body` on `stream` and returns the status line's code.
+async fn finish(stream: &mut TcpStream, rest: &[u8]) -> String {
+    stream.write_all(rest).await.expect("rest of the body");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut answer))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_beyond_the_memory_budget_get_503_and_the_rest_carry_on() {
+    if !h11_ready() {
+        return;
+    }
+    // Room for one upload at its limit (300 KiB and a form's overhead),
+    // not for two.
+    let app = site_with(|c| {
+        c.max_body_bytes = 64 * 1024;
+        c.max_upload_bytes = 300 * 1024;
+        c.body_memory_bytes = 400 * 1024;
+    })
+    .await;
+    let token = app.token("stringer", Role::Writer).await;
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    let first = samples::jpeg(&samples::photo(700, 500), None);
+    assert!(
+        (100 * 1024..300 * 1024).contains(&first.len()),
+        "a photo that takes a budgeted share: {} bytes",
+        first.len()
+    );
+
+    // One upload takes its share and pauses halfway.
+    let addr = wire::host_port(&app.addr).to_owned();
+    let mut holding = TcpStream::connect(&addr).await.expect("connect");
+    let head = upload_head("/api/v1/media?alt=Held", &bearer, first.len());
+    holding.write_all(head.as_bytes()).await.expect("head");
+    holding
+        .write_all(&first[..first.len() / 2])
+        .await
+        .expect("half");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A second that would need more than is left is turned away at once.
+    let head = upload_head("/api/v1/media?alt=Second", &bearer, 300 * 1024);
+    let ex = wire::try_exchange(&app.addr, head.as_bytes(), &["POST"]).await;
+    let shown = ex.as_ref().map(|e| wire::show(&e.raw)).unwrap_or_default();
+    refused(ex.clone(), 503).unwrap_or_else(|e| panic!("{e}"));
+    let busy = &ex.expect("checked above").responses[0];
+    assert_eq!(busy.header("retry-after"), Some("2"), "{shown}");
+    let problem: serde_json::Value = serde_json::from_slice(&busy.body).expect("problem");
+    assert_eq!(problem["code"], "busy", "{shown}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("retry"),
+        "{problem}"
+    );
+
+    // Small bodies (an API call's JSON) draw nothing from the budget.
+    let created = app
+        .api(reqwest::Method::POST, "/api/v1/entries/team", &token)
+        .json(&json!({"slug": "budget-fc", "data": {"name": "Budget FC"}}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+
+    // The held upload completes, and then there is room again.
+    let answer = finish(&mut holding, &first[first.len() / 2..]).await;
+    assert!(answer.starts_with("HTTP/1.1 201 "), "{answer}");
+    let second = samples::jpeg(&samples::photo(640, 480), None);
+    let stored = app
+        .api(reqwest::Method::POST, "/api/v1/media?alt=Second", &token)
+        .header("content-type", "image/jpeg")
+        .body(second)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(stored.status(), 201);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("keel_http_rejected_total{reason=\"busy\"} 1"),
+        "{metrics}"
+    );
+
+    // A budget that cannot hold one upload at its limit is a mistake the
+    // node refuses to start with, naming the setting.
+    let fixture = TestStore::sqlite().await;
+    let config = ServeConfig {
+        body_memory_bytes: 1024 * 1024,
+        ..test_config(&fixture.url)
+    };
+    let error = keel::startup::Server::build(config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        format!("{error:#}").contains("--body-memory-bytes"),
+        "{error:#}"
+    );
+}
+
+// Pauses shorter than --request-timeout, but 512 bytes every 400 ms is
+// under 2 KiB/s: the body's deadline (the timeout plus its length at
+// 16 KiB/s, 6 s here) passes long before the last byte would come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_drip_fed_below_the_minimum_pace_gets_408() {
+    if !h11_ready() {
+        return;
+    }
+    let app = site_with(|c| c.request_timeout = Duration::from_secs(1)).await;
+    let length = 80 * 1024;
+    let head = format!(
+        "POST /api/v1/entries/team HTTP/1.1\r\nHost: keel.test\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    );
+    let drop = vec![b' '; 512];
+    let mut pieces: Vec<&[u8]> = vec![head.as_bytes()];
+    pieces.extend(std::iter::repeat_n(drop.as_slice(), 22));
+    let ex = wire::try_exchange_in(&app.addr, &pieces, Duration::from_millis(400), &["POST"]).await;
+    let shown = ex.as_ref().map(|e| wire::show(&e.raw)).unwrap_or_default();
+    refused(ex, 408).unwrap_or_else(|e| panic!("{e}"));
+    assert!(shown.contains("slower than 16 KiB/s"), "{shown}");
+}
