@@ -1,7 +1,8 @@
 //! The app in a real browser: Debian's Chromium, headless, driven through
 //! WebDriver (chromedriver) with fantoccini. One newsroom's day, at 1280
 //! and at 390 px wide: sign in, create teams and a match with every field
-//! kind (references through the search picker, a markdown preview), see a
+//! kind (references through the search picker, a markdown preview, a hero
+//! picture uploaded to the library and placed with the image picker), see a
 //! problem next to its field, submit for review as a writer, approve as an
 //! editor, see the public page, run the live console and see the reader's
 //! page follow, restore a revision, sign out; then an admin, with the
@@ -229,6 +230,26 @@ impl Tab {
             .unwrap_or_default()
     }
 
+    /// Waits for the picture `css` to have loaded (a decoded image).
+    async fn loaded(&self, css: &str) {
+        for _ in 0..100 {
+            let done = self
+                .client
+                .execute(
+                    "const i = document.querySelector(arguments[0]); \
+                     return !!i && i.complete && i.naturalWidth > 0;",
+                    vec![json!(css)],
+                )
+                .await
+                .unwrap();
+            if done == json!(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css} never showed a picture on {}", self.path().await);
+    }
+
     async fn path(&self) -> String {
         self.client
             .current_url()
@@ -392,8 +413,57 @@ async fn newsroom_day(driver: &Driver, width: u32, height: u32) {
     tab.team("northgate-rovers", "Northgate Rovers", false)
         .await;
 
+    // A picture for the match, uploaded to the library.
+    let photo =
+        std::env::temp_dir().join(format!("keel-browser-{width}-{}.jpg", std::process::id()));
+    let jpeg = keel::media::samples::jpeg(&keel::media::samples::photo(1280, 720), None);
+    std::fs::write(&photo, jpeg).unwrap();
+    tab.go("/admin/media").await;
+    tab.find("#file")
+        .await
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    tab.fill("#alt", "The Docks under floodlights").await;
+    tab.fill("#credit", "Club photographer").await;
+    tab.submit(".upload-form button[type=submit]").await;
+    assert!(tab.text(".notice").await.contains("Uploaded"));
+    let _ = std::fs::remove_file(&photo);
+    tab.shot("media-library").await;
+    // A gallery takes a line per picture from the same picker.
+    tab.go("/admin/entries/article/new").await;
+    tab.fill("#f-gallery-find", "docks").await;
+    tab.click("#f-gallery-found button").await;
+    let gallery = tab.value("#f-gallery").await;
+    let line: serde_json::Value = serde_json::from_str(gallery.trim()).expect("a JSON line");
+    assert_eq!(line["alt"], "The Docks under floodlights", "{gallery}");
+
     tab.go("/admin/entries/match/new").await;
     tab.fill("#f-slug", "harbour-v-northgate").await;
+    // The picker fills the id and starts the alt text and credit from
+    // the library's.
+    tab.fill("#f-hero-find", "floodlights").await;
+    tab.click("#f-hero-found button").await;
+    assert_eq!(
+        tab.value("#f-hero-media").await,
+        line["media"].as_str().unwrap()
+    );
+    assert_eq!(
+        tab.value("#f-hero-alt").await,
+        "The Docks under floodlights"
+    );
+    assert_eq!(tab.value("#f-hero-credit").await, "Club photographer");
+    tab.loaded("#f-hero-chosen").await;
+    tab.client
+        .execute(
+            "document.getElementById('f-hero').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    tab.shot("image-picker").await;
+    tab.fill("#f-hero-alt", "Floodlights over The Docks before kick-off")
+        .await;
     tab.pick("home_team", "harb").await;
     tab.pick("away_team", "north").await;
     tab.fill("#f-competition", "Premier Cup").await;
@@ -456,6 +526,12 @@ async fn newsroom_day(driver: &Driver, width: u32, height: u32) {
     tab.go("/matches/harbour-v-northgate").await;
     let h1 = tab.text("h1").await;
     assert_eq!(h1, "Harbour City v Northgate Rovers");
+    let hero = tab.find("picture img").await;
+    assert_eq!(
+        hero.attr("alt").await.unwrap().as_deref(),
+        Some("Floodlights over The Docks before kick-off")
+    );
+    tab.loaded("picture img").await;
     tab.shot("public-match-page").await;
 
     // The live console: status, a goal, a commentary line.

@@ -1,5 +1,6 @@
 // keel admin: progressive enhancement only. Every page works without it;
-// this adds markdown previews, the reference picker and confirmations.
+// this adds markdown previews, the reference and image pickers and
+// confirmations.
 // No inline script anywhere (the Content-Security-Policy forbids it).
 "use strict";
 
@@ -56,6 +57,84 @@ document.querySelectorAll(".picker-search").forEach((search) => {
           }
           input.focus();
         });
+        li.append(button);
+        return li;
+      }));
+    }, 200);
+  });
+});
+
+// Image picker: search the library through the API (a session may read
+// it), click a picture to place it. A single image's alt text, caption
+// and credit start from the library's when empty; a gallery gets a line.
+function smallest(media) {
+  const webp = media.variants.filter((v) => v.format === "image/webp");
+  return (webp.length ? webp : media.variants).reduce((a, b) => (b.width < a.width ? b : a));
+}
+
+function showChosen(img, media) {
+  const variant = smallest(media);
+  img.src = variant.path;
+  img.width = variant.width;
+  img.height = variant.height;
+  img.hidden = false;
+}
+
+async function mediaById(id) {
+  const response = await fetch("/api/v1/media/" + encodeURIComponent(id), { credentials: "same-origin" });
+  return response.ok ? response.json() : null;
+}
+
+document.querySelectorAll(".image-search").forEach((search) => {
+  const picker = search.closest(".image-picker");
+  picker.hidden = false;
+  const target = document.getElementById(search.dataset.for);
+  const gallery = target.tagName === "TEXTAREA";
+  const results = document.getElementById(search.dataset.for + "-found");
+  const chosen = document.getElementById(search.dataset.for + "-chosen");
+  const part = (name) => document.getElementById(search.dataset.for + "-" + name);
+  if (!gallery && part("media").value.trim()) {
+    mediaById(part("media").value.trim()).then((media) => { if (media) showChosen(chosen, media); });
+  }
+  const place = (media) => {
+    if (gallery) {
+      const line = JSON.stringify({ media: media.id, alt: media.alt || "" });
+      target.value = (target.value.trim() ? target.value.trim() + "\n" : "") + line;
+      target.focus();
+      return;
+    }
+    part("media").value = media.id;
+    for (const name of ["alt", "caption", "credit"]) {
+      if (!part(name).value.trim() && media[name]) part(name).value = media[name];
+    }
+    showChosen(chosen, media);
+    part("alt").focus();
+  };
+  let timer = null;
+  search.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const response = await fetch("/api/v1/media?limit=12&q=" + encodeURIComponent(search.value.trim()),
+        { credentials: "same-origin" });
+      if (!response.ok) return;
+      const { items } = await response.json();
+      results.replaceChildren(...items.filter((m) => m.variants.length).map((media) => {
+        const li = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "secondary";
+        const img = document.createElement("img");
+        const variant = smallest(media);
+        img.src = variant.path;
+        img.width = variant.width;
+        img.height = variant.height;
+        img.alt = "";
+        img.loading = "lazy";
+        // textContent: names and alt text are data, never markup.
+        const label = document.createElement("span");
+        label.textContent = media.name + (media.alt ? ": " + media.alt : "");
+        button.append(img, label);
+        button.addEventListener("click", () => place(media));
         li.append(button);
         return li;
       }));
