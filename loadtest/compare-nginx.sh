@@ -200,13 +200,11 @@ wait_port() { # pid port
 
 # --- keel ------------------------------------------------------------------
 log "building keel and keel-loadtest (release)"
-cargo build --release --quiet -p keel -p keel-loadtest --bin keel --bin keel-loadtest
+cargo build --release --quiet -p keel -p keel-loadtest \
+  --bin keel --bin keel-loadtest --bin keel-sample-photo
 target_dir="${CARGO_TARGET_DIR:-$repo/target}"
-cp "$target_dir/release/keel" "$target_dir/release/keel-loadtest" "$work/"
-# A build of its own: an example brings in the dev-dependencies, whose
-# features must not reach the keel measured.
-cargo build --release --quiet -p keel --example make_photo
-cp "$target_dir/release/examples/make_photo" "$work/"
+cp "$target_dir/release/keel" "$target_dir/release/keel-loadtest" \
+  "$target_dir/release/keel-sample-photo" "$work/"
 keel="$work/keel"
 export KEEL_DATABASE_URL="sqlite://$work/keel.db"
 export KEEL_CONTENT_TYPES="$repo/content-types"
@@ -271,7 +269,7 @@ log "pages refined at brotli quality 11: $now B of br in all"
 hot_path=$(grep -m1 '^/matches/match-' "$work/paths.txt") || die "no match page was seeded"
 # A match photo, made from a formula: the same bytes, hence the same
 # content-hashed paths, as benches/cache_hit.rs serves.
-"$work/make_photo" "$work/photo.jpg" >/dev/null
+"$work/keel-sample-photo" "$work/photo.jpg" >/dev/null
 log "uploading a $(( $(stat -c %s "$work/photo.jpg") / 1024 )) KiB photo through the editor API"
 curl -sf -X POST -H "Authorization: Bearer $token" -H 'Content-Type: image/jpeg' \
   --data-binary @"$work/photo.jpg" -o "$work/media.json" \

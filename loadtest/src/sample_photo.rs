@@ -2,7 +2,7 @@
 //! `loadtest/compare-nginx.sh` serve variants of. Made from a formula, so
 //! every machine gets the same bytes, hence the same content-hashed URLs.
 //!
-//! cargo run --release --example make_photo -- OUT.jpg [WIDTH HEIGHT]
+//! cargo run --release -p keel-loadtest --bin keel-sample-photo -- OUT.jpg [WIDTH HEIGHT]
 //!
 //! 2560x1920 unless told otherwise: the size whose 1024-pixel WebP has a
 //! real photo's 50-60 KB (from a larger one, the sample's per-pixel noise
@@ -32,6 +32,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: make_photo OUT.jpg [WIDTH HEIGHT]");
+    eprintln!("usage: keel-sample-photo OUT.jpg [WIDTH HEIGHT]");
     ExitCode::from(2)
 }
