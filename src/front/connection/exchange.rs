@@ -47,7 +47,7 @@ impl Connection {
             return Ok(Then::Close);
         }
         // Held until the app has answered: the body lives that long.
-        let _held = match reading.size() {
+        let held = match reading.size() {
             size if size <= UNBUDGETED => None,
             size => match front
                 .bodies
@@ -75,7 +75,11 @@ impl Connection {
         let peer = *self
             .peer
             .get_or_insert_with(|| self.stream.peer_addr().ok());
-        let Some(response) = app::call(&worker.app, pending.into_request(body, peer)).await else {
+        let answered = app::call(&worker.app, pending.into_request(body, peer)).await;
+        // Not while the answer is written: a client slow to read it must
+        // not keep the budget.
+        drop(held);
+        let Some(response) = answered else {
             self.internal_error(worker, framing);
             return Ok(Then::Close);
         };
