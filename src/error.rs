@@ -81,6 +81,32 @@ pub struct Referrer {
     pub slug: String,
 }
 
+impl Referrer {
+    /// `entry` as a referrer: named by its live slug.
+    pub fn published(entry: crate::model::Entry) -> Referrer {
+        Referrer {
+            id: entry.id,
+            slug: entry.published_slug.unwrap_or(entry.slug),
+            type_name: entry.type_name,
+        }
+    }
+
+    /// "1 published entry: match \"a-v-b\"", "2 published entries: ...",
+    /// for a `409`'s detail.
+    pub fn describe(referrers: &[Referrer]) -> String {
+        let names: Vec<String> = referrers
+            .iter()
+            .map(|r| format!("{} {:?}", r.type_name, r.slug))
+            .collect();
+        format!(
+            "{} published entr{}: {}",
+            names.len(),
+            if names.len() == 1 { "y" } else { "ies" },
+            names.join(", ")
+        )
+    }
+}
+
 impl AppError {
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         AppError::Internal(Box::new(e))

@@ -173,7 +173,9 @@ fn srcset(variants: &[&Variant]) -> String {
     candidates.join(", ")
 }
 
-/// HTML-escapes text for an attribute value or element content.
+/// HTML-escapes text for an attribute value or element content. Not
+/// minijinja's `HtmlEscape`, which also escapes `/`: every URL of a
+/// srcset would become entities, on every page that shows a picture.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -375,27 +375,17 @@ impl Editor {
             .await?
             .into_iter()
             .filter(|r| r.id != entry.id)
-            .map(|r| Referrer {
-                id: r.id,
-                slug: r.published_slug.unwrap_or(r.slug),
-                type_name: r.type_name,
-            })
+            .map(Referrer::published)
             .collect();
         if referrers.is_empty() {
             return Ok(());
         }
-        let names: Vec<String> = referrers
-            .iter()
-            .map(|r| format!("{} {:?}", r.type_name, r.slug))
-            .collect();
         Err(AppError::Referenced {
             detail: format!(
-                "{} published entr{} refer to {} {:?}: {}; change or unpublish them first, or repeat with ?force=true to {action} it anyway (their pages are re-rendered without it)",
-                referrers.len(),
-                if referrers.len() == 1 { "y" } else { "ies" },
+                "{} {:?} is referred to by {}; change or unpublish them first, or repeat with ?force=true to {action} it anyway (their pages are re-rendered without it)",
                 entry.type_name,
                 entry.slug,
-                names.join(", "),
+                Referrer::describe(&referrers),
             ),
             referrers,
         })

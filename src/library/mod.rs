@@ -240,23 +240,12 @@ impl Library {
                     .entries_by_ids(&users)
                     .await?
                     .into_iter()
-                    .map(|e| Referrer {
-                        id: e.id,
-                        slug: e.published_slug.unwrap_or(e.slug),
-                        type_name: e.type_name,
-                    })
-                    .collect();
-                let names: Vec<String> = referrers
-                    .iter()
-                    .map(|r| format!("{} {:?}", r.type_name, r.slug))
+                    .map(Referrer::published)
                     .collect();
                 Err(AppError::Referenced {
                     detail: format!(
-                        "image {id} is shown by {} published entr{}: {}; replace or remove it \
-                         there first",
-                        names.len(),
-                        if names.len() == 1 { "y" } else { "ies" },
-                        names.join(", ")
+                        "image {id} is shown by {}; replace or remove it there first",
+                        Referrer::describe(&referrers)
                     ),
                     referrers,
                 })
