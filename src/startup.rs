@@ -310,6 +310,10 @@ impl Server {
             body_memory: config.body_memory_bytes,
         };
         anyhow::ensure!(
+            u32::try_from(limits.max_upload.max(limits.max_body)).is_ok(),
+            "--max-upload-bytes and --max-body-bytes must be under 4 GiB"
+        );
+        anyhow::ensure!(
             limits.body_memory >= limits.max_upload.max(limits.max_body),
             "--body-memory-bytes ({}) is smaller than a body it must be able to hold: \
              an upload of {} (--max-upload-bytes and {} for a form's fields), \
@@ -369,7 +373,7 @@ impl Server {
             .listen("keel", listener, {
                 let front = front.clone();
                 move || {
-                    let gate = api::upload_gate(gate_auth.clone());
+                    let gate = api::body_gate(gate_auth.clone());
                     worker_service(front.clone(), Some(gate), app())
                 }
             })?;

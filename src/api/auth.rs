@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, ResponseError, web};
 use futures_util::future::LocalBoxFuture;
 use subtle::ConstantTimeEq;
 
@@ -255,6 +255,39 @@ impl FromRequest for Principal {
             Ok(who)
         })
     }
+}
+
+/// The front's [`Gate`](crate::front::Gate): before it reads an image
+/// upload's body, or any body over 64 KiB, the caller must have a token or
+/// a live session, so nobody unknown can make a node hold megabytes, or
+/// take the body budget (`--body-memory-bytes`) from the newsroom. No
+/// route takes a body that large from anyone else. The app (`/admin`)
+/// takes sessions only, and sends a refused browser to sign in, as it
+/// does everywhere.
+pub fn body_gate(auth: web::Data<Authenticator>) -> crate::front::Gate {
+    std::rc::Rc::new(move |request: &actix_http::Request| {
+        let auth = auth.clone();
+        let head = request.head();
+        let headers = head.headers.clone();
+        let path = head.uri.path();
+        let app = path == "/admin" || path.starts_with("/admin/");
+        let next = if path == super::MEDIA_UPLOAD_PATHS[1] {
+            path
+        } else {
+            "/admin"
+        }
+        .to_owned();
+        Box::pin(async move {
+            let refused = auth.admits(&headers, app).await.err()?;
+            Some(match refused {
+                AppError::Unauthorized(_) if app => {
+                    crate::admin::AdminError::SignIn { next }.error_response()
+                }
+                refused if app => crate::admin::AdminError::App(refused).error_response(),
+                refused => refused.error_response(),
+            })
+        })
+    })
 }
 
 #[cfg(test)]

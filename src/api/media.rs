@@ -3,13 +3,13 @@
 //! the explicit cleanup. The work is the [`Library`]'s.
 
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{HttpResponse, ResponseError, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::auth::{Authenticator, Principal};
+use super::auth::Principal;
 use crate::accounts::Accounts;
 use crate::error::AppError;
 use crate::library::{Cleanup, Library, Upload, Uploaded};
@@ -19,29 +19,6 @@ const DEFAULT_LIMIT: u32 = 30;
 const MAX_LIMIT: u32 = 100;
 /// Room for a multipart body's boundaries and text fields around the file.
 pub const UPLOAD_OVERHEAD: usize = 64 * 1024;
-
-/// The front's [`Gate`](crate::front::Gate) for image uploads: only a
-/// caller with a token or a live session gets a body read, so nobody
-/// unknown can make a node hold megabytes per connection. The app's form
-/// is for sessions only, and a refusal there sends the browser to sign in,
-/// as the app does everywhere.
-pub fn upload_gate(auth: web::Data<Authenticator>) -> crate::front::Gate {
-    std::rc::Rc::new(move |request: &actix_http::Request| {
-        let auth = auth.clone();
-        let headers = request.head().headers.clone();
-        let app = request.head().uri.path() == super::MEDIA_UPLOAD_PATHS[1];
-        Box::pin(async move {
-            let refused = auth.admits(&headers, app).await.err()?;
-            Some(match refused {
-                AppError::Unauthorized(_) if app => crate::admin::AdminError::SignIn {
-                    next: super::MEDIA_UPLOAD_PATHS[1].to_owned(),
-                }
-                .error_response(),
-                refused => refused.error_response(),
-            })
-        })
-    })
-}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(upload_media)

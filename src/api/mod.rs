@@ -74,7 +74,8 @@ fn routes(max_body_bytes: usize) -> impl FnOnce(&mut web::ServiceConfig) {
 /// Where images are uploaded (the API, the app's form): the requests whose
 /// body may be as large as `--max-upload-bytes`.
 pub const MEDIA_UPLOAD_PATHS: [&str; 2] = ["/api/v1/media", "/admin/media"];
-pub use media::{UPLOAD_OVERHEAD, upload_gate};
+pub use auth::body_gate;
+pub use media::UPLOAD_OVERHEAD;
 
 /// `--max-body-bytes`, for handlers that read a raw body.
 pub(crate) struct BodyLimit(pub usize);

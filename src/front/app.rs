@@ -91,11 +91,12 @@ impl Pending {
     }
 }
 
-/// What the front asks about an image upload from its head alone, before
-/// it reads megabytes of body: `None` admits it, a response refuses it
-/// (sent as is, and the connection closed, the body never read). The app
-/// checks the request again in full; the gate only keeps clients who could
-/// never be allowed to upload from making the server hold their bodies.
+/// What the front asks about an image upload, or any large body, from its
+/// head alone, before it reads the body: `None` admits it, a response
+/// refuses it (sent as is, and the connection closed, the body never
+/// read). The app checks the request again in full; the gate only keeps
+/// clients who could never be let in from making the server hold their
+/// bodies.
 pub type Gate = Rc<dyn Fn(&Request) -> LocalBoxFuture<'static, Option<HttpResponse>>>;
 
 /// Calls the app; `None` if a handler panicked (the panic hook has

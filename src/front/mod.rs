@@ -118,7 +118,8 @@ pub struct Worker {
     /// Whether page reads are answered from the cache; the operations
     /// listener passes everything to its app.
     pages: bool,
-    /// Asked about an image upload's head before its body is read.
+    /// Asked about the head of an image upload, or of any body over
+    /// 64 KiB, before the body is read.
     gate: Option<Gate>,
     date: DateCache,
     /// This worker's metric counters: no other thread writes them.
@@ -141,8 +142,9 @@ impl Worker {
         }
     }
 
-    /// Image uploads are read only once `gate` admits their head; without a
-    /// gate a worker takes no uploads (their body limit is the ordinary one).
+    /// Image uploads, and bodies over 64 KiB, are read only once `gate`
+    /// admits their head; without a gate a worker takes no uploads (their
+    /// body limit is the ordinary one).
     pub fn with_gate(self, gate: Gate) -> Worker {
         Worker {
             gate: Some(gate),

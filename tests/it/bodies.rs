@@ -1,6 +1,7 @@
 //! Request bodies from hostile clients, over raw sockets against the real
-//! server: an image upload's body is read only for a caller with a token or
-//! a live session; bodies held at once stay within `--body-memory-bytes`
+//! server: an image upload's body, or any body over 64 KiB, is read only
+//! for a caller with a token or a live session; bodies held at once stay
+//! within `--body-memory-bytes`
 //! (503 and `Retry-After` beyond it, everything else carrying on); and a
 //! body drip-fed below the minimum pace is cut with 408. Every response
 //! goes through h11 (`wire.rs`).
@@ -38,7 +39,7 @@ fn upload_head(path: &str, credential: &str, length: usize) -> String {
 // with the timeout at a minute it would not come at all within the
 // exchange's bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_from_unknown_callers_are_refused_before_their_body_is_read() {
+async fn large_bodies_from_unknown_callers_are_refused_before_they_are_read() {
     if !h11_ready() {
         return;
     }
@@ -71,9 +72,22 @@ async fn uploads_from_unknown_callers_are_refused_before_their_body_is_read() {
             303,
             "",
         ),
+        // Not only uploads: any body over 64 KiB, on the API or the app.
+        (
+            "/api/v1/entries/team",
+            String::new(),
+            401,
+            "missing Authorization",
+        ),
+        ("/admin/entries/team/new", String::new(), 303, ""),
     ];
     for (path, credential, status, says) in cases {
-        let head = upload_head(path, &credential, full);
+        let length = if path.contains("media") {
+            full
+        } else {
+            512 * 1024
+        };
+        let head = upload_head(path, &credential, length);
         let ex = wire::try_exchange(&app.addr, head.as_bytes(), &["POST"]).await;
         let shown = ex.as_ref().map(|e| wire::show(&e.raw)).unwrap_or_default();
         refused(ex.clone(), status).unwrap_or_else(|e| panic!("{path} {credential:?}: {e}"));
@@ -126,8 +140,8 @@ async fn uploads_from_unknown_callers_are_refused_before_their_body_is_read() {
     }
     let metrics = app.metrics().await;
     assert!(
-        !metrics.contains("keel_http_rejected_total{reason=\"busy\"} 1"),
-        "refused before reading, so none held the body budget"
+        metrics.contains("keel_http_rejected_total{reason=\"busy\"} 0"),
+        "refused before reading, so none held the body budget: {metrics}"
     );
     let list = app
         .api(
@@ -143,7 +157,7 @@ async fn uploads_from_unknown_callers_are_refused_before_their_body_is_read() {
     assert_eq!(list["items"], json!([]), "nothing stored");
 }
 
-/// Sends `head` and `body` on `stream` and returns the status line's code.
+/// Sends the rest of a body on `stream` and returns the start of the answer.
 async fn finish(stream: &mut TcpStream, rest: &[u8]) -> String {
     stream.write_all(rest).await.expect("rest of the body");
     let mut answer = vec![0u8; 4096];
@@ -176,16 +190,30 @@ async fn bodies_beyond_the_memory_budget_get_503_and_the_rest_carry_on() {
         first.len()
     );
 
-    // One upload takes its share and pauses halfway.
+    // One upload takes its share and pauses halfway. It asks to continue,
+    // and the server says so only once the share is taken.
     let addr = wire::host_port(&app.addr).to_owned();
     let mut holding = TcpStream::connect(&addr).await.expect("connect");
-    let head = upload_head("/api/v1/media?alt=Held", &bearer, first.len());
+    let head = upload_head(
+        "/api/v1/media?alt=Held",
+        &format!("{bearer}Expect: 100-continue\r\n"),
+        first.len(),
+    );
     holding.write_all(head.as_bytes()).await.expect("head");
+    let mut interim = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), holding.read(&mut interim))
+        .await
+        .expect("an interim answer in time")
+        .expect("read");
+    assert!(
+        interim[..n].starts_with(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        "{}",
+        String::from_utf8_lossy(&interim[..n])
+    );
     holding
         .write_all(&first[..first.len() / 2])
         .await
         .expect("half");
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     // A second that would need more than is left is turned away at once.
     let head = upload_head("/api/v1/media?alt=Second", &bearer, 300 * 1024);
@@ -248,23 +276,23 @@ async fn bodies_beyond_the_memory_budget_get_503_and_the_rest_carry_on() {
     );
 }
 
-// Pauses shorter than --request-timeout, but 512 bytes every 400 ms is
-// under 2 KiB/s: the body's deadline (the timeout plus its length at
-// 16 KiB/s, 6 s here) passes long before the last byte would come.
+// Pauses well under --request-timeout, but 256 bytes every 400 ms is
+// under 1 KiB/s: the body's deadline (the timeout plus its length at
+// 16 KiB/s, 4 s here) passes long before the last byte would come.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_drip_fed_below_the_minimum_pace_gets_408() {
     if !h11_ready() {
         return;
     }
-    let app = site_with(|c| c.request_timeout = Duration::from_secs(1)).await;
-    let length = 80 * 1024;
+    let app = site_with(|c| c.request_timeout = Duration::from_secs(2)).await;
+    let length = 32 * 1024;
     let head = format!(
         "POST /api/v1/entries/team HTTP/1.1\r\nHost: keel.test\r\n\
          Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
     );
-    let drop = vec![b' '; 512];
+    let drop = vec![b' '; 256];
     let mut pieces: Vec<&[u8]> = vec![head.as_bytes()];
-    pieces.extend(std::iter::repeat_n(drop.as_slice(), 22));
+    pieces.extend(std::iter::repeat_n(drop.as_slice(), 20));
     let ex = wire::try_exchange_in(&app.addr, &pieces, Duration::from_millis(400), &["POST"]).await;
     let shown = ex.as_ref().map(|e| wire::show(&e.raw)).unwrap_or_default();
     refused(ex, 408).unwrap_or_else(|e| panic!("{e}"));

@@ -69,11 +69,13 @@ document.querySelectorAll(".picker-search").forEach((search) => {
 // and credit start from the library's when empty; a gallery gets a line.
 function smallest(media) {
   const webp = media.variants.filter((v) => v.format === "image/webp");
-  return (webp.length ? webp : media.variants).reduce((a, b) => (b.width < a.width ? b : a));
+  const all = webp.length ? webp : media.variants;
+  return all.length ? all.reduce((a, b) => (b.width < a.width ? b : a)) : null;
 }
 
 function showChosen(img, media) {
   const variant = smallest(media);
+  if (!variant) return;
   img.src = variant.path;
   img.width = variant.width;
   img.height = variant.height;
@@ -81,8 +83,12 @@ function showChosen(img, media) {
 }
 
 async function mediaById(id) {
-  const response = await fetch("/api/v1/media/" + encodeURIComponent(id), { credentials: "same-origin" });
-  return response.ok ? response.json() : null;
+  try {
+    const response = await fetch("/api/v1/media/" + encodeURIComponent(id), { credentials: "same-origin" });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
 }
 
 document.querySelectorAll(".image-search").forEach((search) => {
@@ -98,7 +104,10 @@ document.querySelectorAll(".image-search").forEach((search) => {
   }
   const place = (media) => {
     if (gallery) {
-      const line = JSON.stringify({ media: media.id, alt: media.alt || "" });
+      // Without library alt text the line has none, and the save names
+      // the missing alt rather than publishing an empty one.
+      const item = media.alt ? { media: media.id, alt: media.alt } : { media: media.id };
+      const line = JSON.stringify(item);
       target.value = (target.value.trim() ? target.value.trim() + "\n" : "") + line;
       target.focus();
       return;
@@ -110,15 +119,40 @@ document.querySelectorAll(".image-search").forEach((search) => {
     showChosen(chosen, media);
     part("alt").focus();
   };
+  const say = (text) => {
+    const li = document.createElement("li");
+    li.className = "hint";
+    li.textContent = text;
+    results.replaceChildren(li);
+  };
   let timer = null;
+  let asked = 0;
   search.addEventListener("input", () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
-      const response = await fetch("/api/v1/media?limit=12&q=" + encodeURIComponent(search.value.trim()),
-        { credentials: "same-origin" });
-      if (!response.ok) return;
-      const { items } = await response.json();
-      results.replaceChildren(...items.filter((m) => m.variants.length).map((media) => {
+      // Only the latest search's answer is shown, whatever order they come in.
+      const mine = ++asked;
+      let items;
+      try {
+        const response = await fetch("/api/v1/media?limit=12&q=" + encodeURIComponent(search.value.trim()),
+          { credentials: "same-origin" });
+        if (mine !== asked) return;
+        if (!response.ok) {
+          say(response.status === 401 ? "Your session has ended; sign in again to search."
+            : "The library could not be searched (" + response.status + "); try again.");
+          return;
+        }
+        items = (await response.json()).items.filter((m) => smallest(m));
+      } catch {
+        if (mine === asked) say("The library could not be reached; try again.");
+        return;
+      }
+      if (mine !== asked) return;
+      if (!items.length) {
+        say("No image matches.");
+        return;
+      }
+      results.replaceChildren(...items.map((media) => {
         const li = document.createElement("li");
         const button = document.createElement("button");
         button.type = "button";

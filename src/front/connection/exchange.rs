@@ -24,8 +24,8 @@ impl Connection {
         self.read.advance(pending.consumed);
         let mut framing = pending.framing;
         let front = &worker.front;
-        let gate = worker.gate.as_ref().filter(|_| pending.is_upload());
-        let limit = if gate.is_some() {
+        let upload = worker.gate.is_some() && pending.is_upload();
+        let limit = if upload {
             front.limits.max_upload
         } else {
             front.limits.max_body
@@ -37,8 +37,15 @@ impl Connection {
                 return Ok(Then::Close);
             }
         };
-        if let Some(gate) = gate
-            && !matches!(reading, Reading::Empty)
+        // Every large body is gated, not only uploads: the budget is for
+        // the newsroom's requests, and no route takes such a body from a
+        // caller it does not know.
+        let gated = match reading {
+            Reading::Empty => None,
+            _ if upload || reading.size() > UNBUDGETED => worker.gate.as_ref(),
+            _ => None,
+        };
+        if let Some(gate) = gated
             && let Some(refusal) = gate(&pending.request).await
         {
             // The body stays unread, so nothing after it can be parsed.
@@ -51,6 +58,7 @@ impl Connection {
             size if size <= UNBUDGETED => None,
             size => match front
                 .bodies
+                // Limits are under 4 GiB (checked at start-up).
                 .try_acquire_many(u32::try_from(size).unwrap_or(u32::MAX))
             {
                 Ok(permit) => Some(permit),
