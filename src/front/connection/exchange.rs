@@ -39,10 +39,13 @@ impl Connection {
         };
         // Every large body is gated, not only uploads: the budget is for
         // the newsroom's requests, and no route takes such a body from a
-        // caller it does not know.
+        // caller it does not know. A chunked one's size is not known until
+        // its end, so only an upload's is gated: a small chunked request
+        // gets its route's own answer (a 405, say), not a 401.
         let gated = match reading {
             Reading::Empty => None,
-            _ if upload || reading.size() > UNBUDGETED => worker.gate.as_ref(),
+            _ if upload => worker.gate.as_ref(),
+            Reading::Length(n) if n > UNBUDGETED => worker.gate.as_ref(),
             _ => None,
         };
         if let Some(gate) = gated
