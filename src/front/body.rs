@@ -2,7 +2,9 @@
 //! `Content-Length` body or a chunked one (RFC 9112 §7.1), whole and
 //! within the limit. The decoder works on the connection's read buffer as
 //! bytes arrive and never holds more than the limit: an oversized chunk is
-//! refused when its size line arrives, not after it has been read.
+//! refused when its size line arrives, not after it has been read. It can
+//! also pause once a body grows past a checkpoint, so the connection can
+//! decide whether to read on before the body takes more memory.
 
 use bytes::{Buf, Bytes, BytesMut};
 use httparse::Status;
@@ -26,11 +28,25 @@ enum State {
     Trailers,
 }
 
+/// What a call to [`Chunked::decode`] came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// The whole body.
+    Body(Bytes),
+    /// More bytes are needed.
+    More,
+    /// A chunk's size line takes the body past the checkpoint: nothing of
+    /// that chunk is read yet, and the next call goes on with it.
+    Past,
+}
+
 /// A chunked body being decoded.
 pub struct Chunked {
     state: State,
     body: BytesMut,
     limit: usize,
+    /// The size past which decoding pauses once (see [`Decoded::Past`]).
+    checkpoint: Option<usize>,
     trailer_bytes: usize,
 }
 
@@ -40,8 +56,14 @@ impl Chunked {
             state: State::Size,
             body: BytesMut::new(),
             limit,
+            checkpoint: None,
             trailer_bytes: 0,
         }
+    }
+
+    /// Pauses decoding once, when the body would grow past `size` bytes.
+    pub fn pause_past(&mut self, size: usize) {
+        self.checkpoint = Some(size);
     }
 
     /// The most body bytes it accepts.
@@ -50,32 +72,38 @@ impl Chunked {
     }
 
     /// Takes what it can from `read`: the whole body once its last chunk
-    /// and trailers are in, `None` while more bytes are needed.
-    pub fn decode(&mut self, read: &mut BytesMut) -> Result<Option<Bytes>, Rejection> {
+    /// and trailers are in.
+    pub fn decode(&mut self, read: &mut BytesMut) -> Result<Decoded, Rejection> {
         loop {
             match self.state {
                 State::Size => match httparse::parse_chunk_size(read) {
                     Ok(Status::Complete((len, size))) => {
                         read.advance(len);
-                        self.state = if size == 0 {
-                            State::Trailers
-                        } else {
-                            let total = (self.body.len() as u64).saturating_add(size);
-                            if total > self.limit as u64 {
-                                return Err(too_large(self.limit));
-                            }
-                            self.body.reserve(usize::try_from(size).unwrap_or(0));
-                            State::Data(size)
-                        };
+                        if size == 0 {
+                            self.state = State::Trailers;
+                            continue;
+                        }
+                        let total = (self.body.len() as u64).saturating_add(size);
+                        if total > self.limit as u64 {
+                            return Err(too_large(self.limit));
+                        }
+                        self.state = State::Data(size);
+                        if self.checkpoint.is_some_and(|at| total > at as u64) {
+                            self.checkpoint = None;
+                            return Ok(Decoded::Past);
+                        }
+                        self.body.reserve(usize::try_from(size).unwrap_or(0));
                     }
-                    Ok(Status::Partial) if read.len() <= MAX_SIZE_LINE => return Ok(None),
+                    Ok(Status::Partial) if read.len() <= MAX_SIZE_LINE => {
+                        return Ok(Decoded::More);
+                    }
                     Ok(Status::Partial) | Err(_) => {
                         return Err(Rejection::new(Reason::Chunked, "invalid chunk size line"));
                     }
                 },
                 State::Data(left) => {
                     if read.is_empty() {
-                        return Ok(None);
+                        return Ok(Decoded::More);
                     }
                     let take =
                         usize::try_from(left).map_or(read.len(), |left| left.min(read.len()));
@@ -90,7 +118,7 @@ impl Chunked {
                 }
                 State::DataEnd => {
                     if read.len() < 2 {
-                        return Ok(None);
+                        return Ok(Decoded::More);
                     }
                     if &read[..2] != b"\r\n" {
                         return Err(Rejection::new(
@@ -114,7 +142,7 @@ impl Chunked {
                     };
                     if line.is_empty() {
                         read.advance(end + 1);
-                        return Ok(Some(std::mem::take(&mut self.body).freeze()));
+                        return Ok(Decoded::Body(std::mem::take(&mut self.body).freeze()));
                     }
                     // Trailer fields are read and dropped: nothing in keel
                     // uses them, and RFC 9110 §6.5.1 lets a recipient
@@ -127,14 +155,14 @@ impl Chunked {
         }
     }
 
-    fn more_trailers(&self, pending: usize) -> Result<Option<Bytes>, Rejection> {
+    fn more_trailers(&self, pending: usize) -> Result<Decoded, Rejection> {
         if self.trailer_bytes + pending > MAX_FIELD_LINE {
             return Err(Rejection::new(
                 Reason::FieldTooLarge,
                 "the chunked body's trailer section is over 8 KiB",
             ));
         }
-        Ok(None)
+        Ok(Decoded::More)
     }
 }
 
@@ -159,7 +187,7 @@ mod tests {
         let mut read = BytesMut::new();
         for part in raw.chunks(piece) {
             read.extend_from_slice(part);
-            if let Some(body) = decoder.decode(&mut read)? {
+            if let Decoded::Body(body) = decoder.decode(&mut read)? {
                 return Ok((body, read.len()));
             }
         }
@@ -198,6 +226,25 @@ mod tests {
         let err = Chunked::new(10).decode(&mut read).expect_err("too large");
         assert_eq!(err.reason, Reason::BodyTooLarge);
         assert!(err.detail.contains("10 bytes"), "{}", err.detail);
+    }
+
+    #[test]
+    fn decoding_pauses_once_at_the_chunk_that_passes_the_checkpoint() {
+        let mut decoder = Chunked::new(100);
+        decoder.pause_past(6);
+        let mut read = BytesMut::from(&b"4\r\nWiki\r\n5\r\npedia\r\n6\r\n"[..]);
+        assert_eq!(decoder.decode(&mut read).expect("valid"), Decoded::Past);
+        assert_eq!(&read[..], b"pedia\r\n6\r\n", "that chunk is not read yet");
+        assert_eq!(
+            decoder.decode(&mut read).expect("valid"),
+            Decoded::More,
+            "only once"
+        );
+        read.extend_from_slice(b"Bodies\r\n0\r\n\r\n");
+        assert_eq!(
+            decoder.decode(&mut read).expect("valid"),
+            Decoded::Body(Bytes::from_static(b"WikipediaBodies"))
+        );
     }
 
     #[test]

@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::StatusCode;
 use bytes::{Buf, Bytes};
+use tokio::sync::SemaphorePermit;
 
 use super::{Closed, Connection, FLUSH_AT, Filled, Served, Then};
 use crate::front::Worker;
 use crate::front::app::{self, Pending};
-use crate::front::body::{self, Chunked};
+use crate::front::body::{self, Chunked, Decoded};
 use crate::front::head::BodyFraming;
 use crate::front::reject::{Reason, Rejection};
 use crate::front::write::{self, COPY_BODY_MAX, Content, Framing};
@@ -22,7 +23,7 @@ impl Connection {
     /// its answer.
     pub(super) async fn serve_app(&mut self, worker: &Worker, pending: Pending) -> Served<Then> {
         self.read.advance(pending.consumed);
-        let mut framing = pending.framing;
+        let framing = pending.framing;
         let front = &worker.front;
         let upload = worker.gate.is_some() && pending.is_upload();
         let limit = if upload {
@@ -30,57 +31,65 @@ impl Connection {
         } else {
             front.limits.max_body
         };
-        let reading = match Reading::declared(pending.body, limit) {
+        let mut reading = match Reading::declared(pending.body, limit) {
             Ok(reading) => reading,
             Err(rejection) => {
                 self.reject(worker, &rejection, framing.head_only);
                 return Ok(Then::Close);
             }
         };
-        // Every large body is gated, not only uploads: the budget is for
-        // the newsroom's requests, and no route takes such a body from a
-        // caller it does not know. A chunked one's size is not known until
-        // its end, so only an upload's is gated: a small chunked request
-        // gets its route's own answer (a 405, say), not a 401.
-        let gated = match reading {
-            Reading::Empty => None,
-            _ if upload => worker.gate.as_ref(),
-            Reading::Length(n) if n > UNBUDGETED => worker.gate.as_ref(),
-            _ => None,
+        // Every large body is admitted (gated, then budgeted), not only
+        // uploads: the budget is for the newsroom's requests, and no route
+        // takes such a body from a caller it does not know. A chunked
+        // body's size is not known until its end, so unless it is an
+        // upload it is read freely up to what an unbudgeted body may hold,
+        // and admitted only if it grows past that: a small chunked request
+        // gets its route's own answer (a 405, say), not a 401, and chunked
+        // requests from strangers cannot hold the budget.
+        let up_front = match &mut reading {
+            Reading::Empty => false,
+            _ if upload => true,
+            Reading::Length(n) => *n > UNBUDGETED,
+            Reading::Chunked(decoder) => {
+                decoder.pause_past(UNBUDGETED);
+                false
+            }
         };
-        if let Some(gate) = gated
-            && let Some(refusal) = gate(&pending.request).await
-        {
-            // The body stays unread, so nothing after it can be parsed.
-            framing.keep_alive = false;
-            self.respond(worker, refusal, framing).await?;
-            return Ok(Then::Close);
-        }
         // Held until the app has answered: the body lives that long.
-        let held = match reading.size() {
-            size if size <= UNBUDGETED => None,
-            size => match front
-                .bodies
-                // Limits are under 4 GiB (checked at start-up).
-                .try_acquire_many(u32::try_from(size).unwrap_or(u32::MAX))
+        let mut held = None;
+        if up_front {
+            match self
+                .admit(worker, &pending, reading.size(), framing)
+                .await?
             {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    let busy = Rejection::new(
-                        Reason::Busy,
-                        "the server holds as many request bodies as its memory allows; \
-                         retry shortly",
-                    );
-                    self.reject(worker, &busy, framing.head_only);
+                Ok(permit) => held = permit,
+                Err(then) => return Ok(then),
+            }
+        }
+        // A body may pause for the head timeout between reads, but must
+        // also keep an average pace, or a drip-fed one could hold its share
+        // of the body budget for as long as its sender liked.
+        let deadline = Instant::now()
+            + self.limits.head
+            + Duration::from_secs_f64(reading.size() as f64 / MIN_BODY_RATE as f64);
+        let mut continued = !pending.expect_continue;
+        let body = loop {
+            match self
+                .read_body(&mut reading, deadline, &mut continued)
+                .await?
+            {
+                Ok(Some(body)) => break body,
+                Ok(None) => match self
+                    .admit(worker, &pending, reading.size(), framing)
+                    .await?
+                {
+                    Ok(permit) => held = permit,
+                    Err(then) => return Ok(then),
+                },
+                Err(rejection) => {
+                    self.reject(worker, &rejection, framing.head_only);
                     return Ok(Then::Close);
                 }
-            },
-        };
-        let body = match self.read_body(&pending, reading).await? {
-            Ok(body) => body,
-            Err(rejection) => {
-                self.reject(worker, &rejection, framing.head_only);
-                return Ok(Then::Close);
             }
         };
         let peer = *self
@@ -97,41 +106,73 @@ impl Connection {
         self.respond(worker, response, framing).await
     }
 
-    /// The whole body of `pending`, or why it is refused.
+    /// Lets the body of `pending` take memory: the gate is asked about its
+    /// head, then `size` bytes (if over what any body may hold) are taken
+    /// from the body budget and held by the permit. `Err` once a refusal
+    /// has been written, the connection to close after it: the rest of the
+    /// body stays unread, so nothing after it can be parsed.
+    async fn admit<'w>(
+        &mut self,
+        worker: &'w Worker,
+        pending: &Pending,
+        size: usize,
+        mut framing: Framing,
+    ) -> Served<Result<Option<SemaphorePermit<'w>>, Then>> {
+        if let Some(gate) = &worker.gate
+            && let Some(refusal) = gate(&pending.request).await
+        {
+            framing.keep_alive = false;
+            self.respond(worker, refusal, framing).await?;
+            return Ok(Err(Then::Close));
+        }
+        if size <= UNBUDGETED {
+            return Ok(Ok(None));
+        }
+        // Limits are under 4 GiB (checked at start-up).
+        let wanted = u32::try_from(size).unwrap_or(u32::MAX);
+        match worker.front.bodies.try_acquire_many(wanted) {
+            Ok(permit) => Ok(Ok(Some(permit))),
+            Err(_) => {
+                let busy = Rejection::new(
+                    Reason::Busy,
+                    "the server holds as many request bodies as its memory allows; \
+                     retry shortly",
+                );
+                self.reject(worker, &busy, framing.head_only);
+                Ok(Err(Then::Close))
+            }
+        }
+    }
+
+    /// Reads on with `reading`: the whole body, `None` when a chunked body
+    /// has grown past what it may hold unadmitted (reading goes on with
+    /// the next call), or why it is refused.
     async fn read_body(
         &mut self,
-        pending: &Pending,
-        mut reading: Reading,
-    ) -> Served<Result<Bytes, Rejection>> {
-        if let Reading::Empty = reading {
-            return Ok(Ok(Bytes::new()));
-        }
-        // A body may pause for the head timeout between reads, but must
-        // also keep an average pace, or a drip-fed one could hold its share
-        // of the body budget for as long as its sender liked.
-        let deadline = Instant::now()
-            + self.limits.head
-            + Duration::from_secs_f64(reading.size() as f64 / MIN_BODY_RATE as f64);
-        let mut continued = !pending.expect_continue;
+        reading: &mut Reading,
+        deadline: Instant,
+        continued: &mut bool,
+    ) -> Served<Result<Option<Bytes>, Rejection>> {
         loop {
-            match &mut reading {
-                Reading::Empty => return Ok(Ok(Bytes::new())),
+            match reading {
+                Reading::Empty => return Ok(Ok(Some(Bytes::new()))),
                 Reading::Chunked(decoder) => match decoder.decode(&mut self.read) {
-                    Ok(Some(body)) => return Ok(Ok(body)),
-                    Ok(None) => {}
+                    Ok(Decoded::Body(body)) => return Ok(Ok(Some(body))),
+                    Ok(Decoded::Past) => return Ok(Ok(None)),
+                    Ok(Decoded::More) => {}
                     Err(rejection) => return Ok(Err(rejection)),
                 },
                 Reading::Length(n) => {
                     if self.read.len() >= *n {
-                        return Ok(Ok(self.read.split_to(*n).freeze()));
+                        return Ok(Ok(Some(self.read.split_to(*n).freeze())));
                     }
                     self.read.reserve((*n - self.read.len()).min(FLUSH_AT));
                 }
             }
-            if !continued {
+            if !*continued {
                 // RFC 9110 §10.1.1: the client waits for this before its body.
                 self.out.extend_from_slice(write::CONTINUE);
-                continued = true;
+                *continued = true;
             }
             self.flush().await?;
             self.head_started = Some(Instant::now());
