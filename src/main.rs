@@ -38,6 +38,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Serve(serve) => {
             keel::panics::install();
+            keel::startup::raise_open_file_limit();
             let config = ServeConfig {
                 listen: serve.listen,
                 workers: serve.workers.unwrap_or_else(default_workers).max(1),

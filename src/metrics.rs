@@ -194,6 +194,14 @@ impl Metrics {
         for c in collectors.into_iter().chain(more) {
             self.registry.register(c).expect("metric names are unique");
         }
+        // Open files against their limit, above all: each reader's
+        // connection is one, and running out refuses new readers.
+        #[cfg(target_os = "linux")]
+        self.registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("metric names are unique");
     }
 
     pub fn registry(&self) -> &Registry {

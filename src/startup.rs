@@ -536,6 +536,40 @@ struct Following {
     settings: tokio::task::JoinHandle<()>,
 }
 
+/// Below this many open files a node is warned about at start: the
+/// connections of a spike (thousands without a CDN in front, each a file)
+/// would be refused while memory and CPU were still to spare.
+const FEW_OPEN_FILES: u64 = 16 * 1024;
+
+/// Raises this process's soft limit on open files to its hard limit, as
+/// Go's runtime and nginx's `worker_rlimit_nofile` do: many systems start
+/// services with a soft limit of 1024, which a spike's connections reach
+/// long before anything else runs short, while the hard limit is far
+/// higher. Returns the limit in force.
+pub fn raise_open_file_limit() -> Option<u64> {
+    let before = rlimit::Resource::NOFILE.get().ok().map(|(soft, _)| soft);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            if before != Some(limit) {
+                tracing::info!(from = before, to = limit, "open-file limit raised");
+            }
+            if limit < FEW_OPEN_FILES {
+                tracing::warn!(
+                    limit,
+                    "this node can hold fewer than {FEW_OPEN_FILES} open files, so about that \
+                     many connections; raise the service's hard limit (systemd's \
+                     LimitNOFILE, ulimit -Hn)"
+                );
+            }
+            Some(limit)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, limit = before, "could not raise the open-file limit");
+            before
+        }
+    }
+}
+
 /// Binds `addr` with a listen backlog of `backlog`, or the kernel's
 /// `net.core.somaxconn` (std's `bind` uses 128, which drops the SYNs of a
 /// connection storm: a CDN reconnecting after a deploy, a spike's start).

@@ -148,7 +148,8 @@ async fn operations_endpoints_can_move_to_their_own_listener() {
 }
 
 /// The names `deploy/grafana/keel.json` and `deploy/prometheus/alerts.yml`
-/// query (every `keel_…` word), each of which must be in `/metrics`.
+/// query (every `keel_…` and `process_…` word), each of which must be in
+/// `/metrics`.
 fn deployed_metric_names() -> std::collections::BTreeSet<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
     let mut names = std::collections::BTreeSet::new();
@@ -159,18 +160,20 @@ fn deployed_metric_names() -> std::collections::BTreeSet<String> {
             assert!(dashboard["panels"].as_array().is_some_and(|p| p.len() > 10));
         }
         let bytes = text.as_bytes();
-        let mut at = 0;
-        while let Some(found) = text[at..].find("keel_") {
-            let start = at + found;
-            let end = bytes[start..]
-                .iter()
-                .position(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_'))
-                .map_or(text.len(), |n| start + n);
-            let before = start.checked_sub(1).map(|i| bytes[i]);
-            if !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                names.insert(text[start..end].to_owned());
+        for prefix in ["keel_", "process_"] {
+            let mut at = 0;
+            while let Some(found) = text[at..].find(prefix) {
+                let start = at + found;
+                let end = bytes[start..]
+                    .iter()
+                    .position(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_'))
+                    .map_or(text.len(), |n| start + n);
+                let before = start.checked_sub(1).map(|i| bytes[i]);
+                if !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    names.insert(text[start..end].to_owned());
+                }
+                at = end;
             }
-            at = end;
         }
     }
     names

@@ -2,7 +2,9 @@
 //! a node restarted under load answers from memory once ready after a
 //! bounded, batched warm-up; a live match updated every second for a minute
 //! under steady load never shows an error or an out-of-date score, and the
-//! database sees work per update, not per request.
+//! database sees work per update, not per request. A node started with the
+//! low soft limit on open files many systems give services raises it, and
+//! holds more connections than that limit at once.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use keel::store::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{READER_OPS, TestStore, db_queries, demo_content_types};
 
@@ -26,7 +29,17 @@ struct Node {
 impl Node {
     /// Starts `keel serve` and waits until it listens (not until ready).
     fn start(database_url: &str, extra: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        Node::start_by(
+            Command::new(env!("CARGO_BIN_EXE_keel")),
+            database_url,
+            extra,
+        )
+    }
+
+    /// [`Node::start`] with `program` running keel and the arguments given
+    /// to it (a shell that sets its limits first, say).
+    fn start_by(mut program: Command, database_url: &str, extra: &[&str]) -> Node {
+        let mut child = program
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
             .args(extra)
             .env("KEEL_DATABASE_URL", database_url)
@@ -497,4 +510,84 @@ fn op_deltas(before: &str, after: &str) -> BTreeMap<String, f64> {
         .map(|(op, n)| (op.clone(), n - before.get(&op).copied().unwrap_or(0.0)))
         .filter(|(_, n)| *n > 0.0)
         .collect()
+}
+
+/// The soft and hard limits on open files of process `pid`.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("an open-files line");
+    let mut words = line["Max open files".len()..].split_whitespace();
+    let soft = words.next().expect("soft").to_owned();
+    let hard = words.next().expect("hard").to_owned();
+    (soft, hard)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_with_few_open_files_raises_its_limit_and_holds_more_connections() {
+    const STARTED_WITH: usize = 256;
+    const CONNECTIONS: usize = 3 * STARTED_WITH;
+    let (_, hard) = open_file_limits(std::process::id());
+    if hard
+        .parse::<usize>()
+        .is_ok_and(|hard| hard < 2 * CONNECTIONS)
+    {
+        eprintln!("skipped: the hard limit on open files here is {hard}");
+        return;
+    }
+    let store = TestStore::sqlite().await;
+    let mut shell = Command::new("sh");
+    shell.args([
+        "-c",
+        &format!("ulimit -Sn {STARTED_WITH} && exec \"$@\""),
+        "sh",
+        env!("CARGO_BIN_EXE_keel"),
+    ]);
+    // Answered connections stay open for longer than the test lasts, so
+    // none is closed to make room for another.
+    let node = Node::start_by(shell, &store.raw_url, &["--demo", "--keep-alive", "60s"]);
+    node.wait_ready().await;
+    let (soft, node_hard) = open_file_limits(node.child.id());
+    assert_eq!(
+        (soft.as_str(), node_hard.as_str()),
+        (hard.as_str(), hard.as_str())
+    );
+    let metrics = node.metrics().await;
+    assert!(
+        metrics.contains(&format!("process_max_fds {hard}")),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("process_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // Every connection is open before any is answered.
+    let addr = node.addr.trim_start_matches("http://").to_owned();
+    let mut held = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        held.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    for stream in &mut held {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: keel.test\r\nAccept-Encoding: br\r\n\r\n")
+            .await
+            .expect("request");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for (i, stream) in held.iter_mut().enumerate() {
+        let mut status = [0u8; 12];
+        tokio::time::timeout_at(deadline, stream.read_exact(&mut status))
+            .await
+            .unwrap_or_else(|_| panic!("connection {i} was never answered"))
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        assert_eq!(&status, b"HTTP/1.1 200", "connection {i}");
+    }
 }
