@@ -546,6 +546,7 @@ const FEW_OPEN_FILES: u64 = 16 * 1024;
 /// services with a soft limit of 1024, which a spike's connections reach
 /// long before anything else runs short, while the hard limit is far
 /// higher. Returns the limit in force.
+#[cfg(unix)]
 pub fn raise_open_file_limit() -> Option<u64> {
     let before = rlimit::Resource::NOFILE.get().ok().map(|(soft, _)| soft);
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -558,7 +559,7 @@ pub fn raise_open_file_limit() -> Option<u64> {
                     limit,
                     "this node can hold fewer than {FEW_OPEN_FILES} open files, so about that \
                      many connections; raise the service's hard limit (systemd's \
-                     LimitNOFILE, ulimit -Hn)"
+                     LimitNOFILE, or ulimit -Hn as root)"
                 );
             }
             Some(limit)
@@ -568,6 +569,12 @@ pub fn raise_open_file_limit() -> Option<u64> {
             before
         }
     }
+}
+
+/// Elsewhere there is no such limit to raise.
+#[cfg(not(unix))]
+pub fn raise_open_file_limit() -> Option<u64> {
+    None
 }
 
 /// Binds `addr` with a listen backlog of `backlog`, or the kernel's

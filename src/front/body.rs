@@ -92,7 +92,6 @@ impl Chunked {
                             self.checkpoint = None;
                             return Ok(Decoded::Past);
                         }
-                        self.body.reserve(usize::try_from(size).unwrap_or(0));
                     }
                     Ok(Status::Partial) if read.len() <= MAX_SIZE_LINE => {
                         return Ok(Decoded::More);
@@ -105,6 +104,11 @@ impl Chunked {
                     if read.is_empty() {
                         return Ok(Decoded::More);
                     }
+                    // Room for the rest of the chunk at once, not by
+                    // doubling (which could take twice the limit); a no-op
+                    // once it is there.
+                    let left_now = usize::try_from(left).unwrap_or(self.limit);
+                    self.body.reserve(left_now);
                     let take =
                         usize::try_from(left).map_or(read.len(), |left| left.min(read.len()));
                     self.body.extend_from_slice(&read[..take]);

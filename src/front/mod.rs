@@ -143,8 +143,9 @@ impl Worker {
     }
 
     /// Image uploads, and bodies over 64 KiB (chunked ones once they grow
-    /// past it), are read only once `gate` admits their head; without a gate a worker takes no uploads (their
-    /// body limit is the ordinary one).
+    /// past it), are read only once `gate` admits their head; without a
+    /// gate a worker takes no uploads (their body limit is the ordinary
+    /// one).
     pub fn with_gate(self, gate: Gate) -> Worker {
         Worker {
             gate: Some(gate),

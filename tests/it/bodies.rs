@@ -306,31 +306,33 @@ async fn chunked_bodies_from_strangers_are_cut_at_64_kib_and_never_hold_the_budg
     if !h11_ready() {
         return;
     }
-    // Room for one body at its limit, not two.
+    // Room for one body at its limit, not two; strangers may pause for
+    // the whole test.
     let app = site_with(|c| {
         c.max_body_bytes = 512 * 1024;
         c.max_upload_bytes = 512 * 1024;
         c.body_memory_bytes = 768 * 1024;
+        c.request_timeout = Duration::from_secs(60);
     })
     .await;
     let token = app.token("stringer", Role::Writer).await;
     let bearer = format!("Authorization: Bearer {token}\r\n");
     let addr = wire::host_port(&app.addr).to_owned();
+    let photo = samples::jpeg(&samples::photo(700, 500), None);
+    assert!(photo.len() > 100 * 1024, "{} bytes", photo.len());
 
-    // Strangers start chunked bodies and hold them open.
+    // Strangers start chunked bodies just under 64 KiB and hold them open.
     let mut strangers = Vec::new();
     for _ in 0..8 {
         let mut stream = TcpStream::connect(&addr).await.expect("connect");
         let mut start = chunked_head("/api/v1/entries/team", "", "application/json").into_bytes();
-        start.extend(chunks(&[b' '; 1024], 1024, false));
+        start.extend(chunks(&[b' '; 60 * 1024], 20 * 1024, false));
         stream.write_all(&start).await.expect("start");
         strangers.push(stream);
     }
 
     // The newsroom's chunked bodies still get their share: an upload, and
     // an entry whose JSON is padded past 64 KiB.
-    let photo = samples::jpeg(&samples::photo(700, 500), None);
-    assert!(photo.len() > 100 * 1024, "{} bytes", photo.len());
     let mut upload = chunked_head("/api/v1/media?alt=Chunked", &bearer, "image/jpeg").into_bytes();
     upload.extend(chunks(&photo, 32 * 1024, true));
     let mut entry = br#"{"slug": "padded-fc", "data": {"name": "Padded FC"}}"#.to_vec();
@@ -342,18 +344,30 @@ async fn chunked_bodies_from_strangers_are_cut_at_64_kib_and_never_hold_the_budg
         assert_eq!(ex.statuses(), [201], "{what}: {}", wire::show(&ex.raw));
     }
 
-    // A stranger's body that grows past 64 KiB is refused there.
+    // A stranger's body that grows past 64 KiB is refused there, with the
+    // rest of it never sent.
     let mut long = chunked_head("/api/v1/entries/team", "", "application/json").into_bytes();
-    long.extend(chunks(&[b' '; 80 * 1024], 4 * 1024, true));
+    long.extend(chunks(&[b' '; 68 * 1024], 4 * 1024, false));
     let ex = wire::try_exchange(&app.addr, &long, &["POST"]).await;
     let shown = ex.as_ref().map(|e| wire::show(&e.raw)).unwrap_or_default();
     refused(ex, 401).unwrap_or_else(|e| panic!("{e}"));
     assert!(shown.contains("missing Authorization"), "{shown}");
 
-    // The strangers were kept waiting all along, and get the app's answer.
+    // The strangers were kept waiting all along, and get the route's own
+    // answer on a connection that stays open (a refusal from the front
+    // would have closed it).
     for mut stream in strangers {
+        let mut early = [0u8; 64];
+        assert!(
+            matches!(stream.try_read(&mut early), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "nothing is answered before the body ends"
+        );
         let answer = finish(&mut stream, b"0\r\n\r\n").await;
         assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
     }
     let metrics = app.metrics().await;
     assert!(

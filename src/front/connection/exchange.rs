@@ -68,10 +68,15 @@ impl Connection {
         }
         // A body may pause for the head timeout between reads, but must
         // also keep an average pace, or a drip-fed one could hold its share
-        // of the body budget for as long as its sender liked.
-        let deadline = Instant::now()
-            + self.limits.head
-            + Duration::from_secs_f64(reading.size() as f64 / MIN_BODY_RATE as f64);
+        // of the body budget for as long as its sender liked. Until it is
+        // admitted, a chunked body is paced for what it may hold unadmitted.
+        let unadmitted = matches!(reading, Reading::Chunked(_)) && !up_front;
+        let paced = if unadmitted {
+            reading.size().min(UNBUDGETED)
+        } else {
+            reading.size()
+        };
+        let mut deadline = self.body_deadline(paced);
         let mut continued = !pending.expect_continue;
         let body = loop {
             match self
@@ -83,7 +88,10 @@ impl Connection {
                     .admit(worker, &pending, reading.size(), framing)
                     .await?
                 {
-                    Ok(permit) => held = permit,
+                    Ok(permit) => {
+                        held = permit;
+                        deadline = self.body_deadline(reading.size());
+                    }
                     Err(then) => return Ok(then),
                 },
                 Err(rejection) => {
@@ -104,6 +112,13 @@ impl Connection {
             return Ok(Then::Close);
         };
         self.respond(worker, response, framing).await
+    }
+
+    /// When a body of `size` bytes, starting now, must be in.
+    fn body_deadline(&self, size: usize) -> Instant {
+        Instant::now()
+            + self.limits.head
+            + Duration::from_secs_f64(size as f64 / MIN_BODY_RATE as f64)
     }
 
     /// Lets the body of `pending` take memory: the gate is asked about its
