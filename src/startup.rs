@@ -545,9 +545,9 @@ const FEW_OPEN_FILES: u64 = 16 * 1024;
 /// Go's runtime and nginx's `worker_rlimit_nofile` do: many systems start
 /// services with a soft limit of 1024, which a spike's connections reach
 /// long before anything else runs short, while the hard limit is far
-/// higher. Returns the limit in force.
+/// higher.
 #[cfg(unix)]
-pub fn raise_open_file_limit() -> Option<u64> {
+pub fn raise_open_file_limit() {
     let before = rlimit::Resource::NOFILE.get().ok().map(|(soft, _)| soft);
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => {
@@ -562,20 +562,16 @@ pub fn raise_open_file_limit() -> Option<u64> {
                      LimitNOFILE, or ulimit -Hn as root)"
                 );
             }
-            Some(limit)
         }
         Err(e) => {
             tracing::warn!(error = %e, limit = before, "could not raise the open-file limit");
-            before
         }
     }
 }
 
 /// Elsewhere there is no such limit to raise.
 #[cfg(not(unix))]
-pub fn raise_open_file_limit() -> Option<u64> {
-    None
-}
+pub fn raise_open_file_limit() {}
 
 /// Binds `addr` with a listen backlog of `backlog`, or the kernel's
 /// `net.core.somaxconn` (std's `bind` uses 128, which drops the SYNs of a

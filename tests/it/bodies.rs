@@ -260,6 +260,63 @@ async fn bodies_beyond_the_memory_budget_get_503_and_the_rest_carry_on() {
         "{metrics}"
     );
 
+    // An upload whose client goes away once its share is taken gives the
+    // share back, and stores nothing. It declares 300 KiB, so the next
+    // (over 100 KiB) fits only once that share is back.
+    let after = samples::jpeg(&samples::photo(680, 500), None);
+    assert!(after.len() > 100 * 1024, "{} bytes", after.len());
+    let mut dropped = TcpStream::connect(&addr).await.expect("connect");
+    let head = upload_head(
+        "/api/v1/media?alt=Dropped",
+        &format!("{bearer}Expect: 100-continue\r\n"),
+        300 * 1024,
+    );
+    dropped.write_all(head.as_bytes()).await.expect("head");
+    let n = tokio::time::timeout(Duration::from_secs(10), dropped.read(&mut interim))
+        .await
+        .expect("an interim answer in time")
+        .expect("read");
+    assert!(interim[..n].starts_with(b"HTTP/1.1 100 Continue\r\n\r\n"));
+    dropped
+        .write_all(&first[..first.len() / 2])
+        .await
+        .expect("half");
+    drop(dropped);
+    // The server learns of the close on its next read of that connection.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = app
+            .api(reqwest::Method::POST, "/api/v1/media?alt=After", &token)
+            .header("content-type", "image/jpeg")
+            .body(after.clone())
+            .send()
+            .await
+            .expect("upload");
+        if stored.status() == 201 {
+            break;
+        }
+        assert_eq!(stored.status(), 503, "only busy while the close is unseen");
+        assert!(
+            std::time::Instant::now() < until,
+            "the dropped upload's share never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let list = app
+        .api(reqwest::Method::GET, "/api/v1/media", &token)
+        .send()
+        .await
+        .expect("list");
+    let list: serde_json::Value = list.json().await.expect("json");
+    let alts: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|item| item["alt"].as_str())
+        .collect();
+    assert!(!alts.contains(&"Dropped"), "{alts:?}");
+    assert!(alts.contains(&"After"), "{alts:?}");
+
     // A budget that cannot hold one upload at its limit is a mistake the
     // node refuses to start with, naming the setting.
     let fixture = TestStore::sqlite().await;
